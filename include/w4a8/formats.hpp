@@ -1,0 +1,109 @@
+// Exact number formats of w4a8, on the host: BF16, FP8 E4M3 (FN), FP4 E2M1.
+//
+// These functions are the project's definition of every rounding it does. The GPU kernels
+// must agree with them bit for bit (tests/gpu_quantize_test.cpp checks that), so each one is
+// written for exactness, not speed: plain IEEE FP32 / FP64 arithmetic, no fast-math, no
+// dependence on the host's rounding mode beyond the default round-to-nearest-even.
+#ifndef W4A8_FORMATS_HPP_
+#define W4A8_FORMATS_HPP_
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__CUDACC__)
+#define W4A8_HD __host__ __device__ __forceinline__
+#else
+#define W4A8_HD inline
+#endif
+
+namespace w4a8 {
+
+// ---- constants -------------------------------------------------------------------------
+constexpr float kE4M3Max = 448.0f;       // largest finite E4M3 (0x7E)
+constexpr float kE2M1Max = 6.0f;         // largest E2M1
+constexpr float kNvfp4ScaleDenom = 2688.0f;                 // 6 * 448, ModelOpt's s2 divisor
+constexpr float kBlockScaleMin = 1.0f / 512.0f;            // 2^-9, smallest E4M3 subnormal
+constexpr float kActScaleMin = 1.0f / (448.0f * 512.0f);   // vLLM's floor for a row scale
+constexpr uint8_t kE4M3NaN = 0x7F;
+constexpr uint8_t kE4M3One = 0x38;
+
+// ---- BF16 ------------------------------------------------------------------------------
+float bf16_to_float(uint16_t b);
+// Round-to-nearest-even; NaN stays NaN (quiet), Inf stays Inf, overflow goes to Inf.
+uint16_t float_to_bf16(float f);
+uint16_t double_to_bf16(double d);  // one rounding, straight from FP64
+
+// ---- FP8 E4M3 (the "FN" variant: no Inf, NaN = 0x7F/0xFF, max 448) ---------------------
+float e4m3_to_float(uint8_t code);
+// Round-to-nearest-even, saturating to +-448 (CUDA's __NV_SATFINITE), NaN -> 0x7F.
+// -0.0 keeps its sign (0x80), as the hardware conversion does.
+uint8_t float_to_e4m3(float f);
+
+W4A8_HD uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+// ---- FP4 E2M1 --------------------------------------------------------------------------
+// Codes: bit 3 = sign, bits 2..0 = magnitude index into {0, .5, 1, 1.5, 2, 3, 4, 6}.
+W4A8_HD float e2m1_to_float(uint8_t code) {
+  // 2 * value, as integers, so the table is exact without a float literal table.
+  const int twice[8] = {0, 1, 2, 3, 4, 6, 8, 12};
+  const float v = 0.5f * static_cast<float>(twice[code & 7]);
+  return (code & 8) ? -v : v;
+}
+
+// Round-to-nearest-even with saturation at 6. Written as a sum of comparisons so that the
+// host and the device compute exactly the same thing. Ties go to the even code:
+// 0.25->0, 0.75->1, 1.25->1, 1.75->2, 2.5->2, 3.5->4, 5->4. NaN -> +0 (the quantizers never
+// pass NaN here: a non-finite tensor is handled before, see w4a8.h).
+W4A8_HD uint8_t float_to_e2m1(float f) {
+  const float a = f < 0.0f ? -f : f;
+  const uint8_t mag = static_cast<uint8_t>((a > 0.25f) + (a >= 0.75f) + (a > 1.25f) +
+                                           (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) + (a > 5.0f));
+  // Sign from the bit, so -0.0 and tiny negatives give code 8 ("-0"), like the reference
+  // implementations that copy the sign.
+  return static_cast<uint8_t>(mag | ((float_bits(f) >> 28) & 8));
+}
+
+// Two codes -> one byte: the LOW nibble holds the even (lower-k) element.
+W4A8_HD uint8_t pack_e2m1(uint8_t even, uint8_t odd) {
+  return static_cast<uint8_t>((even & 0xF) | ((odd & 0xF) << 4));
+}
+W4A8_HD uint8_t unpack_e2m1(uint8_t byte, int index) {
+  return static_cast<uint8_t>(index & 1 ? byte >> 4 : byte & 0xF);
+}
+
+// ---- scale rules shared by the CPU reference and the kernels ---------------------------
+// Per-row activation scale from the row's amax (amax finite, >= 0).
+W4A8_HD float activation_scale(float amax) {
+  const float s = amax / kE4M3Max;
+  return s > kActScaleMin ? s : kActScaleMin;
+}
+
+// NVFP4 tensor scale from the tensor's amax (finite, >= 0). An all-zero tensor (or one
+// whose amax / 2688 underflows to 0) gets 1.0 so that nothing divides by zero; every block
+// then has amax 0 (or below the smallest scale) and quantizes to zeros.
+W4A8_HD float nvfp4_tensor_scale(float amax) {
+  const float s2 = amax / kNvfp4ScaleDenom;
+  return s2 > 0.0f ? s2 : 1.0f;
+}
+
+// Block scale before the E4M3 cast: amax_block / (6 * s2); 0 -> 1; clamp [2^-9, 448].
+W4A8_HD float nvfp4_block_scale_unrounded(float amax_block, float s2) {
+  const float denom = 6.0f * s2;
+  float sb = amax_block / denom;
+  if (sb == 0.0f) sb = 1.0f;
+  if (sb < kBlockScaleMin) sb = kBlockScaleMin;
+  if (sb > kE4M3Max) sb = kE4M3Max;
+  return sb;
+}
+
+}  // namespace w4a8
+
+#endif  // W4A8_FORMATS_HPP_

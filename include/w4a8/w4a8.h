@@ -1,0 +1,160 @@
+/*
+ * w4a8: FP8 (E4M3, per-row dynamic scale) activations x NVFP4 (E2M1, E4M3 block scale per
+ * 16 or 32 values, FP32 tensor scale) weights -> BF16 output, FP32 accumulation.
+ *
+ * This is the library's one narrow door: plain C, raw device pointers, shapes, a workspace
+ * and a stream in; a status out. Every front end (the seed's C++ header, the CLI, the
+ * TensorRT plugin, the PyTorch ops) goes through these functions.
+ *
+ * Layouts (all row-major, the same bytes as ModelOpt / compressed-tensors checkpoints):
+ *   activation x        BF16  [M, K]
+ *   quantized x         E4M3  [M, K]           (1 byte each)
+ *   row scale s_a       FP32  [M]              x[m,k] ~= e4m3(xq[m,k]) * s_a[m]
+ *   packed weight       uint8 [N, K/2]         low nibble = even k (E2M1 codes)
+ *   block scales        E4M3  [N, K/group]     unsigned use, group = 16 or 32
+ *   tensor scale s2     FP32  scalar (device)  w[n,k] = e2m1 * e4m3(sb) * s2
+ *   bias                BF16  [N]              optional
+ *   output y            BF16  [M, N]
+ *   y[m,n] = bf16( alpha * s_a[m] * s2 * sum_k e4m3(xq[m,k]) * e2m1(w[n,k]) * sb[n,k/g] + bias[n] )
+ *
+ * Contracts common to every function:
+ *   - Arguments are validated before anything is launched or written; on error nothing the
+ *     caller owns is touched, the status says what kind of error, and w4a8_last_error()
+ *     says which argument, what was expected and what came.
+ *   - No allocation, no synchronization and no host round trip inside a call: every device
+ *     entry point can be captured in a CUDA graph. Work is enqueued on `stream`.
+ *   - Results are deterministic: the same call on the same data gives the same bits.
+ *   - Non-finite inputs (NaN, +-Inf) are not an error (checking would need a host round
+ *     trip); they propagate as NaN: a weight tensor with any non-finite element gets
+ *     s2 = NaN and every block scale 0x7F (E4M3 NaN), codes 0; an activation row with any
+ *     non-finite element gets s_a[m] = NaN and every code 0x7F. The GEMM then writes NaN
+ *     for the affected outputs, never silent garbage.
+ */
+#ifndef W4A8_W4A8_H_
+#define W4A8_W4A8_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cudaStream_t without pulling the CUDA runtime header into every user of the C API. */
+typedef struct CUstream_st* w4a8_stream_t;
+
+#if defined(_WIN32)
+#define W4A8_API __declspec(dllexport)
+#else
+#define W4A8_API __attribute__((visibility("default")))
+#endif
+
+typedef enum w4a8_status {
+  W4A8_STATUS_SUCCESS = 0,
+  W4A8_STATUS_INVALID_SHAPE = 1,         /* M, N or K <= 0, or too large */
+  W4A8_STATUS_INVALID_GROUP_SIZE = 2,    /* group size not 16 or 32 */
+  W4A8_STATUS_K_NOT_MULTIPLE = 3,        /* K not a multiple of the group size (or of 16) */
+  W4A8_STATUS_NULL_POINTER = 4,          /* a required pointer is NULL */
+  W4A8_STATUS_MISALIGNED_POINTER = 5,    /* a pointer lacks the alignment its argument needs */
+  W4A8_STATUS_WORKSPACE_TOO_SMALL = 6,   /* workspace_size below w4a8_*_workspace_size() */
+  W4A8_STATUS_UNSUPPORTED_DEVICE = 7,    /* no device, or no kernel image for this GPU */
+  W4A8_STATUS_CUDA_ERROR = 8,            /* a CUDA call or kernel launch failed */
+  W4A8_STATUS_INVALID_VALUE = 9,         /* any other bad scalar argument (e.g. non-finite alpha) */
+  W4A8_STATUS_NOT_SUPPORTED = 10         /* valid request this build cannot serve (e.g. forced kernel) */
+} w4a8_status;
+
+/* Short, static description of a status ("invalid shape"). Never NULL. */
+W4A8_API const char* w4a8_status_string(w4a8_status status);
+
+/* Detail of the last failed call on this thread: function, argument, expected and actual
+ * value, e.g. "w4a8_gemm: K=1000 must be a multiple of group_size=16". "" after success. */
+W4A8_API const char* w4a8_last_error(void);
+
+/* Library version "MAJOR.MINOR.PATCH". */
+W4A8_API const char* w4a8_version(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Quantization (device)
+ * ------------------------------------------------------------------------------------- */
+
+/* BF16 [M, K] -> E4M3 [M, K] + FP32 row scales [M], per row:
+ *   s = max(amax_row / 448, 1 / (448 * 512));  q = e4m3_rne_satfinite(x * (1 / s))
+ * Requirements: M >= 1, 16 <= K, K % 16 == 0; x and q 16-byte aligned; row_scale 4-byte. */
+W4A8_API w4a8_status w4a8_quantize_activation_fp8(const void* x_bf16, void* x_fp8,
+                                                  float* row_scale, int64_t M, int64_t K,
+                                                  w4a8_stream_t stream);
+
+/* BF16 [N, K] -> packed E2M1 [N, K/2] + E4M3 block scales [N, K/group] + FP32 tensor scale,
+ * with NVIDIA ModelOpt's NVFP4 recipe (all in FP32, IEEE division):
+ *   s2 = amax(|W|) / 2688                      (2688 = 6 * 448; an all-zero W gets s2 = 1)
+ *   sb = amax_block / (6 * s2); 0 -> 1; clamp to [2^-9, 448]; e4m3 round-to-nearest-even
+ *   code = e2m1_rne_saturate(w / (float(sb) * s2))
+ * `workspace` is not used today; pass NULL/0 (kept for API stability).
+ * Requirements: N >= 1, K % group_size == 0, group_size in {16, 32}; pointers non-null;
+ * w_bf16 16-byte aligned, tensor_scale 4-byte aligned. */
+W4A8_API w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_packed,
+                                                void* w_block_scale, float* w_tensor_scale,
+                                                int64_t N, int64_t K, int group_size,
+                                                w4a8_stream_t stream);
+
+/* ---------------------------------------------------------------------------------------
+ * GEMM (device)
+ * ------------------------------------------------------------------------------------- */
+
+/* The operands of one W4A8 linear layer. Weight pointers refer to the canonical layout
+ * above (no prepacking). w_tensor_scale and bias may be NULL (s2 = 1, no bias). */
+typedef struct w4a8_weight {
+  const void* packed;        /* uint8 [N, K/2], 16-byte aligned */
+  const void* block_scale;   /* E4M3 [N, K/group_size], any alignment */
+  const float* tensor_scale; /* device FP32 scalar s2, or NULL for 1.0 */
+  const void* bias;          /* BF16 [N], 2-byte aligned, or NULL */
+  int64_t N;
+  int64_t K;
+  int group_size;            /* 16 or 32 */
+} w4a8_weight;
+
+/* Which kernel family runs. AUTO follows the heuristics (src/host/heuristics.cpp). The
+ * exact kernels give results equal to the CPU reference up to FP32 summation order. */
+typedef enum w4a8_kernel {
+  W4A8_KERNEL_AUTO = 0,
+  W4A8_KERNEL_MMA_EXACT = 1, /* portable mma.sync FP16 kernel, exact dequantization */
+  W4A8_KERNEL_NAIVE = 2      /* one thread per output; device reference for tests */
+} w4a8_kernel;
+
+/* y[M, N] = W4A8 GEMM of pre-quantized activations. No workspace is needed today; pass
+ * NULL/0 or whatever w4a8_gemm_workspace_size() returned.
+ * Requirements: x_fp8 16-byte aligned, row_scale 4-byte aligned, y 2-byte aligned,
+ * alpha finite. */
+W4A8_API w4a8_status w4a8_gemm(const void* x_fp8, const float* row_scale,
+                               const w4a8_weight* weight, void* y_bf16, int64_t M, float alpha,
+                               void* workspace, size_t workspace_size, w4a8_stream_t stream);
+
+/* y = linear(x) from BF16 activations: quantizes x per row to FP8 into the workspace, then
+ * runs the GEMM: one call per linear layer. Needs w4a8_linear_workspace_size() bytes. */
+W4A8_API w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight,
+                                      void* y_bf16, int64_t M, float alpha, void* workspace,
+                                      size_t workspace_size, w4a8_stream_t stream);
+
+/* Workspace queries. Pure host functions: no device is touched. */
+W4A8_API w4a8_status w4a8_gemm_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
+                                              size_t* bytes);
+W4A8_API w4a8_status w4a8_linear_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
+                                                size_t* bytes);
+
+/* Same as w4a8_gemm, but with the kernel family chosen by the caller (tests, benchmarks). */
+W4A8_API w4a8_status w4a8_gemm_with_kernel(const void* x_fp8, const float* row_scale,
+                                           const w4a8_weight* weight, void* y_bf16, int64_t M,
+                                           float alpha, w4a8_kernel kernel, void* workspace,
+                                           size_t workspace_size, w4a8_stream_t stream);
+
+/* The name of the kernel configuration w4a8_gemm would launch for this problem on the
+ * current device, e.g. "mma_exact_mt1_wn1_wk8_v16_g16". Never launches anything. The string
+ * is static. */
+W4A8_API w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_size,
+                                           w4a8_kernel kernel, const char** name);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* W4A8_W4A8_H_ */

@@ -1,0 +1,234 @@
+// CPU reference quantizers and GEMM (see include/w4a8/reference.hpp). Written for
+// exactness and readability; the GPU kernels are checked against these bit for bit
+// (quantizers) or within ref::gemm_tolerance (GEMM).
+#include "w4a8/reference.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/status.hpp"
+#include "w4a8/formats.hpp"
+
+namespace w4a8 {
+namespace ref {
+namespace {
+
+using detail::check_dim;
+using detail::check_group_size;
+using detail::check_k;
+using detail::check_not_null;
+using detail::fail;
+
+// Max of |x| over BF16 bit patterns, compared as integers: for non-negative floats integer
+// order is numeric order, and every NaN sorts above +Inf, so a NaN anywhere wins. Returns
+// the BF16 bits of the amax (>= 0x7F80 means the range held a non-finite value).
+uint16_t amax_bits(const uint16_t* x, int64_t n) {
+  uint16_t m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max<uint16_t>(m, x[i] & 0x7FFF);
+  return m;
+}
+constexpr uint16_t kBf16InfBits = 0x7F80;
+
+w4a8_status check_weight(const char* fn, const HostWeight& w) {
+  W4A8_CHECK(check_dim(fn, "N", w.N));
+  W4A8_CHECK(check_group_size(fn, w.group_size));
+  W4A8_CHECK(check_k(fn, w.K, w.group_size));
+  W4A8_CHECK(check_not_null(fn, "weight.packed", w.packed));
+  W4A8_CHECK(check_not_null(fn, "weight.block_scale", w.block_scale));
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_gemm(const char* fn, const uint8_t* x, const float* s, const HostWeight& w,
+                       int64_t M, float alpha) {
+  W4A8_CHECK(check_dim(fn, "M", M));
+  W4A8_CHECK(check_weight(fn, w));
+  W4A8_CHECK(check_not_null(fn, "x_fp8", x));
+  W4A8_CHECK(check_not_null(fn, "row_scale", s));
+  if (!std::isfinite(alpha))
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "alpha=%g must be finite", alpha);
+  return W4A8_STATUS_SUCCESS;
+}
+
+// Exact FP32 value of every weight without the tensor scale: e2m1 * e4m3(sb).
+std::vector<float> weight_values(const HostWeight& w) {
+  std::vector<float> out(static_cast<size_t>(w.N * w.K));
+  const int64_t groups = w.K / w.group_size;
+  for (int64_t n = 0; n < w.N; ++n)
+    for (int64_t k = 0; k < w.K; ++k) {
+      const uint8_t byte = w.packed[n * (w.K / 2) + k / 2];
+      const float sb = e4m3_to_float(w.block_scale[n * groups + k / w.group_size]);
+      out[static_cast<size_t>(n * w.K + k)] = e2m1_to_float(unpack_e2m1(byte, int(k & 1))) * sb;
+    }
+  return out;
+}
+
+struct Point {
+  double exact, abs;
+};
+
+Point dot(const uint8_t* x_row, const float* w_row, int64_t K, double scale, double bias) {
+  double acc = 0.0, acc_abs = 0.0;
+  for (int64_t k = 0; k < K; ++k) {
+    const double p = static_cast<double>(e4m3_to_float(x_row[k])) * w_row[k];  // exact
+    acc += p;
+    acc_abs += std::fabs(p);
+  }
+  return {acc * scale + bias, acc_abs * std::fabs(scale)};
+}
+
+}  // namespace
+
+w4a8_status quantize_activation_fp8(const uint16_t* x_bf16, int64_t M, int64_t K,
+                                    uint8_t* x_fp8, float* row_scale) {
+  const char* fn = "ref::quantize_activation_fp8";
+  W4A8_CHECK(check_dim(fn, "M", M));
+  W4A8_CHECK(check_k(fn, K, 16));
+  W4A8_CHECK(check_not_null(fn, "x_bf16", x_bf16));
+  W4A8_CHECK(check_not_null(fn, "x_fp8", x_fp8));
+  W4A8_CHECK(check_not_null(fn, "row_scale", row_scale));
+  for (int64_t m = 0; m < M; ++m) {
+    const uint16_t* x = x_bf16 + m * K;
+    uint8_t* q = x_fp8 + m * K;
+    const uint16_t amax = amax_bits(x, K);
+    if (amax >= kBf16InfBits) {  // non-finite row: NaN out (w4a8.h)
+      row_scale[m] = NAN;
+      std::fill(q, q + K, kE4M3NaN);
+      continue;
+    }
+    const float s = activation_scale(bf16_to_float(amax));
+    const float inv = 1.0f / s;
+    row_scale[m] = s;
+    for (int64_t k = 0; k < K; ++k) q[k] = float_to_e4m3(bf16_to_float(x[k]) * inv);
+  }
+  return detail::ok();
+}
+
+w4a8_status quantize_weight_nvfp4(const uint16_t* w_bf16, int64_t N, int64_t K, int group_size,
+                                  uint8_t* w_packed, uint8_t* w_block_scale,
+                                  float* w_tensor_scale) {
+  const char* fn = "ref::quantize_weight_nvfp4";
+  W4A8_CHECK(check_dim(fn, "N", N));
+  W4A8_CHECK(check_group_size(fn, group_size));
+  W4A8_CHECK(check_k(fn, K, group_size));
+  W4A8_CHECK(check_not_null(fn, "w_bf16", w_bf16));
+  W4A8_CHECK(check_not_null(fn, "w_packed", w_packed));
+  W4A8_CHECK(check_not_null(fn, "w_block_scale", w_block_scale));
+  W4A8_CHECK(check_not_null(fn, "w_tensor_scale", w_tensor_scale));
+  const int64_t groups = K / group_size;
+  const uint16_t amax = amax_bits(w_bf16, N * K);
+  if (amax >= kBf16InfBits) {  // non-finite tensor: NaN out (w4a8.h)
+    *w_tensor_scale = NAN;
+    std::fill(w_block_scale, w_block_scale + N * groups, kE4M3NaN);
+    std::fill(w_packed, w_packed + N * K / 2, uint8_t{0});
+    return detail::ok();
+  }
+  const float s2 = nvfp4_tensor_scale(bf16_to_float(amax));
+  *w_tensor_scale = s2;
+  std::vector<uint8_t> codes(static_cast<size_t>(group_size));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < groups; ++g) {
+      const uint16_t* blk = w_bf16 + n * K + g * group_size;
+      const float sb = nvfp4_block_scale_unrounded(bf16_to_float(amax_bits(blk, group_size)), s2);
+      const uint8_t sb_code = float_to_e4m3(sb);
+      w_block_scale[n * groups + g] = sb_code;
+      const float scale = e4m3_to_float(sb_code) * s2;  // product first, then divide
+      for (int i = 0; i < group_size; ++i) codes[i] = float_to_e2m1(bf16_to_float(blk[i]) / scale);
+      uint8_t* out = w_packed + n * (K / 2) + g * (group_size / 2);
+      for (int i = 0; i < group_size / 2; ++i) out[i] = pack_e2m1(codes[2 * i], codes[2 * i + 1]);
+    }
+  return detail::ok();
+}
+
+w4a8_status dequantize_activation_fp8(const uint8_t* x_fp8, const float* row_scale, int64_t M,
+                                      int64_t K, float* x) {
+  const char* fn = "ref::dequantize_activation_fp8";
+  W4A8_CHECK(check_dim(fn, "M", M));
+  W4A8_CHECK(check_k(fn, K, 16));
+  W4A8_CHECK(check_not_null(fn, "x_fp8", x_fp8));
+  W4A8_CHECK(check_not_null(fn, "row_scale", row_scale));
+  W4A8_CHECK(check_not_null(fn, "x", x));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k) x[m * K + k] = e4m3_to_float(x_fp8[m * K + k]) * row_scale[m];
+  return detail::ok();
+}
+
+w4a8_status dequantize_weight_nvfp4(const uint8_t* w_packed, const uint8_t* w_block_scale,
+                                    float w_tensor_scale, int64_t N, int64_t K, int group_size,
+                                    float* w) {
+  const char* fn = "ref::dequantize_weight_nvfp4";
+  HostWeight hw;
+  hw.packed = w_packed;
+  hw.block_scale = w_block_scale;
+  hw.N = N;
+  hw.K = K;
+  hw.group_size = group_size;
+  W4A8_CHECK(check_weight(fn, hw));
+  W4A8_CHECK(check_not_null(fn, "w", w));
+  const std::vector<float> v = weight_values(hw);
+  for (size_t i = 0; i < v.size(); ++i) w[i] = v[i] * w_tensor_scale;
+  return detail::ok();
+}
+
+w4a8_status gemm(const uint8_t* x_fp8, const float* row_scale, const HostWeight& w, int64_t M,
+                 float alpha, uint16_t* y_bf16, double* y_exact, double* y_abs) {
+  const char* fn = "ref::gemm";
+  W4A8_CHECK(check_gemm(fn, x_fp8, row_scale, w, M, alpha));
+  W4A8_CHECK(check_not_null(fn, "y_bf16", y_bf16));
+  const std::vector<float> wv = weight_values(w);
+  for (int64_t m = 0; m < M; ++m) {
+    const double scale = static_cast<double>(alpha) * row_scale[m] * w.tensor_scale;
+    for (int64_t n = 0; n < w.N; ++n) {
+      const double bias = w.bias ? bf16_to_float(w.bias[n]) : 0.0;
+      const Point p = dot(x_fp8 + m * w.K, wv.data() + n * w.K, w.K, scale, bias);
+      const int64_t i = m * w.N + n;
+      y_bf16[i] = double_to_bf16(p.exact);
+      if (y_exact) y_exact[i] = p.exact;
+      if (y_abs) y_abs[i] = p.abs;
+    }
+  }
+  return detail::ok();
+}
+
+w4a8_status gemm_points(const uint8_t* x_fp8, const float* row_scale, const HostWeight& w,
+                        int64_t M, float alpha, const int64_t* ms, const int64_t* ns,
+                        size_t count, uint16_t* y_bf16, double* y_exact, double* y_abs) {
+  const char* fn = "ref::gemm_points";
+  W4A8_CHECK(check_gemm(fn, x_fp8, row_scale, w, M, alpha));
+  W4A8_CHECK(check_not_null(fn, "ms", ms));
+  W4A8_CHECK(check_not_null(fn, "ns", ns));
+  for (size_t i = 0; i < count; ++i)
+    if (ms[i] < 0 || ms[i] >= M || ns[i] < 0 || ns[i] >= w.N)
+      return fail(W4A8_STATUS_INVALID_VALUE, fn, "point %zu = (%lld, %lld) outside [0,%lld)x[0,%lld)",
+                  i, static_cast<long long>(ms[i]), static_cast<long long>(ns[i]),
+                  static_cast<long long>(M), static_cast<long long>(w.N));
+  const int64_t groups = w.K / w.group_size;
+  std::vector<float> wrow(static_cast<size_t>(w.K));
+  for (size_t i = 0; i < count; ++i) {
+    const int64_t m = ms[i], n = ns[i];
+    for (int64_t k = 0; k < w.K; ++k) {
+      const uint8_t byte = w.packed[n * (w.K / 2) + k / 2];
+      wrow[static_cast<size_t>(k)] = e2m1_to_float(unpack_e2m1(byte, int(k & 1))) *
+                                     e4m3_to_float(w.block_scale[n * groups + k / w.group_size]);
+    }
+    const double scale = static_cast<double>(alpha) * row_scale[m] * w.tensor_scale;
+    const double bias = w.bias ? bf16_to_float(w.bias[n]) : 0.0;
+    const Point p = dot(x_fp8 + m * w.K, wrow.data(), w.K, scale, bias);
+    if (y_bf16) y_bf16[i] = double_to_bf16(p.exact);
+    if (y_exact) y_exact[i] = p.exact;
+    if (y_abs) y_abs[i] = p.abs;
+  }
+  return detail::ok();
+}
+
+double gemm_tolerance(double y_exact, double y_abs, int64_t K) {
+  // BF16 output rounding (half an ulp is <= 2^-9 relative; allow 2^-8 for the kernel's own
+  // FP32 epilogue rounding), FP32 summation over K terms plus a few reduction steps
+  // (gamma_{K+8} * sum |terms|), and the smallest BF16 subnormal for results near zero.
+  const double u32 = std::ldexp(1.0, -24);
+  return std::ldexp(std::fabs(y_exact), -8) + static_cast<double>(K + 8) * u32 * y_abs +
+         std::ldexp(1.0, -133);
+}
+
+}  // namespace ref
+}  // namespace w4a8

@@ -1,0 +1,92 @@
+// Status strings, the thread-local error message, and the argument checks.
+#include "core/status.hpp"
+
+#include <cstdarg>
+#include <cstdio>
+
+namespace w4a8 {
+namespace detail {
+namespace {
+thread_local char g_last_error[512] = "";
+}  // namespace
+
+w4a8_status fail(w4a8_status status, const char* fn, const char* fmt, ...) {
+  int n = std::snprintf(g_last_error, sizeof g_last_error, "%s: ", fn);
+  if (n < 0 || n >= static_cast<int>(sizeof g_last_error)) n = 0;
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(g_last_error + n, sizeof g_last_error - static_cast<size_t>(n), fmt, args);
+  va_end(args);
+  return status;
+}
+
+w4a8_status ok() {
+  g_last_error[0] = '\0';
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_dim(const char* fn, const char* name, int64_t value) {
+  if (value <= 0 || value > kMaxDim)
+    return fail(W4A8_STATUS_INVALID_SHAPE, fn, "%s=%lld must be in [1, %lld]", name,
+                static_cast<long long>(value), static_cast<long long>(kMaxDim));
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_group_size(const char* fn, int group_size) {
+  if (group_size != 16 && group_size != 32)
+    return fail(W4A8_STATUS_INVALID_GROUP_SIZE, fn, "group_size=%d must be 16 or 32",
+                group_size);
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_k(const char* fn, int64_t K, int group_size) {
+  W4A8_CHECK(check_dim(fn, "K", K));
+  if (K % group_size != 0)
+    return fail(W4A8_STATUS_K_NOT_MULTIPLE, fn, "K=%lld must be a multiple of group_size=%d",
+                static_cast<long long>(K), group_size);
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_not_null(const char* fn, const char* name, const void* p) {
+  if (p == nullptr)
+    return fail(W4A8_STATUS_NULL_POINTER, fn, "%s must not be NULL", name);
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_aligned(const char* fn, const char* name, const void* p, size_t alignment) {
+  W4A8_CHECK(check_not_null(fn, name, p));
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(p);
+  if (addr % alignment != 0)
+    return fail(W4A8_STATUS_MISALIGNED_POINTER, fn,
+                "%s=%p must be %zu-byte aligned (address %% %zu = %zu)", name, p, alignment,
+                alignment, static_cast<size_t>(addr % alignment));
+  return W4A8_STATUS_SUCCESS;
+}
+
+}  // namespace detail
+}  // namespace w4a8
+
+extern "C" {
+
+const char* w4a8_status_string(w4a8_status status) {
+  switch (status) {
+    case W4A8_STATUS_SUCCESS: return "success";
+    case W4A8_STATUS_INVALID_SHAPE: return "invalid shape";
+    case W4A8_STATUS_INVALID_GROUP_SIZE: return "invalid group size";
+    case W4A8_STATUS_K_NOT_MULTIPLE: return "K not a multiple of the group size";
+    case W4A8_STATUS_NULL_POINTER: return "null pointer";
+    case W4A8_STATUS_MISALIGNED_POINTER: return "misaligned pointer";
+    case W4A8_STATUS_WORKSPACE_TOO_SMALL: return "workspace too small";
+    case W4A8_STATUS_UNSUPPORTED_DEVICE: return "unsupported device";
+    case W4A8_STATUS_CUDA_ERROR: return "CUDA error";
+    case W4A8_STATUS_INVALID_VALUE: return "invalid value";
+    case W4A8_STATUS_NOT_SUPPORTED: return "not supported";
+  }
+  return "unknown status";
+}
+
+const char* w4a8_last_error(void) { return w4a8::detail::g_last_error; }
+
+const char* w4a8_version(void) { return W4A8_VERSION_STRING; }
+
+}  // extern "C"

@@ -1,0 +1,311 @@
+// The C API (include/w4a8/w4a8.h): validate every argument, check the device once, pick a
+// kernel (src/host/heuristics.cpp), launch (src/kernels), report. Nothing is written before
+// validation has passed.
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cmath>
+
+#include "core/status.hpp"
+#include "host/heuristics.hpp"
+#include "kernels/launch.hpp"
+#include "w4a8/w4a8.h"
+
+namespace w4a8 {
+namespace {
+
+using detail::check_aligned;
+using detail::check_dim;
+using detail::check_group_size;
+using detail::check_k;
+using detail::check_not_null;
+using detail::fail;
+
+constexpr size_t kWorkspaceAlign = 256;
+size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+// Per-device facts, filled once per device ordinal (idempotent, so a race only repeats work).
+struct DeviceEntry {
+  std::atomic<int> state{0};  // 0 unknown, 1 supported, 2 unsupported
+  int sm_count = 0;
+  int cc = 0;
+};
+constexpr int kMaxDevices = 64;
+DeviceEntry g_devices[kMaxDevices];
+
+w4a8_status cuda_fail(const char* fn, const char* what, cudaError_t err) {
+  cudaGetLastError();  // clear a non-sticky error so it does not leak into the caller's next check
+  return fail(W4A8_STATUS_CUDA_ERROR, fn, "%s failed: %s (%s)", what, cudaGetErrorName(err),
+              cudaGetErrorString(err));
+}
+
+// Checks that there is a current device this build can run on; fills `dev`.
+w4a8_status current_device(const char* fn, heuristics::Device* dev) {
+  int ordinal = -1;
+  cudaError_t err = cudaGetDevice(&ordinal);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return fail(W4A8_STATUS_UNSUPPORTED_DEVICE, fn, "no usable CUDA device: %s",
+                cudaGetErrorString(err));
+  }
+  if (ordinal < 0 || ordinal >= kMaxDevices)
+    return fail(W4A8_STATUS_UNSUPPORTED_DEVICE, fn, "device ordinal %d outside [0, %d)", ordinal,
+                kMaxDevices);
+  DeviceEntry& e = g_devices[ordinal];
+  if (e.state.load(std::memory_order_acquire) == 0) {
+    int major = 0, minor = 0, sms = 0;
+    if ((err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ordinal)) ||
+        (err = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, ordinal)) ||
+        (err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, ordinal)))
+      return cuda_fail(fn, "cudaDeviceGetAttribute", err);
+    e.cc = major * 10 + minor;
+    e.sm_count = sms;
+    // The kernels need sm_80 (mma.sync FP16, cp-style loads); the build must also hold an
+    // image (or PTX) the driver can use on this GPU.
+    const bool image = kernels::mma_kernel_available() == cudaSuccess;
+    cudaGetLastError();
+    e.state.store(e.cc >= 80 && image ? 1 : 2, std::memory_order_release);
+  }
+  if (e.state.load(std::memory_order_acquire) != 1)
+    return fail(W4A8_STATUS_UNSUPPORTED_DEVICE, fn,
+                "device %d is sm_%d; this build needs sm_80 or newer and holds kernels for "
+                "CUDA architectures [%s]",
+                ordinal, e.cc, W4A8_CUDA_ARCHS_STRING);
+  dev->sm_count = e.sm_count;
+  dev->cc = e.cc;
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_weight(const char* fn, const w4a8_weight* w) {
+  W4A8_CHECK(check_not_null(fn, "weight", w));
+  W4A8_CHECK(check_dim(fn, "weight->N", w->N));
+  W4A8_CHECK(check_group_size(fn, w->group_size));
+  W4A8_CHECK(check_k(fn, w->K, w->group_size));
+  W4A8_CHECK(check_aligned(fn, "weight->packed", w->packed, 16));
+  W4A8_CHECK(check_not_null(fn, "weight->block_scale", w->block_scale));
+  if (w->tensor_scale) W4A8_CHECK(check_aligned(fn, "weight->tensor_scale", w->tensor_scale, 4));
+  if (w->bias) W4A8_CHECK(check_aligned(fn, "weight->bias", w->bias, 2));
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_gemm_common(const char* fn, const w4a8_weight* w, const void* y, int64_t M,
+                              float alpha) {
+  W4A8_CHECK(check_weight(fn, w));
+  W4A8_CHECK(check_dim(fn, "M", M));
+  W4A8_CHECK(check_aligned(fn, "y_bf16", y, 2));
+  if (!std::isfinite(alpha))
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "alpha=%g must be finite", alpha);
+  return W4A8_STATUS_SUCCESS;
+}
+
+kernels::GemmParams make_params(const void* x, const float* row_scale, const w4a8_weight* w,
+                                void* y, int64_t M, float alpha) {
+  kernels::GemmParams p;
+  p.x = static_cast<const uint8_t*>(x);
+  p.row_scale = row_scale;
+  p.w = static_cast<const uint8_t*>(w->packed);
+  p.sb = static_cast<const uint8_t*>(w->block_scale);
+  p.s2 = w->tensor_scale;
+  p.bias = static_cast<const uint16_t*>(w->bias);
+  p.y = static_cast<uint16_t*>(y);
+  p.M = M;
+  p.N = w->N;
+  p.K = w->K;
+  p.group = w->group_size;
+  p.alpha = alpha;
+  return p;
+}
+
+// Resolves AUTO and checks the kernel exists; returns the mma config index (or -1 for naive).
+w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_kernel kernel,
+                          const heuristics::Device& dev, int* index) {
+  if (kernel == W4A8_KERNEL_NAIVE) {
+    *index = -1;
+    return W4A8_STATUS_SUCCESS;
+  }
+  if (kernel != W4A8_KERNEL_AUTO && kernel != W4A8_KERNEL_MMA_EXACT)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "kernel=%d is not a w4a8_kernel value",
+                static_cast<int>(kernel));
+  heuristics::Problem prob;
+  prob.M = p.M;
+  prob.N = p.N;
+  prob.K = p.K;
+  prob.group = p.group;
+  *index = heuristics::choose_mma_config(prob, dev);
+  if (*index < 0)
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn, "no kernel configuration for M=%lld N=%lld K=%lld group=%d",
+                static_cast<long long>(p.M), static_cast<long long>(p.N),
+                static_cast<long long>(p.K), p.group);
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status launch_gemm(const char* fn, const kernels::GemmParams& p, int index,
+                        cudaStream_t stream) {
+  const cudaError_t err =
+      index < 0 ? kernels::launch_naive(p, stream) : kernels::launch_mma(index, p, stream);
+  if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
+  return detail::ok();
+}
+
+w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
+                      const w4a8_weight* weight, void* y_bf16, int64_t M, float alpha,
+                      w4a8_kernel kernel, cudaStream_t stream) {
+  if (kernel != W4A8_KERNEL_AUTO && kernel != W4A8_KERNEL_MMA_EXACT && kernel != W4A8_KERNEL_NAIVE)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "kernel=%d is not a w4a8_kernel value",
+                static_cast<int>(kernel));
+  W4A8_CHECK(check_gemm_common(fn, weight, y_bf16, M, alpha));
+  W4A8_CHECK(check_aligned(fn, "x_fp8", x_fp8, 16));
+  W4A8_CHECK(check_aligned(fn, "row_scale", row_scale, 4));
+  heuristics::Device dev;
+  W4A8_CHECK(current_device(fn, &dev));
+  const kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
+  int index = -1;
+  W4A8_CHECK(select_kernel(fn, p, kernel, dev, &index));
+  return launch_gemm(fn, p, index, stream);
+}
+
+}  // namespace
+}  // namespace w4a8
+
+using namespace w4a8;
+
+extern "C" {
+
+w4a8_status w4a8_quantize_activation_fp8(const void* x_bf16, void* x_fp8, float* row_scale,
+                                         int64_t M, int64_t K, w4a8_stream_t stream) {
+  const char* fn = "w4a8_quantize_activation_fp8";
+  W4A8_CHECK(check_dim(fn, "M", M));
+  W4A8_CHECK(check_k(fn, K, 16));
+  W4A8_CHECK(check_aligned(fn, "x_bf16", x_bf16, 16));
+  W4A8_CHECK(check_aligned(fn, "x_fp8", x_fp8, 16));
+  W4A8_CHECK(check_aligned(fn, "row_scale", row_scale, 4));
+  heuristics::Device dev;
+  W4A8_CHECK(current_device(fn, &dev));
+  const cudaError_t err = kernels::launch_quantize_activation(
+      static_cast<const uint16_t*>(x_bf16), static_cast<uint8_t*>(x_fp8), row_scale, M, K,
+      reinterpret_cast<cudaStream_t>(stream));
+  if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
+  return detail::ok();
+}
+
+w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_packed, void* w_block_scale,
+                                       float* w_tensor_scale, int64_t N, int64_t K,
+                                       int group_size, w4a8_stream_t stream) {
+  const char* fn = "w4a8_quantize_weight_nvfp4";
+  W4A8_CHECK(check_dim(fn, "N", N));
+  W4A8_CHECK(check_group_size(fn, group_size));
+  W4A8_CHECK(check_k(fn, K, group_size));
+  W4A8_CHECK(check_aligned(fn, "w_bf16", w_bf16, 16));
+  W4A8_CHECK(check_aligned(fn, "w_packed", w_packed, 16));
+  W4A8_CHECK(check_not_null(fn, "w_block_scale", w_block_scale));
+  W4A8_CHECK(check_aligned(fn, "w_tensor_scale", w_tensor_scale, 4));
+  heuristics::Device dev;
+  W4A8_CHECK(current_device(fn, &dev));
+  const cudaError_t err = kernels::launch_quantize_weight(
+      static_cast<const uint16_t*>(w_bf16), static_cast<uint8_t*>(w_packed),
+      static_cast<uint8_t*>(w_block_scale), w_tensor_scale, N, K, group_size,
+      reinterpret_cast<cudaStream_t>(stream));
+  if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
+  return detail::ok();
+}
+
+w4a8_status w4a8_gemm_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
+                                     size_t* bytes) {
+  const char* fn = "w4a8_gemm_workspace_size";
+  W4A8_CHECK(check_dim(fn, "M", M));
+  W4A8_CHECK(check_dim(fn, "N", N));
+  W4A8_CHECK(check_group_size(fn, group_size));
+  W4A8_CHECK(check_k(fn, K, group_size));
+  W4A8_CHECK(check_not_null(fn, "bytes", bytes));
+  *bytes = 0;  // the kernels reduce inside a CTA: no workspace
+  return detail::ok();
+}
+
+w4a8_status w4a8_linear_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
+                                       size_t* bytes) {
+  const char* fn = "w4a8_linear_workspace_size";
+  W4A8_CHECK(check_dim(fn, "M", M));
+  W4A8_CHECK(check_dim(fn, "N", N));
+  W4A8_CHECK(check_group_size(fn, group_size));
+  W4A8_CHECK(check_k(fn, K, group_size));
+  W4A8_CHECK(check_not_null(fn, "bytes", bytes));
+  // FP8 activations [M, K], then the FP32 row scales, each 256-byte aligned.
+  *bytes = align_up(static_cast<size_t>(M) * static_cast<size_t>(K), kWorkspaceAlign) +
+           align_up(static_cast<size_t>(M) * sizeof(float), kWorkspaceAlign);
+  return detail::ok();
+}
+
+w4a8_status w4a8_gemm(const void* x_fp8, const float* row_scale, const w4a8_weight* weight,
+                      void* y_bf16, int64_t M, float alpha, void* workspace,
+                      size_t workspace_size, w4a8_stream_t stream) {
+  (void)workspace;
+  (void)workspace_size;
+  return gemm_impl("w4a8_gemm", x_fp8, row_scale, weight, y_bf16, M, alpha, W4A8_KERNEL_AUTO,
+                   reinterpret_cast<cudaStream_t>(stream));
+}
+
+w4a8_status w4a8_gemm_with_kernel(const void* x_fp8, const float* row_scale,
+                                  const w4a8_weight* weight, void* y_bf16, int64_t M,
+                                  float alpha, w4a8_kernel kernel, void* workspace,
+                                  size_t workspace_size, w4a8_stream_t stream) {
+  (void)workspace;
+  (void)workspace_size;
+  return gemm_impl("w4a8_gemm_with_kernel", x_fp8, row_scale, weight, y_bf16, M, alpha, kernel,
+                   reinterpret_cast<cudaStream_t>(stream));
+}
+
+w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void* y_bf16,
+                             int64_t M, float alpha, void* workspace, size_t workspace_size,
+                             w4a8_stream_t stream) {
+  const char* fn = "w4a8_linear_bf16";
+  W4A8_CHECK(check_gemm_common(fn, weight, y_bf16, M, alpha));
+  W4A8_CHECK(check_aligned(fn, "x_bf16", x_bf16, 16));
+  size_t need = 0;
+  W4A8_CHECK(w4a8_linear_workspace_size(M, weight->N, weight->K, weight->group_size, &need));
+  W4A8_CHECK(check_aligned(fn, "workspace", workspace, 16));
+  if (workspace_size < need)
+    return fail(W4A8_STATUS_WORKSPACE_TOO_SMALL, fn,
+                "workspace_size=%zu is below the %zu bytes w4a8_linear_workspace_size() asks for",
+                workspace_size, need);
+  heuristics::Device dev;
+  W4A8_CHECK(current_device(fn, &dev));
+  uint8_t* xq = static_cast<uint8_t*>(workspace);
+  float* row_scale = reinterpret_cast<float*>(
+      xq + align_up(static_cast<size_t>(M) * static_cast<size_t>(weight->K), kWorkspaceAlign));
+  const kernels::GemmParams p = make_params(xq, row_scale, weight, y_bf16, M, alpha);
+  int index = -1;
+  W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, &index));
+  const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  const cudaError_t err = kernels::launch_quantize_activation(
+      static_cast<const uint16_t*>(x_bf16), xq, row_scale, M, weight->K, s);
+  if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
+  return launch_gemm(fn, p, index, s);
+}
+
+w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_size,
+                                  w4a8_kernel kernel, const char** name) {
+  const char* fn = "w4a8_gemm_kernel_name";
+  W4A8_CHECK(check_dim(fn, "M", M));
+  W4A8_CHECK(check_dim(fn, "N", N));
+  W4A8_CHECK(check_group_size(fn, group_size));
+  W4A8_CHECK(check_k(fn, K, group_size));
+  W4A8_CHECK(check_not_null(fn, "name", name));
+  if (kernel == W4A8_KERNEL_NAIVE) {
+    *name = "naive_reference";
+    return detail::ok();
+  }
+  heuristics::Device dev;  // the current device if there is one, else the H100 defaults
+  const w4a8_status st = current_device(fn, &dev);
+  if (st != W4A8_STATUS_SUCCESS) dev = heuristics::Device();
+  kernels::GemmParams p;
+  p.M = M;
+  p.N = N;
+  p.K = K;
+  p.group = group_size;
+  int index = -1;
+  W4A8_CHECK(select_kernel(fn, p, kernel, dev, &index));
+  *name = kernels::mma_config(index).name;
+  return detail::ok();
+}
+
+}  // extern "C"

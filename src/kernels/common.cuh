@@ -1,0 +1,107 @@
+// Device helpers shared by the kernels: format conversions, the tensor-core instruction,
+// cached loads. Every conversion here is exact (see the comments for why).
+#ifndef W4A8_SRC_KERNELS_COMMON_CUH_
+#define W4A8_SRC_KERNELS_COMMON_CUH_
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <cstdint>
+
+namespace w4a8 {
+namespace kernels {
+
+// Two E4M3 bytes (low byte -> low half) -> two FP16, exactly (E4M3 is a subset of FP16).
+// sm_89+ has one instruction for it (cvt.rn.f16x2.e4m3x2); older GPUs get the intrinsic's
+// software path.
+__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t two_bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  uint32_t out;
+  const uint16_t in = static_cast<uint16_t>(two_bytes);
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(out) : "h"(in));
+  return out;
+#else
+  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
+      static_cast<__nv_fp8x2_storage_t>(two_bytes & 0xFFFF), __NV_E4M3);
+  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+#endif
+}
+
+// Four E2M1 codes sitting in the LOW nibbles of the four bytes of `w` -> four E4M3 bytes
+// whose values are e2m1 * 2^-6 (sign to bit 7, the 3 magnitude bits e e m to bits 4..2:
+// E2M1's bias is 1, E4M3's is 7, so the same exponent field means a factor 2^-6, and the
+// E2M1 subnormal 0.5 lands on the E4M3 subnormal 2^-7). The kernel folds 2^6 back into its
+// FP32 epilogue, where it is exact.
+__device__ __forceinline__ uint32_t e2m1_lo_nibbles_to_e4m3(uint32_t w) {
+  return ((w << 4) & 0x80808080u) | ((w << 2) & 0x1C1C1C1Cu);
+}
+// The same for the HIGH nibbles of each byte.
+__device__ __forceinline__ uint32_t e2m1_hi_nibbles_to_e4m3(uint32_t w) {
+  return (w & 0x80808080u) | ((w >> 2) & 0x1C1C1C1Cu);
+}
+
+__device__ __forceinline__ uint32_t hmul2(uint32_t a, uint32_t b) {
+  uint32_t d;
+  asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
+  return d;
+}
+
+// D += A * B, m16n8k16, FP16 inputs, FP32 accumulation (sm_80+).
+__device__ __forceinline__ void mma_f16_16816(float (&c)[4], uint32_t a0, uint32_t a1,
+                                              uint32_t a2, uint32_t a3, uint32_t b0,
+                                              uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+      "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Read-only 16-byte load that is not kept in L1 (weights are read once).
+__device__ __forceinline__ uint4 ld_stream_16(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint2 ld_stream_8(const void* p) {
+  uint2 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];"
+               : "=r"(v.x), "=r"(v.y)
+               : "l"(p));
+  return v;
+}
+
+// BF16 bits -> float (exact).
+__device__ __forceinline__ float bf16_bits_to_float(uint32_t b) {
+  return __uint_as_float(b << 16);
+}
+
+__device__ __forceinline__ uint16_t float_to_bf16_bits(float f) {
+  return __bfloat16_as_ushort(__float2bfloat16_rn(f));
+}
+
+// Max of a uint32 over a block (blockDim.x a multiple of 32, <= 1024). All threads get it.
+__device__ __forceinline__ uint32_t block_max_u32(uint32_t v, uint32_t* smem32) {
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (lane == 0) smem32[warp] = v;
+  __syncthreads();
+  const int nwarps = blockDim.x >> 5;
+  v = lane < nwarps ? smem32[lane] : 0u;
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+  return v;
+}
+
+}  // namespace kernels
+}  // namespace w4a8
+
+#endif  // W4A8_SRC_KERNELS_COMMON_CUH_

@@ -1,0 +1,255 @@
+// The portable exact W4A8 GEMM: mma.sync m16n8k16 with FP16 operands and FP32 accumulation,
+// weights dequantized in registers, read straight from the canonical NVFP4 layout.
+//
+// Numerics (why this is exact): e2m1 * e4m3(sb) has at most 6 significant bits and lies in
+// [2^-10, 2688], and FP8 E4M3 activations are a subset of FP16, so both operands are exact in
+// FP16 and every product is exact in FP32; only the FP32 accumulation rounds. The weights are
+// formed as (e2m1 * 2^-6) * sb (see e2m1_lo_nibbles_to_e4m3): their smallest value 2^-16 is
+// an FP16 subnormal, still exact (the lowest bit of a 6-bit significand at 2^-16 is 2^-21,
+// above FP16's quantum 2^-24); the 2^6 goes into the FP32 epilogue.
+//
+// Operand roles ("swap AB"): weights are the MMA's A operand (16 output channels per warp),
+// tokens are its N dimension (8 per n-tile), so M = 1 wastes 7/8 of an MMA that costs nothing
+// next to reading the weights.
+//
+// Fragment mapping: the MMA's 16 k slots need not be 16 consecutive k, only the same k for
+// the A rows and the B columns, because the block scale is applied to each weight before
+// the MMA. Thread (g = lane/4, t = lane%4) therefore takes a contiguous piece of 2*VEC k of
+// rows g and g+8 (one 16- or 8-byte load each, canonical layout), and every 32-bit word of
+// it (8 k) feeds two MMAs: the even-k nibbles {0,2,4,6} and the odd ones {1,3,5,7}. The
+// activations of token g are loaded as the same contiguous k piece and split the same way
+// with two byte permutes. Weight rows are read once per token tile, 16 bytes per thread,
+// fully coalesced (a warp reads 16 rows x 64 bytes).
+//
+// Work split: a CTA has WN x WK warps. The WN warps own different 16-row tiles and share the
+// token tile; the WK warps split K (interleaved chunks, so together they read contiguous
+// bytes) and are reduced through shared memory in a fixed order: results are bitwise
+// reproducible, no atomics, no workspace.
+#include <cuda_runtime.h>
+
+#include "kernels/common.cuh"
+#include "kernels/launch.hpp"
+
+namespace w4a8 {
+namespace kernels {
+namespace {
+
+template <int VEC>
+struct Piece;  // VEC bytes of packed weights = 2*VEC k values of one row
+template <>
+struct Piece<16> {
+  uint4 v;
+  __device__ __forceinline__ void load(const uint8_t* p) { v = ld_stream_16(p); }
+  __device__ __forceinline__ void zero() { v = make_uint4(0u, 0u, 0u, 0u); }
+  __device__ __forceinline__ uint32_t word(int i) const {
+    return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+  }
+};
+template <>
+struct Piece<8> {
+  uint2 v;
+  __device__ __forceinline__ void load(const uint8_t* p) { v = ld_stream_8(p); }
+  __device__ __forceinline__ void zero() { v = make_uint2(0u, 0u); }
+  __device__ __forceinline__ uint32_t word(int i) const { return i == 0 ? v.x : v.y; }
+};
+
+// Template parameters:
+//   GROUP  block-scale group size (16 or 32)
+//   MT     n-tiles of 8 tokens per warp
+//   WN     warps along N (output channels) per CTA
+//   WK     warps along K per CTA
+//   VEC    packed-weight bytes per row per thread per chunk (16 needs K % 32 == 0; 8 any K)
+template <int GROUP, int MT, int WN, int WK, int VEC>
+__global__ void __launch_bounds__(32 * WN * WK)
+    mma_exact_kernel(const GemmParams p, const int64_t token_tiles) {
+  constexpr int kPieceK = 2 * VEC;      // k per thread per row per chunk
+  constexpr int kChunkK = 4 * kPieceK;  // k per warp chunk (the 4 threads of a row group)
+  constexpr int kWords = VEC / 4;       // 32-bit words of packed weights per piece
+  constexpr int kGroups = kPieceK / GROUP;  // block scales per row per piece
+  static_assert(kGroups >= 1, "a piece must cover whole scale groups");
+  constexpr int kWordsPerGroup = kWords / kGroups;
+  constexpr int U = MT <= 2 ? 4 : 2;  // chunks whose weights are loaded before first use
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int wn = warp % WN, wk = warp / WN;
+  const int64_t token_tile = blockIdx.x % token_tiles;
+  const int64_t row_group = blockIdx.x / token_tiles;
+  const int64_t r0 = (row_group * WN + wn) * 16 + g, r1 = r0 + 8;
+  const int64_t m0 = token_tile * (8 * MT);
+  const int64_t M = p.M, N = p.N, K = p.K;
+  const bool ok0 = r0 < N, ok1 = r1 < N;
+  const uint8_t* w0 = p.w + (ok0 ? r0 : 0) * (K / 2);
+  const uint8_t* w1 = p.w + (ok1 ? r1 : 0) * (K / 2);
+  const uint8_t* s0 = p.sb + (ok0 ? r0 : 0) * (K / GROUP);
+  const uint8_t* s1 = p.sb + (ok1 ? r1 : 0) * (K / GROUP);
+
+  float acc[MT][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+
+  const int64_t nchunks = (K + kChunkK - 1) / kChunkK;
+  for (int64_t cbase = wk; cbase < nchunks; cbase += int64_t(WK) * U) {
+    // Issue every weight and scale load of U chunks first: the HBM stream.
+    Piece<VEC> wa[U], wb[U];
+    uint32_t sa[U][kGroups], sc[U][kGroups];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t c = cbase + int64_t(u) * WK;
+      const int64_t k = c * kChunkK + t * kPieceK;
+      const bool valid = c < nchunks && k < K;
+      if (valid && ok0) wa[u].load(w0 + k / 2); else wa[u].zero();
+      if (valid && ok1) wb[u].load(w1 + k / 2); else wb[u].zero();
+#pragma unroll
+      for (int j = 0; j < kGroups; ++j) {
+        sa[u][j] = valid && ok0 ? __ldg(s0 + k / GROUP + j) : 0u;
+        sc[u][j] = valid && ok1 ? __ldg(s1 + k / GROUP + j) : 0u;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t c = cbase + int64_t(u) * WK;
+      if (c >= nchunks) break;  // warp-uniform
+      const int64_t k = c * kChunkK + t * kPieceK;
+      // Dequantize this chunk's A fragments once; reuse them for every n-tile.
+      uint32_t a[kWords][2][4];
+#pragma unroll
+      for (int j = 0; j < kGroups; ++j) {
+        // (sb, sb) as FP16x2 for each row: one byte duplicated, one conversion.
+        const uint32_t f0 = e4m3x2_to_f16x2(sa[u][j] * 0x0101u);
+        const uint32_t f1 = e4m3x2_to_f16x2(sc[u][j] * 0x0101u);
+#pragma unroll
+        for (int ww = 0; ww < kWordsPerGroup; ++ww) {
+          const int w = j * kWordsPerGroup + ww;
+          const uint32_t q0 = wa[u].word(w), q1 = wb[u].word(w);
+          const uint32_t lo0 = e2m1_lo_nibbles_to_e4m3(q0), hi0 = e2m1_hi_nibbles_to_e4m3(q0);
+          const uint32_t lo1 = e2m1_lo_nibbles_to_e4m3(q1), hi1 = e2m1_hi_nibbles_to_e4m3(q1);
+          // A regs: {row g k-slots 2t.., row g+8 2t.., row g 2t+8.., row g+8 2t+8..}
+          a[w][0][0] = hmul2(e4m3x2_to_f16x2(lo0), f0);
+          a[w][0][1] = hmul2(e4m3x2_to_f16x2(lo1), f1);
+          a[w][0][2] = hmul2(e4m3x2_to_f16x2(lo0 >> 16), f0);
+          a[w][0][3] = hmul2(e4m3x2_to_f16x2(lo1 >> 16), f1);
+          a[w][1][0] = hmul2(e4m3x2_to_f16x2(hi0), f0);
+          a[w][1][1] = hmul2(e4m3x2_to_f16x2(hi1), f1);
+          a[w][1][2] = hmul2(e4m3x2_to_f16x2(hi0 >> 16), f0);
+          a[w][1][3] = hmul2(e4m3x2_to_f16x2(hi1 >> 16), f1);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        const int64_t m = m0 + 8 * i + g;
+        const bool xv = m < M && k < K;
+        const uint8_t* xp = p.x + (xv ? m * K + k : 0);
+        uint32_t xw[2 * kWords];
+#pragma unroll
+        for (int v = 0; v < kWords / 2; ++v) {
+          const uint4 q = xv ? __ldg(reinterpret_cast<const uint4*>(xp) + v) : make_uint4(0, 0, 0, 0);
+          xw[4 * v + 0] = q.x;
+          xw[4 * v + 1] = q.y;
+          xw[4 * v + 2] = q.z;
+          xw[4 * v + 3] = q.w;
+        }
+#pragma unroll
+        for (int w = 0; w < kWords; ++w) {
+          const uint32_t ev = prmt(xw[2 * w], xw[2 * w + 1], 0x6420);  // x0 x2 x4 x6
+          const uint32_t od = prmt(xw[2 * w], xw[2 * w + 1], 0x7531);  // x1 x3 x5 x7
+          mma_f16_16816(acc[i], a[w][0][0], a[w][0][1], a[w][0][2], a[w][0][3],
+                        e4m3x2_to_f16x2(ev), e4m3x2_to_f16x2(ev >> 16));
+          mma_f16_16816(acc[i], a[w][1][0], a[w][1][1], a[w][1][2], a[w][1][3],
+                        e4m3x2_to_f16x2(od), e4m3x2_to_f16x2(od >> 16));
+        }
+      }
+    }
+  }
+
+  if constexpr (WK > 1) {
+    // Fixed-order reduction over the K-warps: [wk-1][wn][reg][lane] keeps lanes on banks.
+    __shared__ float red[WK - 1][WN][MT * 4][32];
+    if (wk > 0) {
+#pragma unroll
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) red[wk - 1][wn][i * 4 + j][lane] = acc[i][j];
+    }
+    __syncthreads();
+    if (wk > 0) return;
+#pragma unroll
+    for (int w = 0; w < WK - 1; ++w)
+#pragma unroll
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] += red[w][wn][i * 4 + j][lane];
+  }
+
+  // Epilogue in FP32: 2^6 (weight bias, see the top), alpha, s2, row scale, bias; one BF16
+  // rounding. C fragment: c0,c1 = (row g, tokens 2t, 2t+1); c2,c3 = (row g+8, same tokens).
+  const float s2 = p.s2 ? __ldg(p.s2) : 1.0f;
+  const float base = p.alpha * s2 * 64.0f;
+  const float bias0 = p.bias && ok0 ? bf16_bits_to_float(__ldg(p.bias + r0)) : 0.0f;
+  const float bias1 = p.bias && ok1 ? bf16_bits_to_float(__ldg(p.bias + r1)) : 0.0f;
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int64_t m = m0 + 8 * i + 2 * t + j;
+      if (m >= M) continue;
+      const float scale = base * __ldg(p.row_scale + m);
+      if (ok0) p.y[m * N + r0] = float_to_bf16_bits(acc[i][j] * scale + bias0);
+      if (ok1) p.y[m * N + r1] = float_to_bf16_bits(acc[i][2 + j] * scale + bias1);
+    }
+}
+
+// ---- the whitelist ----------------------------------------------------------------------
+// Every configuration the dispatcher may pick, with its name. Adding one here is the only
+// way to add a kernel variant.
+#define W4A8_MMA_CONFIGS(X)                                                      \
+  X(16, 1, 1, 8, 16) X(16, 1, 2, 4, 16) X(16, 1, 4, 2, 16) X(16, 1, 8, 1, 16)    \
+  X(16, 2, 1, 8, 16) X(16, 2, 2, 4, 16) X(16, 2, 4, 2, 16) X(16, 2, 8, 1, 16)    \
+  X(16, 4, 1, 8, 16) X(16, 4, 2, 4, 16) X(16, 4, 4, 2, 16) X(16, 4, 8, 1, 16)    \
+  X(16, 8, 1, 8, 16) X(16, 8, 2, 4, 16) X(16, 8, 4, 2, 16) X(16, 8, 8, 1, 16)    \
+  X(32, 1, 1, 8, 16) X(32, 1, 2, 4, 16) X(32, 1, 4, 2, 16) X(32, 1, 8, 1, 16)    \
+  X(32, 2, 1, 8, 16) X(32, 2, 2, 4, 16) X(32, 2, 4, 2, 16) X(32, 2, 8, 1, 16)    \
+  X(32, 4, 1, 8, 16) X(32, 4, 2, 4, 16) X(32, 4, 4, 2, 16) X(32, 4, 8, 1, 16)    \
+  X(32, 8, 1, 8, 16) X(32, 8, 2, 4, 16) X(32, 8, 4, 2, 16) X(32, 8, 8, 1, 16)    \
+  X(16, 1, 2, 4, 8) X(16, 2, 2, 4, 8) X(16, 4, 2, 4, 8) X(16, 8, 2, 4, 8)
+
+#define W4A8_STR2(x) #x
+#define W4A8_STR(x) W4A8_STR2(x)
+#define W4A8_MMA_NAME(G, MT, WN, WK, V) \
+  "mma_exact_mt" W4A8_STR(MT) "_wn" W4A8_STR(WN) "_wk" W4A8_STR(WK) "_v" W4A8_STR(V) "_g" W4A8_STR(G)
+
+#define W4A8_MMA_ENTRY(G, MT, WN, WK, V) {G, MT, WN, WK, V, W4A8_MMA_NAME(G, MT, WN, WK, V)},
+const MmaConfig kConfigs[] = {W4A8_MMA_CONFIGS(W4A8_MMA_ENTRY)};
+
+using KernelFn = void (*)(const GemmParams, const int64_t);
+#define W4A8_MMA_FN(G, MT, WN, WK, V) &mma_exact_kernel<G, MT, WN, WK, V>,
+const KernelFn kKernels[] = {W4A8_MMA_CONFIGS(W4A8_MMA_FN)};
+
+constexpr int kNumConfigs = sizeof(kConfigs) / sizeof(kConfigs[0]);
+static_assert(kNumConfigs == sizeof(kKernels) / sizeof(kKernels[0]), "table mismatch");
+
+}  // namespace
+
+int mma_config_count() { return kNumConfigs; }
+const MmaConfig& mma_config(int index) { return kConfigs[index]; }
+
+cudaError_t launch_mma(int index, const GemmParams& p, cudaStream_t stream) {
+  if (index < 0 || index >= kNumConfigs) return cudaErrorInvalidValue;
+  const MmaConfig& c = kConfigs[index];
+  const int64_t token_tiles = (p.M + 8 * c.mt - 1) / (8 * c.mt);
+  const int64_t row_groups = (p.N + 16 * c.wn - 1) / (16 * c.wn);
+  const int64_t grid = token_tiles * row_groups;
+  if (grid > 0x7FFFFFFF) return cudaErrorInvalidConfiguration;
+  kKernels[index]<<<static_cast<unsigned>(grid), 32 * c.wn * c.wk, 0, stream>>>(p, token_tiles);
+  return cudaGetLastError();
+}
+
+cudaError_t mma_kernel_available() {
+  cudaFuncAttributes attr;
+  return cudaFuncGetAttributes(&attr, reinterpret_cast<const void*>(kKernels[0]));
+}
+
+}  // namespace kernels
+}  // namespace w4a8

@@ -1,0 +1,60 @@
+// The boundary between host dispatch (src/host) and device code (src/kernels). Plain C++:
+// raw pointers, shapes and a stream; no validation here (the C API did it), no framework
+// types. Each launcher enqueues its kernels and returns the launch's cudaError_t.
+#ifndef W4A8_SRC_KERNELS_LAUNCH_HPP_
+#define W4A8_SRC_KERNELS_LAUNCH_HPP_
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace w4a8 {
+namespace kernels {
+
+// Operands of one GEMM launch (validated by the caller; see include/w4a8/w4a8.h).
+struct GemmParams {
+  const uint8_t* x = nullptr;          // E4M3 [M, K]
+  const float* row_scale = nullptr;    // [M]
+  const uint8_t* w = nullptr;          // packed E2M1 [N, K/2]
+  const uint8_t* sb = nullptr;         // E4M3 block scales [N, K/group]
+  const float* s2 = nullptr;           // tensor scale, nullable (1.0)
+  const uint16_t* bias = nullptr;      // BF16 [N], nullable
+  uint16_t* y = nullptr;               // BF16 [M, N]
+  int64_t M = 0, N = 0, K = 0;
+  int group = 16;                      // block-scale group size, 16 or 32
+  float alpha = 1.0f;
+};
+
+// One instantiated configuration of the mma.sync exact kernel. The whitelist lives in
+// gemm_mma.cu; the choice among them in src/host/heuristics.cpp.
+struct MmaConfig {
+  int group;  // 16 or 32: block-scale group size
+  int mt;     // n-tiles of 8 tokens per warp (1, 2, 4, 8)
+  int wn;     // warps along N per CTA (each warp owns 16 output channels)
+  int wk;     // warps along K per CTA (reduced through shared memory, in fixed order)
+  int vec;    // bytes of packed weights per row per thread and chunk: 16 (K % 32 == 0) or 8
+  const char* name;
+};
+
+// Number of entries and the table itself (static storage).
+int mma_config_count();
+const MmaConfig& mma_config(int index);
+// Enqueues configuration `index` for `p`. Returns cudaErrorInvalidValue for a bad index.
+cudaError_t launch_mma(int index, const GemmParams& p, cudaStream_t stream);
+// Checks that this build holds a kernel image for the current device (no launch).
+cudaError_t mma_kernel_available();
+
+// Device reference: one thread per output, FP32 accumulation in k order.
+cudaError_t launch_naive(const GemmParams& p, cudaStream_t stream);
+
+// Quantizers (see include/w4a8/w4a8.h for the numerics).
+cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
+                                       int64_t M, int64_t K, cudaStream_t stream);
+cudaError_t launch_quantize_weight(const uint16_t* w, uint8_t* packed, uint8_t* block_scale,
+                                   float* tensor_scale, int64_t N, int64_t K, int group,
+                                   cudaStream_t stream);
+
+}  // namespace kernels
+}  // namespace w4a8
+
+#endif  // W4A8_SRC_KERNELS_LAUNCH_HPP_

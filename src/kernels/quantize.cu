@@ -1,0 +1,175 @@
+// Quantization kernels: BF16 activations -> FP8 E4M3 per row, BF16 weights -> NVFP4.
+// Bit-exact with the CPU reference (src/core/reference.cpp): the same FP32 expressions, the
+// same order, IEEE division (the library is built without fast-math), and the hardware's
+// RNE + satfinite E4M3 conversion, which the reference reproduces.
+#include <cuda_runtime.h>
+
+#include "kernels/common.cuh"
+#include "kernels/launch.hpp"
+#include "w4a8/formats.hpp"
+
+namespace w4a8 {
+namespace kernels {
+namespace {
+
+constexpr int kActThreads = 256;
+constexpr uint32_t kBf16InfBits = 0x7F80u;
+
+// Max of the |BF16| bit patterns in a 16-byte vector (8 values); integer order is numeric
+// order for non-negative floats and puts NaN above Inf, so NaN propagates.
+__device__ __forceinline__ uint32_t amax_bits8(uint4 v) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+  uint32_t m = 0;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) m = max(m, max(w[i] & 0x7FFFu, (w[i] >> 16) & 0x7FFFu));
+  return m;
+}
+
+// One CTA per row. Pass 1 finds the row's amax; pass 2 re-reads the row (from L1/L2) and
+// converts. K % 16 == 0, so the row is a whole number of 16-byte vectors of 8 values.
+__global__ void __launch_bounds__(kActThreads)
+    quantize_activation_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
+                               float* __restrict__ row_scale, int64_t K) {
+  __shared__ uint32_t smem[32];
+  const int64_t row = blockIdx.x;
+  const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
+  uint2* qr = reinterpret_cast<uint2*>(q + row * K);
+  const int64_t nvec = K / 8;
+
+  uint32_t m = 0;
+  for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) m = max(m, amax_bits8(__ldg(xr + i)));
+  m = block_max_u32(m, smem);
+
+  if (m >= kBf16InfBits) {  // non-finite row: NaN scale, NaN codes (w4a8.h contract)
+    for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x)
+      qr[i] = make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu);
+    if (threadIdx.x == 0) row_scale[row] = __uint_as_float(0x7FC00000u);
+    return;
+  }
+  const float s = activation_scale(bf16_bits_to_float(m));
+  const float inv = 1.0f / s;  // IEEE division, same as the reference
+  for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) {
+    const uint4 v = __ldg(xr + i);
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+    uint32_t out[2];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const float2 f0 = make_float2(bf16_bits_to_float(w[2 * j] & 0xFFFFu) * inv,
+                                    bf16_bits_to_float(w[2 * j] >> 16) * inv);
+      const float2 f1 = make_float2(bf16_bits_to_float(w[2 * j + 1] & 0xFFFFu) * inv,
+                                    bf16_bits_to_float(w[2 * j + 1] >> 16) * inv);
+      const uint32_t p0 = __nv_cvt_float2_to_fp8x2(f0, __NV_SATFINITE, __NV_E4M3);
+      const uint32_t p1 = __nv_cvt_float2_to_fp8x2(f1, __NV_SATFINITE, __NV_E4M3);
+      out[j] = p0 | (p1 << 16);
+    }
+    qr[i] = make_uint2(out[0], out[1]);
+  }
+  if (threadIdx.x == 0) row_scale[row] = s;
+}
+
+// Weight step 1: amax over the whole tensor, as float bits, atomically max-ed into
+// *amax_bits (zeroed by the launcher right before).
+__global__ void weight_amax_kernel(const uint16_t* __restrict__ w, int64_t nvec,
+                                   uint32_t* __restrict__ amax_bits) {
+  __shared__ uint32_t smem[32];
+  const uint4* wv = reinterpret_cast<const uint4*>(w);
+  uint32_t m = 0;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < nvec;
+       i += int64_t(gridDim.x) * blockDim.x)
+    m = max(m, amax_bits8(__ldg(wv + i)));
+  m = block_max_u32(m, smem);
+  if (threadIdx.x == 0 && m != 0) atomicMax(amax_bits, m << 16);
+}
+
+// Weight step 2: one thread per block of GROUP values (row-major over [N, K/GROUP]).
+template <int GROUP>
+__global__ void quantize_weight_kernel(const uint16_t* __restrict__ w,
+                                       uint8_t* __restrict__ packed,
+                                       uint8_t* __restrict__ block_scale,
+                                       const uint32_t* __restrict__ amax_bits, int64_t nblocks) {
+  const int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (b >= nblocks) return;
+  const uint32_t amax = *amax_bits;
+  constexpr int kVecs = GROUP / 8;  // 16-byte input vectors; each gives one output word
+  uint2* dst = reinterpret_cast<uint2*>(packed + b * (GROUP / 2));
+  if (amax >= (kBf16InfBits << 16)) {  // non-finite tensor (w4a8.h contract)
+    block_scale[b] = kE4M3NaN;
+#pragma unroll
+    for (int i = 0; i < kVecs / 2; ++i) dst[i] = make_uint2(0u, 0u);
+    return;
+  }
+  const float s2 = nvfp4_tensor_scale(__uint_as_float(amax));
+  uint4 v[kVecs];
+  const uint4* src = reinterpret_cast<const uint4*>(w + b * GROUP);
+  uint32_t bm = 0;
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    v[i] = __ldg(src + i);
+    bm = max(bm, amax_bits8(v[i]));
+  }
+  const float sb = nvfp4_block_scale_unrounded(bf16_bits_to_float(bm), s2);
+  const uint8_t sb_code = static_cast<uint8_t>(
+      __nv_cvt_float_to_fp8(sb, __NV_SATFINITE, __NV_E4M3));
+  const __half_raw sb_h = __nv_cvt_fp8_to_halfraw(sb_code, __NV_E4M3);
+  const float scale = __half2float(__half(sb_h)) * s2;  // exact decode, then one rounding
+  uint32_t words[kVecs];
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    const uint32_t u[4] = {v[i].x, v[i].y, v[i].z, v[i].w};
+    uint32_t word = 0;  // 8 codes, low nibble = even k
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint32_t c0 = float_to_e2m1(bf16_bits_to_float(u[j] & 0xFFFFu) / scale);
+      const uint32_t c1 = float_to_e2m1(bf16_bits_to_float(u[j] >> 16) / scale);
+      word |= (c0 | (c1 << 4)) << (8 * j);
+    }
+    words[i] = word;
+  }
+#pragma unroll
+  for (int i = 0; i < kVecs / 2; ++i) dst[i] = make_uint2(words[2 * i], words[2 * i + 1]);
+  block_scale[b] = sb_code;
+}
+
+// Weight step 3: turn the amax bits into s2 (NaN when non-finite).
+__global__ void finalize_tensor_scale_kernel(uint32_t* amax_bits) {
+  const uint32_t amax = *amax_bits;
+  const float s2 = amax >= (kBf16InfBits << 16) ? __uint_as_float(0x7FC00000u)
+                                                : nvfp4_tensor_scale(__uint_as_float(amax));
+  *reinterpret_cast<float*>(amax_bits) = s2;
+}
+
+}  // namespace
+
+cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
+                                       int64_t M, int64_t K, cudaStream_t stream) {
+  quantize_activation_kernel<<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
+      x, q, row_scale, K);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_quantize_weight(const uint16_t* w, uint8_t* packed, uint8_t* block_scale,
+                                   float* tensor_scale, int64_t N, int64_t K, int group,
+                                   cudaStream_t stream) {
+  // The tensor-scale slot doubles as the amax accumulator until step 3 rewrites it.
+  uint32_t* amax = reinterpret_cast<uint32_t*>(tensor_scale);
+  cudaError_t err = cudaMemsetAsync(amax, 0, sizeof(uint32_t), stream);
+  if (err != cudaSuccess) return err;
+  const int64_t nvec = N * K / 8;
+  const int threads = 256;
+  const int64_t want = (nvec + threads - 1) / threads;
+  const unsigned grid = static_cast<unsigned>(want < 4096 ? want : 4096);
+  weight_amax_kernel<<<grid, threads, 0, stream>>>(w, nvec, amax);
+  if ((err = cudaGetLastError()) != cudaSuccess) return err;
+  const int64_t nblocks = N * K / group;
+  const unsigned qgrid = static_cast<unsigned>((nblocks + threads - 1) / threads);
+  if (group == 16)
+    quantize_weight_kernel<16><<<qgrid, threads, 0, stream>>>(w, packed, block_scale, amax, nblocks);
+  else
+    quantize_weight_kernel<32><<<qgrid, threads, 0, stream>>>(w, packed, block_scale, amax, nblocks);
+  if ((err = cudaGetLastError()) != cudaSuccess) return err;
+  finalize_tensor_scale_kernel<<<1, 1, 0, stream>>>(amax);
+  return cudaGetLastError();
+}
+
+}  // namespace kernels
+}  // namespace w4a8

@@ -1,0 +1,513 @@
+// GPU suite: the quantization kernels bit-exact with the CPU reference, the GEMM kernels
+// within the stated bound of the exact CPU reference on many shapes (outputs poisoned
+// first), every whitelisted configuration, determinism, CUDA-graph capture, the fused BF16
+// entry point and the seed's API. Skipped with a message on machines without a GPU.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/launch.hpp"
+#include "test_util.hpp"
+#include "w4a8/formats.hpp"
+#include "w4a8/reference.hpp"
+#include "w4a8/w4a8.h"
+#include "w4a8_gemm_plugin.h"
+
+namespace w4a8 {
+namespace {
+
+using test::DeviceBuffer;
+using test::random_bf16;
+
+#define W4A8_OK(expr)                                                                   \
+  do {                                                                                  \
+    const w4a8_status st_ = (expr);                                                     \
+    ASSERT_EQ(st_, W4A8_STATUS_SUCCESS) << w4a8_status_string(st_) << ": " << w4a8_last_error(); \
+  } while (0)
+
+// ---- quantizers ---------------------------------------------------------------------------
+
+void check_activation_quant(const std::vector<uint16_t>& x, int64_t M, int64_t K, const std::string& what) {
+  std::vector<uint8_t> q_ref(M * K);
+  std::vector<float> s_ref(M);
+  ASSERT_EQ(ref::quantize_activation_fp8(x.data(), M, K, q_ref.data(), s_ref.data()), W4A8_STATUS_SUCCESS);
+  DeviceBuffer<uint16_t> dx(M * K);
+  DeviceBuffer<uint8_t> dq(M * K);
+  DeviceBuffer<float> ds(M);
+  dx.upload(x);
+  dq.fill_bytes(0xCD);
+  ds.fill_bytes(0xCD);
+  W4A8_OK(w4a8_quantize_activation_fp8(dx.get(), dq.get(), ds.get(), M, K, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const auto q = dq.download();
+  const auto s = ds.download();
+  for (int64_t m = 0; m < M; ++m) {
+    uint32_t a, b;
+    std::memcpy(&a, &s[m], 4);
+    std::memcpy(&b, &s_ref[m], 4);
+    ASSERT_TRUE(a == b || (std::isnan(s[m]) && std::isnan(s_ref[m])))
+        << what << " row " << m << " scale " << s[m] << " vs ref " << s_ref[m];
+  }
+  for (int64_t i = 0; i < M * K; ++i)
+    ASSERT_EQ(q[i], q_ref[i]) << what << " M=" << M << " K=" << K << " at (" << i / K << "," << i % K
+                              << ") x=" << bf16_to_float(x[i]);
+}
+
+TEST(GpuQuantizeActivation, BitExactOnRandomShapes) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(101);
+  const int64_t shapes[][2] = {{1, 16},    {1, 2048},  {3, 48},     {7, 65536}, {17, 1040},
+                               {128, 4096}, {256, 16}, {5, 16384},  {33, 2064}, {1, 1024},
+                               {50, 1024}, {2, 32768}, {968, 2048}, {9, 144},   {64, 4096},
+                               {1, 16400}, {4, 256},   {11, 8192},  {100, 528}, {3, 12288},
+                               {1, 65536}, {16, 2048}};
+  for (const auto& sh : shapes) {
+    const float stddev = std::exp2(static_cast<float>(rng() % 20) - 10.0f);
+    check_activation_quant(random_bf16(sh[0] * sh[1], rng, stddev), sh[0], sh[1], "gaussian");
+  }
+}
+
+TEST(GpuQuantizeActivation, BitExactOnAdversarialRows) {
+  W4A8_REQUIRE_GPU();
+  const int64_t K = 512, M = 8;
+  std::vector<uint16_t> x(M * K, 0);
+  std::mt19937_64 rng(5);
+  // Row 0: zeros (and -0). Row 1: one outlier of 7000 among N(0,1). Row 2: amax 448 (scale
+  // 1) and every E4M3 midpoint and its neighbours (all BF16-exact). Row 3: tiny values
+  // (subnormal results). Row 4: NaN. Row 5: +Inf. Row 6: huge values (1e38). Row 7: -0 only.
+  for (int k = 0; k < K; k += 2) x[k + 1] = 0x8000;
+  for (int k = 0; k < K; ++k) x[K + k] = float_to_bf16(std::normal_distribution<float>()(rng));
+  x[K + 17] = float_to_bf16(-7000.0f);
+  x[2 * K] = float_to_bf16(448.0f);
+  int k = 1;
+  for (int c = 0; c < 0x7E && k + 3 < K; ++c) {
+    const float mid = 0.5f * (e4m3_to_float(uint8_t(c)) + e4m3_to_float(uint8_t(c + 1)));
+    const uint16_t b = float_to_bf16(mid);
+    x[2 * K + k++] = b;
+    x[2 * K + k++] = static_cast<uint16_t>(b + 1);
+    x[2 * K + k++] = static_cast<uint16_t>(b | 0x8000);
+  }
+  for (int i = 0; i < K; ++i) x[3 * K + i] = float_to_bf16(std::ldexp(float(i % 7) - 3.0f, -14 - (i % 5)));
+  for (int i = 0; i < K; ++i) x[4 * K + i] = float_to_bf16(1.0f);
+  x[4 * K + 100] = float_to_bf16(NAN);
+  x[5 * K + 3] = float_to_bf16(INFINITY);
+  for (int i = 0; i < K; ++i) x[6 * K + i] = float_to_bf16((i & 1 ? -1e38f : 3e37f));
+  for (int i = 0; i < K; ++i) x[7 * K + i] = 0x8000;
+  check_activation_quant(x, M, K, "adversarial");
+}
+
+struct QuantizedWeight {
+  std::vector<uint8_t> packed, scales;
+  float s2 = 0;
+};
+
+QuantizedWeight gpu_quantize_weight(const std::vector<uint16_t>& w, int64_t N, int64_t K, int group) {
+  DeviceBuffer<uint16_t> dw(N * K);
+  DeviceBuffer<uint8_t> dp(N * K / 2), ds(N * K / group);
+  DeviceBuffer<float> d2(1);
+  dw.upload(w);
+  dp.fill_bytes(0xCD);
+  ds.fill_bytes(0xCD);
+  QuantizedWeight out;
+  const w4a8_status st = w4a8_quantize_weight_nvfp4(dw.get(), dp.get(), ds.get(), d2.get(), N, K, group, nullptr);
+  EXPECT_EQ(st, W4A8_STATUS_SUCCESS) << w4a8_last_error();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  out.packed = dp.download();
+  out.scales = ds.download();
+  out.s2 = d2.download()[0];
+  return out;
+}
+
+void check_weight_quant(const std::vector<uint16_t>& w, int64_t N, int64_t K, int group, const std::string& what) {
+  QuantizedWeight r;
+  r.packed.resize(N * K / 2);
+  r.scales.resize(N * K / group);
+  ASSERT_EQ(ref::quantize_weight_nvfp4(w.data(), N, K, group, r.packed.data(), r.scales.data(), &r.s2),
+            W4A8_STATUS_SUCCESS);
+  const QuantizedWeight g = gpu_quantize_weight(w, N, K, group);
+  ASSERT_TRUE(g.s2 == r.s2 || (std::isnan(g.s2) && std::isnan(r.s2))) << what << " s2 " << g.s2 << " vs " << r.s2;
+  for (size_t i = 0; i < r.scales.size(); ++i)
+    ASSERT_EQ(g.scales[i], r.scales[i]) << what << " N=" << N << " K=" << K << " g" << group << " scale " << i;
+  // Codes: compare decoded values, so +0 and -0 (codes 0 and 8) count as equal.
+  for (size_t i = 0; i < r.packed.size(); ++i)
+    for (int h = 0; h < 2; ++h)
+      ASSERT_EQ(e2m1_to_float(unpack_e2m1(g.packed[i], h)), e2m1_to_float(unpack_e2m1(r.packed[i], h)))
+          << what << " N=" << N << " K=" << K << " g" << group << " element " << 2 * i + h;
+}
+
+TEST(GpuQuantizeWeight, BitExactOnRandomShapes) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(202);
+  const int64_t shapes[][3] = {{1, 16, 16},     {1, 32, 32},      {3, 48, 16},     {17, 1040, 16},
+                               {256, 2048, 16}, {256, 2048, 32},  {2048, 2048, 16}, {4096, 1024, 16},
+                               {1000, 4096, 32}, {7, 65536, 16},  {1, 65536, 32},  {33, 96, 32},
+                               {100, 160, 16},  {2560, 1024, 16}, {13, 16384, 16}, {1024, 4096, 16},
+                               {5, 2080, 32},   {64, 64, 16},     {9, 9216, 32},   {300, 336, 16},
+                               {16384, 64, 16}, {2, 16, 16}};
+  for (const auto& sh : shapes) {
+    const float stddev = std::exp2(static_cast<float>(rng() % 16) - 12.0f);
+    check_weight_quant(random_bf16(sh[0] * sh[1], rng, stddev), sh[0], sh[1], int(sh[2]), "gaussian");
+  }
+}
+
+TEST(GpuQuantizeWeight, BitExactOnAdversarialBlocks) {
+  W4A8_REQUIRE_GPU();
+  for (int group : {16, 32}) {
+    const int64_t N = 6, K = 256;
+    std::vector<uint16_t> w(N * K, 0);
+    // Tensor amax 2688 -> s2 = 1. Row 1: blocks of amax 6 (scale exactly 1) holding every
+    // E2M1 midpoint and neighbours. Row 2: tiny blocks (scale clamped to 2^-9). Row 3: one
+    // outlier per block. Row 4: zeros and -0. Row 5: random signs across 12 octaves.
+    w[0] = float_to_bf16(2688.0f);
+    const float mids[] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 6.0f, 0.5f, 3.0f};
+    for (int k = 0; k < K; ++k) {
+      const float m = mids[k % 10] * (k % 3 == 0 ? -1.0f : 1.0f);
+      uint16_t b = float_to_bf16(m);
+      if (k % 7 == 0) b = static_cast<uint16_t>(b + 1);
+      w[K + k] = b;
+    }
+    for (int k = 0; k < K; k += group) w[K + k] = float_to_bf16(6.0f);
+    for (int k = 0; k < K; ++k) w[2 * K + k] = float_to_bf16(std::ldexp(float(k % 5) - 2.0f, -12));
+    for (int k = 0; k < K; ++k) w[3 * K + k] = float_to_bf16(k % group == 5 ? 1000.0f : 0.7f);
+    for (int k = 0; k < K; k += 2) w[4 * K + k] = 0x8000;
+    std::mt19937_64 rng(9);
+    for (int k = 0; k < K; ++k)
+      w[5 * K + k] = float_to_bf16((rng() & 1 ? -1.0f : 1.0f) * std::ldexp(1.0f + (rng() % 256) / 256.0f, int(rng() % 12) - 6));
+    check_weight_quant(w, N, K, group, "adversarial");
+    std::vector<uint16_t> bad(2 * K, float_to_bf16(1.0f));
+    bad[K + 3] = float_to_bf16(NAN);
+    check_weight_quant(bad, 2, K, group, "nan");
+    bad[K + 3] = float_to_bf16(-INFINITY);
+    check_weight_quant(bad, 2, K, group, "inf");
+    check_weight_quant(std::vector<uint16_t>(2 * K, 0), 2, K, group, "zeros");
+  }
+}
+
+// ---- GEMM ------------------------------------------------------------------------------
+
+// Quantized operands of one GEMM problem, on host and device.
+struct Problem {
+  int64_t M, N, K;
+  int group;
+  std::vector<uint8_t> x, packed, scales;
+  std::vector<float> rs;
+  std::vector<uint16_t> bias;
+  float s2 = 1.0f, alpha = 1.0f;
+  DeviceBuffer<uint8_t> dx, dp, ds;
+  DeviceBuffer<float> drs, ds2;
+  DeviceBuffer<uint16_t> dbias, dy;
+
+  Problem(int64_t m, int64_t n, int64_t k, int g)
+      : M(m), N(n), K(k), group(g), dx(m * k), dp(n * k / 2), ds(n * k / g), drs(m), ds2(1), dbias(n), dy(m * n) {}
+
+  // Random BF16 data quantized with the (already bit-exact-tested) CPU reference.
+  void randomize(std::mt19937_64& rng, bool with_bias) {
+    const auto xb = random_bf16(M * K, rng, 1.0f);
+    const auto wb = random_bf16(N * K, rng, 0.02f);
+    x.resize(M * K);
+    rs.resize(M);
+    packed.resize(N * K / 2);
+    scales.resize(N * K / group);
+    ASSERT_EQ(ref::quantize_activation_fp8(xb.data(), M, K, x.data(), rs.data()), W4A8_STATUS_SUCCESS);
+    ASSERT_EQ(ref::quantize_weight_nvfp4(wb.data(), N, K, group, packed.data(), scales.data(), &s2),
+              W4A8_STATUS_SUCCESS);
+    if (with_bias) bias = random_bf16(N, rng, 0.1f);
+    alpha = 0.75f;
+    upload();
+  }
+  void upload() {
+    dx.upload(x);
+    dp.upload(packed);
+    ds.upload(scales);
+    drs.upload(rs);
+    ds2.upload(std::vector<float>{s2});
+    if (!bias.empty()) dbias.upload(bias);
+  }
+  w4a8_weight weight() const {
+    return w4a8_weight{dp.get(), ds.get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group};
+  }
+  ref::HostWeight host_weight() const {
+    return ref::HostWeight{packed.data(), scales.data(), s2, bias.empty() ? nullptr : bias.data(), N, K, group};
+  }
+  kernels::GemmParams params() const {
+    kernels::GemmParams p;
+    p.x = dx.get();
+    p.row_scale = drs.get();
+    p.w = dp.get();
+    p.sb = ds.get();
+    p.s2 = ds2.get();
+    p.bias = bias.empty() ? nullptr : dbias.get();
+    p.y = dy.get();
+    p.M = M;
+    p.N = N;
+    p.K = K;
+    p.group = group;
+    p.alpha = alpha;
+    return p;
+  }
+};
+
+// Checks a GPU result against the exact CPU reference: every element written and finite,
+// each checked point within ref::gemm_tolerance, relative Frobenius error <= 4e-3 over the
+// checked points. All points when the problem is small, else a random sample plus the
+// first/last rows and columns.
+void check_against_reference(const Problem& pb, const std::vector<uint16_t>& y, const std::string& what) {
+  for (size_t i = 0; i < y.size(); ++i)
+    ASSERT_TRUE(std::isfinite(bf16_to_float(y[i])))
+        << what << ": element (" << i / pb.N << "," << i % pb.N << ") not written or not finite";
+  std::vector<int64_t> ms, ns;
+  if (pb.M * pb.N <= 40000 && pb.M * pb.N * pb.K <= (int64_t(1) << 29)) {
+    for (int64_t m = 0; m < pb.M; ++m)
+      for (int64_t n = 0; n < pb.N; ++n) ms.push_back(m), ns.push_back(n);
+  } else {
+    std::mt19937_64 rng(pb.M * 31 + pb.N * 7 + pb.K);
+    for (int i = 0; i < 3000; ++i) ms.push_back(int64_t(rng() % pb.M)), ns.push_back(int64_t(rng() % pb.N));
+    for (int64_t m : {int64_t(0), pb.M - 1})
+      for (int64_t n : {int64_t(0), int64_t(15), pb.N - 1, pb.N / 2}) ms.push_back(m), ns.push_back(std::min(n, pb.N - 1));
+  }
+  std::vector<double> ye(ms.size()), ya(ms.size());
+  ASSERT_EQ(ref::gemm_points(pb.x.data(), pb.rs.data(), pb.host_weight(), pb.M, pb.alpha, ms.data(), ns.data(),
+                             ms.size(), nullptr, ye.data(), ya.data()),
+            W4A8_STATUS_SUCCESS);
+  double err2 = 0, ref2 = 0;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    const double got = bf16_to_float(y[ms[i] * pb.N + ns[i]]);
+    const double tol = ref::gemm_tolerance(ye[i], ya[i], pb.K);
+    ASSERT_LE(std::fabs(got - ye[i]), tol) << what << " M=" << pb.M << " N=" << pb.N << " K=" << pb.K << " g"
+                                           << pb.group << " at (" << ms[i] << "," << ns[i] << "): got " << got
+                                           << " want " << ye[i];
+    err2 += (got - ye[i]) * (got - ye[i]);
+    ref2 += ye[i] * ye[i];
+  }
+  EXPECT_LE(std::sqrt(err2 / std::max(ref2, 1e-300)), 4e-3) << what;
+}
+
+std::vector<uint16_t> run_api(Problem& pb, w4a8_kernel kernel) {
+  pb.dy.fill_bytes(0xFF);  // poison: BF16 NaN everywhere
+  const w4a8_weight w = pb.weight();
+  const w4a8_status st =
+      w4a8_gemm_with_kernel(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, kernel, nullptr, 0, nullptr);
+  EXPECT_EQ(st, W4A8_STATUS_SUCCESS) << w4a8_last_error();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return pb.dy.download();
+}
+
+// The dispatched kernel against the reference, and against the naive device kernel on
+// every element (a second, independent decode of the weights).
+void check_dispatched(int64_t M, int64_t N, int64_t K, int group, bool bias, std::mt19937_64& rng) {
+  Problem pb(M, N, K, group);
+  pb.randomize(rng, bias);
+  const char* name = "";
+  ASSERT_EQ(w4a8_gemm_kernel_name(M, N, K, group, W4A8_KERNEL_AUTO, &name), W4A8_STATUS_SUCCESS);
+  const auto y = run_api(pb, W4A8_KERNEL_AUTO);
+  check_against_reference(pb, y, name);
+  if (M * N * K <= (int64_t(1) << 36)) {
+    const auto yn = run_api(pb, W4A8_KERNEL_NAIVE);
+    std::vector<double> row_rms(M, 0.0);
+    for (int64_t i = 0; i < M * N; ++i) row_rms[i / N] += std::pow(bf16_to_float(yn[i]), 2) / N;
+    for (int64_t i = 0; i < M * N; ++i) {
+      const double a = bf16_to_float(y[i]), b = bf16_to_float(yn[i]);
+      ASSERT_LE(std::fabs(a - b), std::ldexp(std::fabs(b), -7) + 1e-3 * std::sqrt(row_rms[i / N]) + 1e-30)
+          << name << " vs naive at (" << i / N << "," << i % N << ")";
+    }
+  }
+}
+
+TEST(GpuGemm, DispatchedMatchesReferenceOnRandomShapes) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(303);
+  // {M, N, K, group, bias}: M from 1 to 5000, odd M, N not a multiple of any tile, K from 16
+  // to 20480, both group sizes, K % 32 == 16 (8-byte loads), the pi0.5 shapes.
+  const int64_t shapes[][5] = {
+      {1, 16384, 2048, 16, 0},  {1, 2048, 16384, 16, 0}, {16, 2048, 2048, 16, 1},  {50, 4096, 1024, 16, 0},
+      {50, 1024, 4096, 16, 1},  {50, 2048, 1024, 16, 0}, {50, 256, 1024, 16, 0},   {968, 2048, 2048, 16, 0},
+      {968, 256, 2048, 16, 0},  {968, 16384, 2048, 16, 0}, {968, 2048, 16384, 16, 0}, {1, 32768, 2048, 32, 0},
+      {3, 17, 16, 16, 1},       {7, 100, 48, 16, 0},     {1, 1, 16, 16, 0},        {9, 33, 32, 32, 1},
+      {129, 1000, 1040, 16, 1}, {65, 515, 272, 16, 0},   {5000, 2048, 2048, 16, 0}, {4096, 2048, 1024, 32, 0},
+      {33, 20000, 512, 16, 1},  {2, 1024, 20480, 16, 0}, {128, 16384, 2048, 16, 0}, {17, 4095, 4096, 32, 0},
+      {8, 24, 65536, 16, 0},    {100, 2560, 1024, 16, 1}, {1, 8192, 1024, 16, 0},  {31, 311, 1008, 16, 0},
+      {64, 64, 64, 32, 1},      {257, 129, 2064, 16, 0}, {1000, 300, 4096, 32, 1}, {1, 2047, 16384, 32, 0},
+      {12, 16400, 144, 16, 0},  {4095, 1, 96, 16, 1}};
+  for (const auto& s : shapes) {
+    SCOPED_TRACE(testing::Message() << "M=" << s[0] << " N=" << s[1] << " K=" << s[2] << " g" << s[3]);
+    check_dispatched(s[0], s[1], s[2], int(s[3]), s[4] != 0, rng);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// Every whitelisted configuration, forced, on shapes with ragged M and N.
+TEST(GpuGemm, EveryConfigurationMatchesReference) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(404);
+  for (int i = 0; i < kernels::mma_config_count(); ++i) {
+    const kernels::MmaConfig& c = kernels::mma_config(i);
+    for (const int64_t M : {int64_t(1), int64_t(8 * c.mt + 3)}) {
+      const int64_t K = c.vec == 16 ? 32 * 37 : 16 * 37;  // 37 chunks: ragged over any WK
+      const int64_t N = 16 * c.wn * 2 + 5;
+      Problem pb(M, N, K, c.group);
+      pb.randomize(rng, M > 1);
+      pb.dy.fill_bytes(0xFF);
+      CUDA_OK(kernels::launch_mma(i, pb.params(), nullptr));
+      CUDA_OK(cudaDeviceSynchronize());
+      check_against_reference(pb, pb.dy.download(), c.name);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Small integers with unit scales: every output is an exact integer, compared exactly.
+TEST(GpuGemm, SmallIntegersExact) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(5);
+  for (int group : {16, 32}) {
+    const int64_t M = 37, N = 45, K = 2 * 1024 + (group == 16 ? 16 : 0);
+    Problem pb(M, N, K, group);
+    pb.x.resize(M * K);
+    pb.packed.resize(N * K / 2);
+    pb.scales.assign(N * K / group, kE4M3One);
+    pb.rs.assign(M, 1.0f);
+    // x in [-2, 2], w in {0, +-0.5, +-1}: sums are multiples of 0.5 and almost always
+    // below 128 in magnitude, where BF16 holds them exactly.
+    std::uniform_int_distribution<int> xd(-2, 2), wd(0, 2);
+    for (auto& v : pb.x) v = float_to_e4m3(static_cast<float>(xd(rng)));
+    auto code = [&] { return static_cast<uint8_t>(wd(rng) | (rng() & 1 ? 8 : 0)); };
+    for (auto& v : pb.packed) v = pack_e2m1(code(), code());
+    pb.upload();
+    const auto y = run_api(pb, W4A8_KERNEL_AUTO);
+    std::vector<uint16_t> yr(M * N);
+    std::vector<double> ye(M * N);
+    ASSERT_EQ(ref::gemm(pb.x.data(), pb.rs.data(), pb.host_weight(), M, pb.alpha, yr.data(), ye.data()),
+              W4A8_STATUS_SUCCESS);
+    int64_t checked = 0;
+    for (int64_t i = 0; i < M * N; ++i) {
+      if (std::fabs(ye[i]) >= 128.0) continue;  // not necessarily exact in BF16
+      ASSERT_EQ(bf16_to_float(y[i]), ye[i]) << "(" << i / N << "," << i % N << ")";
+      ++checked;
+    }
+    EXPECT_GE(checked, M * N * 95 / 100);
+  }
+}
+
+// Block scales at the bottom of the E4M3 range make FP16 subnormal weights: still exact.
+TEST(GpuGemm, TinyBlockScalesStayExact) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(6);
+  const int64_t M = 24, N = 40, K = 1024;
+  Problem pb(M, N, K, 16);
+  pb.randomize(rng, false);
+  for (size_t i = 0; i < pb.scales.size(); ++i) pb.scales[i] = static_cast<uint8_t>(i % 3 == 0 ? 1 + rng() % 12 : pb.scales[i]);
+  pb.upload();
+  check_against_reference(pb, run_api(pb, W4A8_KERNEL_AUTO), "tiny scales");
+}
+
+TEST(GpuGemm, NaNRowScalePropagatesOnlyToItsRow) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(8);
+  Problem pb(5, 64, 256, 16);
+  pb.randomize(rng, false);
+  pb.rs[2] = NAN;
+  pb.upload();
+  const auto y = run_api(pb, W4A8_KERNEL_AUTO);
+  for (int64_t i = 0; i < 5 * 64; ++i) EXPECT_EQ(std::isnan(bf16_to_float(y[i])), i / 64 == 2) << i;
+}
+
+TEST(GpuGemm, BitwiseDeterministic) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(9);
+  for (const int64_t M : {int64_t(1), int64_t(16), int64_t(50), int64_t(300)}) {
+    Problem pb(M, 2048, 16384, 16);
+    pb.randomize(rng, false);
+    const auto a = run_api(pb, W4A8_KERNEL_AUTO);
+    const auto b = run_api(pb, W4A8_KERNEL_AUTO);
+    ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 2)) << "M=" << M;
+  }
+}
+
+// The fused BF16 entry point equals quantize + GEMM, and replays identically from a graph.
+TEST(GpuLinear, FusedEqualsTwoStepsAndGraphReplays) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(10);
+  for (const int64_t M : {int64_t(1), int64_t(13), int64_t(200)}) {
+    const int64_t N = 1000, K = 2048;
+    Problem pb(M, N, K, 16);
+    pb.randomize(rng, true);
+    const auto xb = random_bf16(M * K, rng);
+    DeviceBuffer<uint16_t> dxb(M * K), dy2(M * N);
+    dxb.upload(xb);
+    // Two steps through the public API.
+    W4A8_OK(w4a8_quantize_activation_fp8(dxb.get(), pb.dx.get(), pb.drs.get(), M, K, nullptr));
+    const w4a8_weight w = pb.weight();
+    pb.dy.fill_bytes(0xFF);
+    W4A8_OK(w4a8_gemm(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), M, pb.alpha, nullptr, 0, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    const auto two = pb.dy.download();
+    // Fused, captured in a graph on a non-default stream, replayed twice.
+    size_t ws_bytes = 0;
+    W4A8_OK(w4a8_linear_workspace_size(M, N, K, 16, &ws_bytes));
+    DeviceBuffer<uint8_t> ws(ws_bytes);
+    cudaStream_t s;
+    CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, dy2.get(), M, pb.alpha, ws.get(), ws_bytes, s));
+    CUDA_OK(cudaStreamEndCapture(s, &graph));
+    CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int rep = 0; rep < 2; ++rep) {
+      dy2.fill_bytes(0xFF);
+      CUDA_OK(cudaGraphLaunch(exec, s));
+      CUDA_OK(cudaStreamSynchronize(s));
+      const auto fused = dy2.download();
+      ASSERT_EQ(0, std::memcmp(fused.data(), two.data(), two.size() * 2)) << "M=" << M << " replay " << rep;
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(s);
+  }
+}
+
+// The seed's flow end to end (SEED.md usage 1): quantize weight and activation on the GPU,
+// GEMM; compare with the reference built from the same BF16 inputs.
+TEST(GpuSeedApi, QuantizeQuantizeGemm) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(12);
+  const int M = 256, N = 2048, K = 2048;
+  const auto xb = random_bf16(size_t(M) * K, rng), wb = random_bf16(size_t(N) * K, rng, 0.02f);
+  DeviceBuffer<uint16_t> dxb(size_t(M) * K), dwb(size_t(N) * K), dy(size_t(M) * N);
+  DeviceBuffer<uint8_t> dxq(size_t(M) * K), dwp(size_t(N) * K / 2), dws(size_t(N) * K / 16);
+  DeviceBuffer<float> drs(M), ds2(1);
+  dxb.upload(xb);
+  dwb.upload(wb);
+  dy.fill_bytes(0xFF);
+  W4A8_OK(quantizeWeightToNVFP4(reinterpret_cast<const __nv_bfloat16*>(dwb.get()), dwp.get(),
+                                reinterpret_cast<__nv_fp8_e4m3*>(dws.get()), ds2.get(), N, K, nullptr));
+  W4A8_OK(quantizeActivationToFP8(reinterpret_cast<const __nv_bfloat16*>(dxb.get()),
+                                  reinterpret_cast<__nv_fp8_e4m3*>(dxq.get()), drs.get(), M, K, nullptr));
+  W4A8_OK(w4a8GemmForward(reinterpret_cast<const __nv_fp8_e4m3*>(dxq.get()), drs.get(), dwp.get(),
+                          reinterpret_cast<const __nv_fp8_e4m3*>(dws.get()), ds2.get(),
+                          reinterpret_cast<__nv_bfloat16*>(dy.get()), M, N, K, 1.0f, nullptr, 0, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  Problem pb(M, N, K, 16);
+  pb.x = dxq.download();
+  pb.rs = drs.download();
+  pb.packed = dwp.download();
+  pb.scales = dws.download();
+  pb.s2 = ds2.download()[0];
+  check_against_reference(pb, dy.download(), "seed api");
+}
+
+TEST(GpuDevice, UnsupportedKernelIndexIsReported) {
+  W4A8_REQUIRE_GPU();
+  kernels::GemmParams p;
+  EXPECT_EQ(kernels::launch_mma(-1, p, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(kernels::launch_mma(kernels::mma_config_count(), p, nullptr), cudaErrorInvalidValue);
+}
+
+}  // namespace
+}  // namespace w4a8

@@ -1,0 +1,312 @@
+// CPU reference: quantizers against hand-computed blocks and rows, dequantization error
+// bounds, and the reference GEMM against exact small-integer answers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "test_util.hpp"
+#include "w4a8/formats.hpp"
+#include "w4a8/reference.hpp"
+
+namespace w4a8 {
+namespace {
+
+using test::random_bf16;
+
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    out[i] = float_to_bf16(v[i]);
+    EXPECT_EQ(bf16_to_float(out[i]), v[i]) << "test value " << v[i] << " is not a BF16";
+  }
+  return out;
+}
+
+uint8_t code_at(const std::vector<uint8_t>& packed, int64_t row_bytes, int64_t n, int64_t k) {
+  return unpack_e2m1(packed[n * row_bytes + k / 2], int(k & 1));
+}
+
+TEST(NvFp4Reference, HandComputedBlocks) {
+  // N = 4 rows, K = 16 (one block per row), group 16. The tensor amax is 2688, so s2 = 1.
+  std::vector<float> w(4 * 16, 0.0f);
+  // Row 0: all zeros -> scale 1.0 (0x38), every code 0.
+  // Row 1: the tensor max, 2688 -> sb = 448 (0x7E); 2688/448 = 6 -> code 7; 224 -> 0.5 (1);
+  //        336 -> 0.75 -> tie -> 1.0 (code 2); -1120 -> -2.5 -> tie -> -2 (code 0xC);
+  //        -0.0 -> code 8.
+  w[16 + 0] = 2688; w[16 + 1] = 224; w[16 + 2] = 336; w[16 + 3] = -1120; w[16 + 4] = -0.0f;
+  // Row 2: tiny block, amax 2^-10 -> sb = 2^-10/6 < 2^-9 -> clamped to 2^-9 (0x01):
+  //        2^-10 -> 0.5 (code 1); 2^-11 -> 0.25 -> tie -> 0; -2^-10 -> code 9.
+  w[32 + 0] = std::ldexp(1.0f, -10); w[32 + 1] = std::ldexp(1.0f, -11); w[32 + 2] = -std::ldexp(1.0f, -10);
+  // Row 3: one huge outlier: 1000 -> sb = 1000/6 = 166.67 -> e4m3 160 (0x72);
+  //        1000/160 = 6.25 -> saturates at 6 (code 7); 1/160 -> 0; 80 -> 0.5 (code 1).
+  w[48 + 0] = 1000; w[48 + 1] = 1; w[48 + 2] = 80;
+  const auto wb = to_bf16(w);
+  std::vector<uint8_t> packed(4 * 8), scales(4);
+  float s2 = 0;
+  ASSERT_EQ(ref::quantize_weight_nvfp4(wb.data(), 4, 16, 16, packed.data(), scales.data(), &s2),
+            W4A8_STATUS_SUCCESS);
+  EXPECT_EQ(s2, 1.0f);
+  EXPECT_EQ(scales[0], 0x38);
+  for (int k = 0; k < 16; ++k) EXPECT_EQ(code_at(packed, 8, 0, k) & 7, 0);
+  EXPECT_EQ(scales[1], 0x7E);
+  EXPECT_EQ(code_at(packed, 8, 1, 0), 7);
+  EXPECT_EQ(code_at(packed, 8, 1, 1), 1);
+  EXPECT_EQ(code_at(packed, 8, 1, 2), 2);
+  EXPECT_EQ(code_at(packed, 8, 1, 3), 0xC);
+  EXPECT_EQ(code_at(packed, 8, 1, 4), 8);
+  EXPECT_EQ(code_at(packed, 8, 1, 5), 0);
+  EXPECT_EQ(scales[2], 0x01);
+  EXPECT_EQ(code_at(packed, 8, 2, 0), 1);
+  EXPECT_EQ(code_at(packed, 8, 2, 1), 0);
+  EXPECT_EQ(code_at(packed, 8, 2, 2), 9);
+  EXPECT_EQ(scales[3], 0x72);
+  EXPECT_EQ(e4m3_to_float(scales[3]), 160.0f);
+  EXPECT_EQ(code_at(packed, 8, 3, 0), 7);
+  EXPECT_EQ(code_at(packed, 8, 3, 1), 0);
+  EXPECT_EQ(code_at(packed, 8, 3, 2), 1);
+  // Packing: low nibble = even k.
+  EXPECT_EQ(packed[8 + 0], 0x17);  // row 1: k0 = 7 (low), k1 = 1 (high)
+}
+
+TEST(NvFp4Reference, GroupSize32UsesOneScalePer32) {
+  std::vector<float> w(64, 0.0f);
+  w[0] = 2688;   // block 0 (k 0..31)
+  w[40] = 1344;  // block 1 (k 32..63): sb = 224 -> code 6 at k 40
+  const auto wb = to_bf16(w);
+  std::vector<uint8_t> packed(32), scales(2);
+  float s2 = 0;
+  ASSERT_EQ(ref::quantize_weight_nvfp4(wb.data(), 1, 64, 32, packed.data(), scales.data(), &s2),
+            W4A8_STATUS_SUCCESS);
+  EXPECT_EQ(e4m3_to_float(scales[0]), 448.0f);
+  EXPECT_EQ(e4m3_to_float(scales[1]), 224.0f);
+  EXPECT_EQ(code_at(packed, 32, 0, 40), 7);
+}
+
+TEST(NvFp4Reference, NonFiniteTensorGivesNaN) {
+  for (float bad : {NAN, INFINITY, -INFINITY}) {
+    std::vector<float> w(32, 1.0f);
+    w[17] = bad;
+    std::vector<uint16_t> wb(32);
+    for (int i = 0; i < 32; ++i) wb[i] = float_to_bf16(w[i]);
+    std::vector<uint8_t> packed(16, 0xAA), scales(2, 0);
+    float s2 = 0;
+    ASSERT_EQ(ref::quantize_weight_nvfp4(wb.data(), 1, 32, 16, packed.data(), scales.data(), &s2),
+              W4A8_STATUS_SUCCESS);
+    EXPECT_TRUE(std::isnan(s2));
+    EXPECT_EQ(scales[0], kE4M3NaN);
+    EXPECT_EQ(scales[1], kE4M3NaN);
+    for (uint8_t b : packed) EXPECT_EQ(b, 0);
+  }
+}
+
+TEST(NvFp4Reference, AllZeroTensor) {
+  std::vector<uint16_t> wb(32, 0);
+  std::vector<uint8_t> packed(16, 0xAA), scales(2, 0);
+  float s2 = 0;
+  ASSERT_EQ(ref::quantize_weight_nvfp4(wb.data(), 1, 32, 16, packed.data(), scales.data(), &s2),
+            W4A8_STATUS_SUCCESS);
+  EXPECT_EQ(s2, 1.0f);
+  EXPECT_EQ(scales[0], 0x38);
+  for (uint8_t b : packed) EXPECT_EQ(b, 0);
+}
+
+// Dequantization error on Gaussian weights: every element is within half an E2M1 step of
+// its block's grid (|w - dq| <= 0.5 * step, step <= 2 * scale), and the tensor-level
+// relative error is what 4-bit weights give (~10%, well under 15%).
+TEST(NvFp4Reference, DequantizationErrorBound) {
+  std::mt19937_64 rng(11);
+  for (int group : {16, 32}) {
+    const int64_t N = 64, K = 256;
+    const auto wb = random_bf16(N * K, rng, 0.02f);
+    std::vector<uint8_t> packed(N * K / 2), scales(N * K / group);
+    float s2 = 0;
+    ASSERT_EQ(ref::quantize_weight_nvfp4(wb.data(), N, K, group, packed.data(), scales.data(), &s2),
+              W4A8_STATUS_SUCCESS);
+    std::vector<float> dq(N * K);
+    ASSERT_EQ(ref::dequantize_weight_nvfp4(packed.data(), scales.data(), s2, N, K, group, dq.data()),
+              W4A8_STATUS_SUCCESS);
+    double err2 = 0, ref2 = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) {
+        const double w = bf16_to_float(wb[n * K + k]);
+        const double scale = e4m3_to_float(scales[n * (K / group) + k / group]) * s2;
+        const double e = std::fabs(w - dq[n * K + k]);
+        // Largest E2M1 gap is 2 (between 4 and 6); the block scale's own E4M3 rounding can
+        // push |w| / scale up to 6 * (1 + 2^-4), saturating at 6: allow that overshoot too.
+        ASSERT_LE(e, 1.0 * scale + 6.0 * scale / 16 + 1e-12) << n << "," << k;
+        err2 += e * e;
+        ref2 += w * w;
+      }
+    EXPECT_LT(std::sqrt(err2 / ref2), 0.15) << "group " << group;
+  }
+}
+
+TEST(Fp8ActivationReference, RowsZeroOutlierSubnormal) {
+  const int64_t K = 32;
+  std::vector<float> x(4 * K, 0.0f);
+  // Row 0: zeros -> scale 1/(448*512), codes 0.
+  // Row 1: outlier 7040 -> s = 7040/448 = 15.71 -> q(7040) = 448 (0x7E); 15.625 -> 0.994 -> 1
+  //        (0x38); -7 -> -0.4455 -> E4M3 RNE (step 1/32 there) -> -0.4375.
+  x[K + 0] = 7040; x[K + 1] = 15.625f; x[K + 2] = -7;
+  // Row 2: amax 448 -> s = 1: 2^-8 -> subnormal 0x02; 2^-10 -> tie between 0 and 2^-9 -> 0;
+  //        3 * 2^-10 -> 1.5 quanta -> tie -> 0x02.
+  x[2 * K + 0] = 448; x[2 * K + 1] = std::ldexp(1.0f, -8); x[2 * K + 2] = std::ldexp(1.0f, -10);
+  x[2 * K + 3] = 3 * std::ldexp(1.0f, -10);
+  // Row 3: tiny row: amax 2^-20 -> scale floor 1/(448*512) -> 2^-20 * 229376 = 0.21875
+  x[3 * K + 0] = std::ldexp(1.0f, -20);
+  const auto xb = to_bf16(x);
+  std::vector<uint8_t> q(4 * K);
+  std::vector<float> s(4);
+  ASSERT_EQ(ref::quantize_activation_fp8(xb.data(), 4, K, q.data(), s.data()), W4A8_STATUS_SUCCESS);
+  EXPECT_EQ(s[0], kActScaleMin);
+  for (int k = 0; k < K; ++k) EXPECT_EQ(q[k], 0);
+  EXPECT_EQ(s[1], 7040.0f / 448.0f);
+  EXPECT_EQ(q[K + 0], 0x7E);
+  EXPECT_EQ(q[K + 1], 0x38);
+  EXPECT_EQ(e4m3_to_float(q[K + 2]), -0.4375f);
+  EXPECT_EQ(s[2], 1.0f);
+  EXPECT_EQ(q[2 * K + 0], 0x7E);
+  EXPECT_EQ(q[2 * K + 1], 0x02);
+  EXPECT_EQ(q[2 * K + 2], 0x00);
+  EXPECT_EQ(q[2 * K + 3], 0x02);
+  EXPECT_EQ(s[3], kActScaleMin);
+  EXPECT_EQ(e4m3_to_float(q[3 * K]), 0.21875f);
+}
+
+TEST(Fp8ActivationReference, NonFiniteRowIsNaNAndOthersUntouched) {
+  const int64_t K = 16;
+  std::vector<uint16_t> xb(3 * K, float_to_bf16(1.0f));
+  xb[K + 5] = float_to_bf16(NAN);
+  xb[2 * K + 9] = float_to_bf16(-INFINITY);
+  std::vector<uint8_t> q(3 * K);
+  std::vector<float> s(3);
+  ASSERT_EQ(ref::quantize_activation_fp8(xb.data(), 3, K, q.data(), s.data()), W4A8_STATUS_SUCCESS);
+  EXPECT_EQ(s[0], 1.0f / 448.0f);
+  EXPECT_EQ(q[0], 0x7E);
+  for (int r = 1; r < 3; ++r) {
+    EXPECT_TRUE(std::isnan(s[r]));
+    for (int k = 0; k < K; ++k) EXPECT_EQ(q[r * K + k], kE4M3NaN);
+  }
+}
+
+TEST(Fp8ActivationReference, RelativeErrorOnGaussianRows) {
+  std::mt19937_64 rng(5);
+  const int64_t M = 16, K = 1024;
+  const auto xb = random_bf16(M * K, rng);
+  std::vector<uint8_t> q(M * K);
+  std::vector<float> s(M), dq(M * K);
+  ASSERT_EQ(ref::quantize_activation_fp8(xb.data(), M, K, q.data(), s.data()), W4A8_STATUS_SUCCESS);
+  ASSERT_EQ(ref::dequantize_activation_fp8(q.data(), s.data(), M, K, dq.data()), W4A8_STATUS_SUCCESS);
+  for (int64_t i = 0; i < M * K; ++i) {
+    const float x = bf16_to_float(xb[i]);
+    // E4M3 keeps 3 mantissa bits: relative error <= 2^-4 for normals, absolute <= s*2^-10 below.
+    ASSERT_LE(std::fabs(dq[i] - x), std::fabs(x) / 16 + s[i / K] * std::ldexp(1.0f, -10) + 1e-30f) << i;
+  }
+}
+
+// ---- the reference GEMM -------------------------------------------------------------------
+
+// Small integers everywhere: FP8 codes of integers, block scale 1.0 (0x38), s2 = 1,
+// row scale 1: every output is an exact small integer, computed here with int arithmetic.
+TEST(GemmReference, SmallIntegersExact) {
+  const int64_t M = 5, N = 7, K = 48;
+  std::mt19937_64 rng(1);
+  std::uniform_int_distribution<int> xd(-8, 8), wd(0, 15);
+  std::vector<uint8_t> x(M * K), packed(N * K / 2), scales(N * K / 16, kE4M3One);
+  std::vector<int> xi(M * K), wi2(N * K);  // weights as 2 * value (E2M1 has halves)
+  for (int64_t i = 0; i < M * K; ++i) {
+    xi[i] = xd(rng);
+    x[i] = float_to_e4m3(static_cast<float>(xi[i]));
+  }
+  const int twice[8] = {0, 1, 2, 3, 4, 6, 8, 12};
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; k += 2) {
+      const int c0 = wd(rng), c1 = wd(rng);
+      packed[n * K / 2 + k / 2] = pack_e2m1(uint8_t(c0), uint8_t(c1));
+      wi2[n * K + k] = (c0 & 8 ? -1 : 1) * twice[c0 & 7];
+      wi2[n * K + k + 1] = (c1 & 8 ? -1 : 1) * twice[c1 & 7];
+    }
+  std::vector<float> rs(M, 1.0f);
+  ref::HostWeight w;
+  w.packed = packed.data();
+  w.block_scale = scales.data();
+  w.N = N;
+  w.K = K;
+  std::vector<uint16_t> y(M * N);
+  std::vector<double> ye(M * N);
+  ASSERT_EQ(ref::gemm(x.data(), rs.data(), w, M, 1.0f, y.data(), ye.data()), W4A8_STATUS_SUCCESS);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      int acc2 = 0;
+      for (int64_t k = 0; k < K; ++k) acc2 += xi[m * K + k] * wi2[n * K + k];
+      EXPECT_EQ(ye[m * N + n], acc2 / 2.0);  // exact before the output rounding
+      EXPECT_EQ(y[m * N + n], double_to_bf16(acc2 / 2.0));
+      if (std::abs(acc2) < 256) {
+        EXPECT_EQ(bf16_to_float(y[m * N + n]), acc2 / 2.0f) << "|y| < 128: exact in BF16";
+      }
+    }
+}
+
+TEST(GemmReference, HandComputedWithScalesAlphaBias) {
+  // M = 1, N = 2, K = 16. x = [1, 2, 0...] with row scale 0.5; weights row 0 = [1, -1.5, 0...]
+  // with block scale 2 (0x40) and s2 = 0.25; row 1 all 6 with block scale 1; alpha = 3;
+  // bias = [10, -1].
+  // y0 = 3 * 0.5 * 0.25 * (1*1*2 + 2*(-1.5)*2) + 10 = 0.375 * (2 - 6) + 10 = 8.5
+  // y1 = 3 * 0.5 * 0.25 * (1*6 + 2*6) - 1 = 0.375 * 18 - 1 = 5.75
+  std::vector<uint8_t> x(16, 0), packed(16, 0), scales = {0x40, 0x38};
+  x[0] = float_to_e4m3(1.0f);
+  x[1] = float_to_e4m3(2.0f);
+  packed[0] = pack_e2m1(float_to_e2m1(1.0f), float_to_e2m1(-1.5f));
+  for (int i = 8; i < 16; ++i) packed[i] = pack_e2m1(7, 7);
+  std::vector<uint16_t> bias = {float_to_bf16(10.0f), float_to_bf16(-1.0f)};
+  const float rs = 0.5f;
+  ref::HostWeight w;
+  w.packed = packed.data();
+  w.block_scale = scales.data();
+  w.tensor_scale = 0.25f;
+  w.bias = bias.data();
+  w.N = 2;
+  w.K = 16;
+  std::vector<uint16_t> y(2);
+  ASSERT_EQ(ref::gemm(x.data(), &rs, w, 1, 3.0f, y.data()), W4A8_STATUS_SUCCESS);
+  EXPECT_EQ(bf16_to_float(y[0]), 8.5f);
+  EXPECT_EQ(bf16_to_float(y[1]), 5.75f);
+}
+
+TEST(GemmReference, PointsAgreeWithFullGemm) {
+  std::mt19937_64 rng(2);
+  const int64_t M = 9, N = 33, K = 96;
+  const auto xb = random_bf16(M * K, rng), wb = random_bf16(N * K, rng, 0.05f);
+  std::vector<uint8_t> x(M * K), packed(N * K / 2), scales(N * K / 32);
+  std::vector<float> rs(M);
+  float s2;
+  ASSERT_EQ(ref::quantize_activation_fp8(xb.data(), M, K, x.data(), rs.data()), W4A8_STATUS_SUCCESS);
+  ASSERT_EQ(ref::quantize_weight_nvfp4(wb.data(), N, K, 32, packed.data(), scales.data(), &s2),
+            W4A8_STATUS_SUCCESS);
+  ref::HostWeight w{packed.data(), scales.data(), s2, nullptr, N, K, 32};
+  std::vector<uint16_t> y(M * N);
+  std::vector<double> ye(M * N), ya(M * N);
+  ASSERT_EQ(ref::gemm(x.data(), rs.data(), w, M, 1.5f, y.data(), ye.data(), ya.data()), W4A8_STATUS_SUCCESS);
+  std::vector<int64_t> ms = {0, 8, 4, 3}, ns = {0, 32, 17, 1};
+  std::vector<uint16_t> yp(4);
+  std::vector<double> yep(4), yap(4);
+  ASSERT_EQ(ref::gemm_points(x.data(), rs.data(), w, M, 1.5f, ms.data(), ns.data(), 4, yp.data(),
+                             yep.data(), yap.data()),
+            W4A8_STATUS_SUCCESS);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(yp[i], y[ms[i] * N + ns[i]]);
+    EXPECT_EQ(yep[i], ye[ms[i] * N + ns[i]]);
+    EXPECT_EQ(yap[i], ya[ms[i] * N + ns[i]]);
+  }
+}
+
+TEST(GemmReference, ToleranceIsTightForExactValues) {
+  // The bound allows one BF16 rounding of a large value, but not a unit error.
+  EXPECT_LT(ref::gemm_tolerance(100.0, 100.0, 16), 0.5);
+  EXPECT_GT(ref::gemm_tolerance(100.0, 100.0, 16), 0.2);
+}
+
+}  // namespace
+}  // namespace w4a8
