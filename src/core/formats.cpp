@@ -42,7 +42,8 @@ uint16_t double_to_bf16(double d) {
   return static_cast<uint16_t>(sign | (float_to_bf16(r) & 0x7FFF));
 }
 
-float e4m3_to_float(uint8_t code) {
+namespace {
+float e4m3_decode(uint8_t code) {
   const int s = code >> 7;
   const int e = (code >> 3) & 0xF;
   const int m = code & 7;
@@ -55,6 +56,20 @@ float e4m3_to_float(uint8_t code) {
     v = std::ldexp(static_cast<float>(8 + m), e - 7 - 3);
   }
   return s ? -v : v;
+}
+
+struct E4M3Table {
+  float v[256];
+  E4M3Table() {
+    for (int i = 0; i < 256; ++i) v[i] = e4m3_decode(static_cast<uint8_t>(i));
+  }
+};
+}  // namespace
+
+// Table lookup: the reference GEMM decodes every operand once per use.
+float e4m3_to_float(uint8_t code) {
+  static const E4M3Table table;
+  return table.v[code];
 }
 
 uint8_t float_to_e4m3(float f) {

@@ -202,14 +202,19 @@ w4a8_status gemm_points(const uint8_t* x_fp8, const float* row_scale, const Host
       return fail(W4A8_STATUS_INVALID_VALUE, fn, "point %zu = (%lld, %lld) outside [0,%lld)x[0,%lld)",
                   i, static_cast<long long>(ms[i]), static_cast<long long>(ns[i]),
                   static_cast<long long>(M), static_cast<long long>(w.N));
+  // Decode each needed weight row once, and every activation row once, then dot.
   const int64_t groups = w.K / w.group_size;
   std::vector<float> wrow(static_cast<size_t>(w.K));
+  int64_t cached_n = -1;
   for (size_t i = 0; i < count; ++i) {
     const int64_t m = ms[i], n = ns[i];
-    for (int64_t k = 0; k < w.K; ++k) {
-      const uint8_t byte = w.packed[n * (w.K / 2) + k / 2];
-      wrow[static_cast<size_t>(k)] = e2m1_to_float(unpack_e2m1(byte, int(k & 1))) *
-                                     e4m3_to_float(w.block_scale[n * groups + k / w.group_size]);
+    if (n != cached_n) {
+      for (int64_t k = 0; k < w.K; ++k) {
+        const uint8_t byte = w.packed[n * (w.K / 2) + k / 2];
+        wrow[static_cast<size_t>(k)] = e2m1_to_float(unpack_e2m1(byte, int(k & 1))) *
+                                       e4m3_to_float(w.block_scale[n * groups + k / w.group_size]);
+      }
+      cached_n = n;
     }
     const double scale = static_cast<double>(alpha) * row_scale[m] * w.tensor_scale;
     const double bias = w.bias ? bf16_to_float(w.bias[n]) : 0.0;

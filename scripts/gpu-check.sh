@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: build, run the GPU tests, compute-sanitizer on small cases,
+# the seed's test program on the seed's shapes, and the benchmark. Logs go to $OUT (or
+# ./gpu-logs). Stages: build test sanitize seed bench (default: all).
+#
+#   scripts/gpu-check.sh                 # everything
+#   scripts/gpu-check.sh build test      # only these stages
+#
+# GoogleTest: the GPU machine has none and installs nothing; the sources travel with the
+# call in .deps/googletest (scripts/fetch-gtest.sh copies Debian's /usr/src/googletest).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu-logs}
+mkdir -p "$OUT"
+BUILD=${BUILD:-build-gpu}
+JOBS=${JOBS:-$(nproc)}
+stages=${*:-build test sanitize seed bench}
+has() { [[ " $stages " == *" $1 "* ]]; }
+status=0
+step() { echo "== $*"; }
+
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+
+if has build; then
+  step build
+  gtest_opt=()
+  [ -d .deps/googletest ] && gtest_opt=(-DW4A8_GTEST_SOURCE_DIR="$PWD/.deps/googletest")
+  cmake -S . -B "$BUILD" -DW4A8_CUDA_ARCHS="${W4A8_CUDA_ARCHS:-90a}" "${gtest_opt[@]}" >"$OUT/configure.log" 2>&1 &&
+    cmake --build "$BUILD" -j "$JOBS" >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log" "$OUT/configure.log"; exit 1; }
+fi
+
+if has test; then
+  step tests
+  "$BUILD/tests/w4a8_cpu_tests" --gtest_brief=1 >"$OUT/cpu_tests.log" 2>&1 || status=1
+  tail -3 "$OUT/cpu_tests.log"
+  "$BUILD/tests/w4a8_gpu_tests" >"$OUT/gpu_tests.log" 2>&1 || status=1
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|error" "$OUT/gpu_tests.log" | head -40
+  grep -E "^\[       OK \]" "$OUT/gpu_tests.log" | sed 's/^/  /'
+fi
+
+if has seed; then
+  step "seed test program"
+  for shape in "256 2048 2048" "1 16384 2048" "968 2048 16384" "50 4096 1024" "1 2048 16384 32"; do
+    "$BUILD/tools/test_w4a8_gemm" $shape >>"$OUT/seed.log" 2>&1 || status=1
+  done
+  grep -E "^(kernel|time|  vs|PASSED|FAILED|error)" "$OUT/seed.log"
+fi
+
+if has sanitize; then
+  step "compute-sanitizer (memcheck, racecheck) on small cases"
+  small='GpuGemm.EveryConfigurationMatchesReference:GpuGemm.NaNRow*:GpuQuantizeActivation.BitExactOnAdversarialRows:GpuQuantizeWeight.BitExactOnAdversarialBlocks:GpuLinear.*'
+  for tool in memcheck racecheck; do
+    compute-sanitizer --tool $tool --error-exitcode 99 "$BUILD/tests/w4a8_gpu_tests" --gtest_filter="$small" \
+      >"$OUT/sanitize_$tool.log" 2>&1
+    rc=$?
+    echo "$tool: exit $rc; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_$tool.log" | tail -1)"
+    [ $rc -eq 0 ] || status=1
+  done
+fi
+
+if has bench && [ -x "$BUILD/bench/w4a8_bench" ]; then
+  step benchmark
+  "$BUILD/bench/w4a8_bench" --csv "$OUT/bench.csv" --md "$OUT/bench.md" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1 || status=1
+  cat "$OUT/bench.md" 2>/dev/null || tail -30 "$OUT/bench.log"
+fi
+
+echo "== gpu-check status: $status"
+exit $status
