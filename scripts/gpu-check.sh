@@ -11,10 +11,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-logs}
+RESULTS=$OUT           # bench.csv / bench.md / bench.png come back as files
+OUT=$RESULTS/logs      # everything else is packed into logs.tar.gz at the end
 mkdir -p "$OUT"
+pack() { tar -C "$RESULTS" -czf "$RESULTS/logs.tar.gz" logs && rm -rf "$OUT"; }
+trap pack EXIT
 BUILD=${BUILD:-build-gpu}
 JOBS=${JOBS:-$(nproc)}
-stages=${*:-build test sanitize seed bench}
+stages=${*:-build test sanitize seed bench}   # also: sweep profile
 has() { [[ " $stages " == *" $1 "* ]]; }
 status=0
 step() { echo "== $*"; }
@@ -58,10 +62,29 @@ if has sanitize; then
   done
 fi
 
-if has bench && [ -x "$BUILD/bench/w4a8_bench" ]; then
-  step benchmark
-  "$BUILD/bench/w4a8_bench" --csv "$OUT/bench.csv" --md "$OUT/bench.md" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1 || status=1
-  cat "$OUT/bench.md" 2>/dev/null || tail -30 "$OUT/bench.log"
+if has sweep; then
+  step "configuration sweep (bench/bench.py --sweep)"
+  PYTHONUNBUFFERED=1 python3 bench/bench.py --build "$BUILD" --sweep "$RESULTS/sweep.csv" --ms "${SWEEP_MS:-1,16,50,128}" \
+    >"$OUT/sweep.log" 2>&1 || { status=1; tail -20 "$OUT/sweep.log"; }
+  grep "^sweep" "$OUT/sweep.log"
+fi
+
+if has profile; then
+  step "ncu (decode shapes)"
+  for shape in "1 16384 2048" "1 2048 16384"; do
+    ncu --clock-control none -k regex:mma_exact --launch-count 1 --section SpeedOfLight --section Occupancy \
+      --section SchedulerStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+      "$BUILD/tools/test_w4a8_gemm" $shape >"$OUT/ncu_${shape// /_}.log" 2>&1
+    grep -E "mma_exact|Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Issue Slots Busy|No Eligible|Stall|Block Limit" \
+      "$OUT/ncu_${shape// /_}.log" | head -24
+  done
+fi
+
+if has bench; then
+  step "benchmark (bench/bench.py)"
+  PYTHONUNBUFFERED=1 python3 bench/bench.py --build "$BUILD" --csv "$RESULTS/bench.csv" --md "$RESULTS/bench.md" \
+    --png "$RESULTS/bench.png" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1 || { status=1; tail -30 "$OUT/bench.log"; }
+  grep -vE "^\|" "$OUT/bench.log" | head -60
 fi
 
 echo "== gpu-check status: $status"

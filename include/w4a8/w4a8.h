@@ -153,6 +153,19 @@ W4A8_API w4a8_status w4a8_gemm_with_kernel(const void* x_fp8, const float* row_s
 W4A8_API w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_size,
                                            w4a8_kernel kernel, const char** name);
 
+/* ---------------------------------------------------------------------------------------
+ * Tuning and testing: the whitelist of kernel configurations, and a GEMM forced to one of
+ * them (for benchmark sweeps and per-configuration tests; applications use w4a8_gemm).
+ * ------------------------------------------------------------------------------------- */
+W4A8_API int w4a8_gemm_config_count(void);
+/* Name of configuration `index` (static string), or NULL when out of range. */
+W4A8_API const char* w4a8_gemm_config_name(int index);
+/* w4a8_gemm with configuration `index`; W4A8_STATUS_NOT_SUPPORTED if it does not fit the
+ * problem (its group size or load width). */
+W4A8_API w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
+                                           const w4a8_weight* weight, void* y_bf16, int64_t M,
+                                           float alpha, int index, w4a8_stream_t stream);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -308,4 +308,33 @@ w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_siz
   return detail::ok();
 }
 
+int w4a8_gemm_config_count(void) { return kernels::mma_config_count(); }
+
+const char* w4a8_gemm_config_name(int index) {
+  if (index < 0 || index >= kernels::mma_config_count()) return nullptr;
+  return kernels::mma_config(index).name;
+}
+
+w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
+                                  const w4a8_weight* weight, void* y_bf16, int64_t M, float alpha,
+                                  int index, w4a8_stream_t stream) {
+  const char* fn = "w4a8_gemm_with_config";
+  W4A8_CHECK(check_gemm_common(fn, weight, y_bf16, M, alpha));
+  W4A8_CHECK(check_aligned(fn, "x_fp8", x_fp8, 16));
+  W4A8_CHECK(check_aligned(fn, "row_scale", row_scale, 4));
+  if (index < 0 || index >= kernels::mma_config_count())
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "index=%d must be in [0, %d)", index,
+                kernels::mma_config_count());
+  const kernels::MmaConfig& c = kernels::mma_config(index);
+  if (c.group != weight->group_size || (c.vec == 16 && weight->K % 32 != 0))
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                "configuration %s needs group_size=%d%s; got group_size=%d, K=%lld", c.name,
+                c.group, c.vec == 16 ? " and K % 32 == 0" : "", weight->group_size,
+                static_cast<long long>(weight->K));
+  heuristics::Device dev;
+  W4A8_CHECK(current_device(fn, &dev));
+  return launch_gemm(fn, make_params(x_fp8, row_scale, weight, y_bf16, M, alpha), index,
+                     reinterpret_cast<cudaStream_t>(stream));
+}
+
 }  // extern "C"

@@ -27,6 +27,8 @@
 // reproducible, no atomics, no workspace.
 #include <cuda_runtime.h>
 
+#include <atomic>
+
 #include "kernels/common.cuh"
 #include "kernels/launch.hpp"
 
@@ -53,14 +55,34 @@ struct Piece<8> {
   __device__ __forceinline__ uint32_t word(int i) const { return i == 0 ? v.x : v.y; }
 };
 
+// Where one warp's rows and tokens are, for one output tile.
+struct TileCtx {
+  const uint8_t *w0, *w1, *s0, *s1;  // weight / scale rows g and g+8 (row 0 when outside N)
+  int64_t r0, m0;                    // first output row of this thread, first token of the tile
+  bool ok0, ok1;                     // rows g and g+8 exist
+};
+
+// Weight and scale registers of U chunks of one warp (the HBM stream).
+template <int VEC, int U, int KG>
+struct Batch {
+  Piece<VEC> wa[U], wb[U];
+  uint32_t sa[U][KG], sc[U][KG];
+};
+
 // Template parameters:
 //   GROUP  block-scale group size (16 or 32)
 //   MT     n-tiles of 8 tokens per warp
 //   WN     warps along N (output channels) per CTA
 //   WK     warps along K per CTA
 //   VEC    packed-weight bytes per row per thread per chunk (16 needs K % 32 == 0; 8 any K)
+//
+// Persistent: the grid is at most one wave of CTAs; each CTA walks the output tiles
+// blockIdx.x, +gridDim.x, ... Every warp runs the same number of batches per tile (chunks
+// past K are predicated off), and loads the next batch -- of this tile or of the next
+// one -- before it computes the current one, so the weight stream does not stop at tile
+// boundaries, reductions or epilogues.
 template <int GROUP, int MT, int WN, int WK, int VEC>
-__global__ void __launch_bounds__(32 * WN * WK)
+__global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
     mma_exact_kernel(const GemmParams p, const int64_t token_tiles) {
   constexpr int kPieceK = 2 * VEC;      // k per thread per row per chunk
   constexpr int kChunkK = 4 * kPieceK;  // k per warp chunk (the 4 threads of a row group)
@@ -68,81 +90,83 @@ __global__ void __launch_bounds__(32 * WN * WK)
   constexpr int kGroups = kPieceK / GROUP;  // block scales per row per piece
   static_assert(kGroups >= 1, "a piece must cover whole scale groups");
   constexpr int kWordsPerGroup = kWords / kGroups;
-  constexpr int U = MT <= 2 ? 4 : 2;  // chunks whose weights are loaded before first use
+  constexpr int U = 2;  // chunks per batch (two batches in flight: current + prefetched)
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int wn = warp % WN, wk = warp / WN;
-  const int64_t token_tile = blockIdx.x % token_tiles;
-  const int64_t row_group = blockIdx.x / token_tiles;
-  const int64_t r0 = (row_group * WN + wn) * 16 + g, r1 = r0 + 8;
-  const int64_t m0 = token_tile * (8 * MT);
   const int64_t M = p.M, N = p.N, K = p.K;
-  const bool ok0 = r0 < N, ok1 = r1 < N;
-  const uint8_t* w0 = p.w + (ok0 ? r0 : 0) * (K / 2);
-  const uint8_t* w1 = p.w + (ok1 ? r1 : 0) * (K / 2);
-  const uint8_t* s0 = p.sb + (ok0 ? r0 : 0) * (K / GROUP);
-  const uint8_t* s1 = p.sb + (ok1 ? r1 : 0) * (K / GROUP);
-
-  float acc[MT][4];
-#pragma unroll
-  for (int i = 0; i < MT; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
-
   const int64_t nchunks = (K + kChunkK - 1) / kChunkK;
-  for (int64_t cbase = wk; cbase < nchunks; cbase += int64_t(WK) * U) {
-    // Issue every weight and scale load of U chunks first: the HBM stream.
-    Piece<VEC> wa[U], wb[U];
-    uint32_t sa[U][kGroups], sc[U][kGroups];
+  const int64_t batches = (nchunks + int64_t(WK) * U - 1) / (int64_t(WK) * U);
+  const int64_t tiles = token_tiles * ((N + 16 * WN - 1) / (16 * WN));
+
+  auto make_ctx = [&](int64_t tile) {
+    TileCtx c;
+    const int64_t token_tile = tile % token_tiles, row_group = tile / token_tiles;
+    c.r0 = (row_group * WN + wn) * 16 + g;
+    c.m0 = token_tile * (8 * MT);
+    c.ok0 = c.r0 < N;
+    c.ok1 = c.r0 + 8 < N;
+    c.w0 = p.w + (c.ok0 ? c.r0 : 0) * (K / 2);
+    c.w1 = p.w + (c.ok1 ? c.r0 + 8 : 0) * (K / 2);
+    c.s0 = p.sb + (c.ok0 ? c.r0 : 0) * (K / GROUP);
+    c.s1 = p.sb + (c.ok1 ? c.r0 + 8 : 0) * (K / GROUP);
+    return c;
+  };
+  // Chunk u of batch b of this warp: wk + WK * (U * b + u) (warps of a CTA interleave, so
+  // together they read contiguous bytes of each row).
+  auto chunk_of = [&](int64_t b, int u) { return wk + int64_t(WK) * (int64_t(U) * b + u); };
+  auto load = [&](Batch<VEC, U, kGroups>& B, const TileCtx& c, int64_t b) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int64_t c = cbase + int64_t(u) * WK;
-      const int64_t k = c * kChunkK + t * kPieceK;
-      const bool valid = c < nchunks && k < K;
-      if (valid && ok0) wa[u].load(w0 + k / 2); else wa[u].zero();
-      if (valid && ok1) wb[u].load(w1 + k / 2); else wb[u].zero();
+      const int64_t ch = chunk_of(b, u);
+      const int64_t k = ch * kChunkK + t * kPieceK;
+      const bool valid = ch < nchunks && k < K;
+      if (valid && c.ok0) B.wa[u].load(c.w0 + k / 2); else B.wa[u].zero();
+      if (valid && c.ok1) B.wb[u].load(c.w1 + k / 2); else B.wb[u].zero();
 #pragma unroll
       for (int j = 0; j < kGroups; ++j) {
-        sa[u][j] = valid && ok0 ? __ldg(s0 + k / GROUP + j) : 0u;
-        sc[u][j] = valid && ok1 ? __ldg(s1 + k / GROUP + j) : 0u;
+        B.sa[u][j] = valid && c.ok0 ? __ldg(c.s0 + k / GROUP + j) : 0u;
+        B.sc[u][j] = valid && c.ok1 ? __ldg(c.s1 + k / GROUP + j) : 0u;
       }
     }
+  };
+
+  float acc[MT][4];
+  auto compute = [&](const Batch<VEC, U, kGroups>& B, const TileCtx& c, int64_t b) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int64_t c = cbase + int64_t(u) * WK;
-      if (c >= nchunks) break;  // warp-uniform
-      const int64_t k = c * kChunkK + t * kPieceK;
-      // Dequantize this chunk's A fragments once; reuse them for every n-tile.
-      uint32_t a[kWords][2][4];
+      const int64_t ch = chunk_of(b, u);
+      if (ch >= nchunks) break;  // warp-uniform
+      const int64_t k = ch * kChunkK + t * kPieceK;
+      // (sb, sb) as FP16x2 for each row and group: one byte duplicated, one conversion.
+      uint32_t f0[kGroups], f1[kGroups];
 #pragma unroll
       for (int j = 0; j < kGroups; ++j) {
-        // (sb, sb) as FP16x2 for each row: one byte duplicated, one conversion.
-        const uint32_t f0 = e4m3x2_to_f16x2(sa[u][j] * 0x0101u);
-        const uint32_t f1 = e4m3x2_to_f16x2(sc[u][j] * 0x0101u);
-#pragma unroll
-        for (int ww = 0; ww < kWordsPerGroup; ++ww) {
-          const int w = j * kWordsPerGroup + ww;
-          const uint32_t q0 = wa[u].word(w), q1 = wb[u].word(w);
-          const uint32_t lo0 = e2m1_lo_nibbles_to_e4m3(q0), hi0 = e2m1_hi_nibbles_to_e4m3(q0);
-          const uint32_t lo1 = e2m1_lo_nibbles_to_e4m3(q1), hi1 = e2m1_hi_nibbles_to_e4m3(q1);
-          // A regs: {row g k-slots 2t.., row g+8 2t.., row g 2t+8.., row g+8 2t+8..}
-          a[w][0][0] = hmul2(e4m3x2_to_f16x2(lo0), f0);
-          a[w][0][1] = hmul2(e4m3x2_to_f16x2(lo1), f1);
-          a[w][0][2] = hmul2(e4m3x2_to_f16x2(lo0 >> 16), f0);
-          a[w][0][3] = hmul2(e4m3x2_to_f16x2(lo1 >> 16), f1);
-          a[w][1][0] = hmul2(e4m3x2_to_f16x2(hi0), f0);
-          a[w][1][1] = hmul2(e4m3x2_to_f16x2(hi1), f1);
-          a[w][1][2] = hmul2(e4m3x2_to_f16x2(hi0 >> 16), f0);
-          a[w][1][3] = hmul2(e4m3x2_to_f16x2(hi1 >> 16), f1);
-        }
+        f0[j] = e4m3x2_to_f16x2(B.sa[u][j] * 0x0101u);
+        f1[j] = e4m3x2_to_f16x2(B.sc[u][j] * 0x0101u);
       }
-#pragma unroll
-      for (int i = 0; i < MT; ++i) {
-        const int64_t m = m0 + 8 * i + g;
+      // A fragments of word w (8 k of rows g and g+8): [0] even-k nibbles, [1] odd-k.
+      // A regs: {row g k-slots 2t.., row g+8 2t.., row g 2t+8.., row g+8 2t+8..}
+      auto dequant = [&](int w, uint32_t (&a)[2][4]) {
+        const uint32_t q0 = B.wa[u].word(w), q1 = B.wb[u].word(w);
+        const uint32_t s0 = f0[w / kWordsPerGroup], s1 = f1[w / kWordsPerGroup];
+        const uint32_t lo0 = e2m1_lo_nibbles_to_e4m3(q0), hi0 = e2m1_hi_nibbles_to_e4m3(q0);
+        const uint32_t lo1 = e2m1_lo_nibbles_to_e4m3(q1), hi1 = e2m1_hi_nibbles_to_e4m3(q1);
+        a[0][0] = hmul2(e4m3x2_to_f16x2(lo0), s0);
+        a[0][1] = hmul2(e4m3x2_to_f16x2(lo1), s1);
+        a[0][2] = hmul2(e4m3x2_to_f16x2(lo0 >> 16), s0);
+        a[0][3] = hmul2(e4m3x2_to_f16x2(lo1 >> 16), s1);
+        a[1][0] = hmul2(e4m3x2_to_f16x2(hi0), s0);
+        a[1][1] = hmul2(e4m3x2_to_f16x2(hi1), s1);
+        a[1][2] = hmul2(e4m3x2_to_f16x2(hi0 >> 16), s0);
+        a[1][3] = hmul2(e4m3x2_to_f16x2(hi1 >> 16), s1);
+      };
+      // Token g's activations for this piece: kWords pairs of words (8 k each).
+      auto load_x = [&](int i, uint32_t (&xw)[2 * kWords]) {
+        const int64_t m = c.m0 + 8 * i + g;
         const bool xv = m < M && k < K;
         const uint8_t* xp = p.x + (xv ? m * K + k : 0);
-        uint32_t xw[2 * kWords];
 #pragma unroll
         for (int v = 0; v < kWords / 2; ++v) {
           const uint4 q = xv ? __ldg(reinterpret_cast<const uint4*>(xp) + v) : make_uint4(0, 0, 0, 0);
@@ -151,54 +175,109 @@ __global__ void __launch_bounds__(32 * WN * WK)
           xw[4 * v + 2] = q.z;
           xw[4 * v + 3] = q.w;
         }
+      };
+      // Two MMAs of word w for n-tile i: the even-k and the odd-k halves.
+      auto mma_word = [&](int i, int w, const uint32_t (&a)[2][4], const uint32_t (&xw)[2 * kWords]) {
+        const uint32_t ev = prmt(xw[2 * w], xw[2 * w + 1], 0x6420);  // x0 x2 x4 x6
+        const uint32_t od = prmt(xw[2 * w], xw[2 * w + 1], 0x7531);  // x1 x3 x5 x7
+        mma_f16_16816(acc[i], a[0][0], a[0][1], a[0][2], a[0][3], e4m3x2_to_f16x2(ev),
+                      e4m3x2_to_f16x2(ev >> 16));
+        mma_f16_16816(acc[i], a[1][0], a[1][1], a[1][2], a[1][3], e4m3x2_to_f16x2(od),
+                      e4m3x2_to_f16x2(od >> 16));
+      };
+      if constexpr (MT <= 2) {
+        // Few tokens: dequantize word by word and use it at once (fewer live registers).
+        uint32_t xw[MT][2 * kWords];
+#pragma unroll
+        for (int i = 0; i < MT; ++i) load_x(i, xw[i]);
 #pragma unroll
         for (int w = 0; w < kWords; ++w) {
-          const uint32_t ev = prmt(xw[2 * w], xw[2 * w + 1], 0x6420);  // x0 x2 x4 x6
-          const uint32_t od = prmt(xw[2 * w], xw[2 * w + 1], 0x7531);  // x1 x3 x5 x7
-          mma_f16_16816(acc[i], a[w][0][0], a[w][0][1], a[w][0][2], a[w][0][3],
-                        e4m3x2_to_f16x2(ev), e4m3x2_to_f16x2(ev >> 16));
-          mma_f16_16816(acc[i], a[w][1][0], a[w][1][1], a[w][1][2], a[w][1][3],
-                        e4m3x2_to_f16x2(od), e4m3x2_to_f16x2(od >> 16));
+          uint32_t a[2][4];
+          dequant(w, a);
+#pragma unroll
+          for (int i = 0; i < MT; ++i) mma_word(i, w, a, xw[i]);
+        }
+      } else {
+        // Many tokens: dequantize the whole piece once, reuse it for every n-tile.
+        uint32_t a[kWords][2][4];
+#pragma unroll
+        for (int w = 0; w < kWords; ++w) dequant(w, a[w]);
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+          uint32_t xw[2 * kWords];
+          load_x(i, xw);
+#pragma unroll
+          for (int w = 0; w < kWords; ++w) mma_word(i, w, a[w], xw);
         }
       }
     }
-  }
+  };
 
-  if constexpr (WK > 1) {
-    // Fixed-order reduction over the K-warps: [wk-1][wn][reg][lane] keeps lanes on banks.
-    __shared__ float red[WK - 1][WN][MT * 4][32];
-    if (wk > 0) {
+  // Fixed-order reduction over the K-warps ([wk-1][wn][reg][lane] keeps lanes on banks),
+  // then the FP32 epilogue: 2^6 (weight bias, see the top), alpha, s2, row scale, bias; one
+  // BF16 rounding. C fragment: c0,c1 = (row g, tokens 2t, 2t+1); c2,c3 = (row g+8, same).
+  __shared__ float red[WK > 1 ? WK - 1 : 1][WN][MT * 4][32];
+  const float base = p.alpha * (p.s2 ? __ldg(p.s2) : 1.0f) * 64.0f;
+  auto finish_tile = [&](const TileCtx& c) {
+    if constexpr (WK > 1) {
+      if (wk > 0) {
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) red[wk - 1][wn][i * 4 + j][lane] = acc[i][j];
+      }
+      __syncthreads();
+      if (wk == 0) {
+#pragma unroll
+        for (int w = 0; w < WK - 1; ++w)
+#pragma unroll
+          for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) acc[i][j] += red[w][wn][i * 4 + j][lane];
+      }
+      __syncthreads();  // red[] is free again for the next tile
+    }
+    if (wk == 0) {
+      const float bias0 = p.bias && c.ok0 ? bf16_bits_to_float(__ldg(p.bias + c.r0)) : 0.0f;
+      const float bias1 = p.bias && c.ok1 ? bf16_bits_to_float(__ldg(p.bias + c.r0 + 8)) : 0.0f;
 #pragma unroll
       for (int i = 0; i < MT; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) red[wk - 1][wn][i * 4 + j][lane] = acc[i][j];
+        for (int j = 0; j < 2; ++j) {
+          const int64_t m = c.m0 + 8 * i + 2 * t + j;
+          if (m >= M) continue;
+          const float scale = base * __ldg(p.row_scale + m);
+          if (c.ok0) p.y[m * N + c.r0] = float_to_bf16_bits(acc[i][j] * scale + bias0);
+          if (c.ok1) p.y[m * N + c.r0 + 8] = float_to_bf16_bits(acc[i][2 + j] * scale + bias1);
+        }
     }
-    __syncthreads();
-    if (wk > 0) return;
-#pragma unroll
-    for (int w = 0; w < WK - 1; ++w)
-#pragma unroll
-      for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] += red[w][wn][i * 4 + j][lane];
-  }
+  };
 
-  // Epilogue in FP32: 2^6 (weight bias, see the top), alpha, s2, row scale, bias; one BF16
-  // rounding. C fragment: c0,c1 = (row g, tokens 2t, 2t+1); c2,c3 = (row g+8, same tokens).
-  const float s2 = p.s2 ? __ldg(p.s2) : 1.0f;
-  const float base = p.alpha * s2 * 64.0f;
-  const float bias0 = p.bias && ok0 ? bf16_bits_to_float(__ldg(p.bias + r0)) : 0.0f;
-  const float bias1 = p.bias && ok1 ? bf16_bits_to_float(__ldg(p.bias + r1)) : 0.0f;
+  int64_t tile = blockIdx.x;
+  if (tile >= tiles) return;  // whole CTA
+  TileCtx ctx = make_ctx(tile);
+  Batch<VEC, U, kGroups> cur;
+  load(cur, ctx, 0);
+  while (true) {
 #pragma unroll
-  for (int i = 0; i < MT; ++i)
+    for (int i = 0; i < MT; ++i)
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int64_t m = m0 + 8 * i + 2 * t + j;
-      if (m >= M) continue;
-      const float scale = base * __ldg(p.row_scale + m);
-      if (ok0) p.y[m * N + r0] = float_to_bf16_bits(acc[i][j] * scale + bias0);
-      if (ok1) p.y[m * N + r1] = float_to_bf16_bits(acc[i][2 + j] * scale + bias1);
+      for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+    const int64_t next_tile = tile + gridDim.x;
+    const TileCtx next_ctx = make_ctx(next_tile < tiles ? next_tile : tile);
+    for (int64_t b = 0; b < batches; ++b) {
+      // Prefetch the next batch (of this tile, or the first of the next tile) first.
+      Batch<VEC, U, kGroups> nxt;
+      if (b + 1 < batches) load(nxt, ctx, b + 1);
+      else if (next_tile < tiles) load(nxt, next_ctx, 0);
+      compute(cur, ctx, b);
+      cur = nxt;
     }
+    finish_tile(ctx);
+    if (next_tile >= tiles) break;
+    tile = next_tile;
+    ctx = next_ctx;
+  }
 }
 
 // ---- the whitelist ----------------------------------------------------------------------
@@ -213,6 +292,8 @@ __global__ void __launch_bounds__(32 * WN * WK)
   X(32, 2, 1, 8, 16) X(32, 2, 2, 4, 16) X(32, 2, 4, 2, 16) X(32, 2, 8, 1, 16)    \
   X(32, 4, 1, 8, 16) X(32, 4, 2, 4, 16) X(32, 4, 4, 2, 16) X(32, 4, 8, 1, 16)    \
   X(32, 8, 1, 8, 16) X(32, 8, 2, 4, 16) X(32, 8, 4, 2, 16) X(32, 8, 8, 1, 16)    \
+  X(16, 1, 1, 16, 16) X(16, 2, 1, 16, 16) X(16, 1, 2, 8, 16) X(16, 2, 2, 8, 16)  \
+  X(32, 1, 1, 16, 16) X(32, 2, 1, 16, 16) X(32, 1, 2, 8, 16) X(32, 2, 2, 8, 16)  \
   X(16, 1, 2, 4, 8) X(16, 2, 2, 4, 8) X(16, 4, 2, 4, 8) X(16, 8, 2, 4, 8)
 
 #define W4A8_STR2(x) #x
@@ -235,13 +316,35 @@ static_assert(kNumConfigs == sizeof(kKernels) / sizeof(kKernels[0]), "table mism
 int mma_config_count() { return kNumConfigs; }
 const MmaConfig& mma_config(int index) { return kConfigs[index]; }
 
+// Resident CTAs per SM of configuration i on the current device (cached per config).
+int resident_ctas(int index) {
+  static std::atomic<int> cache[kNumConfigs];
+  int v = cache[index].load(std::memory_order_relaxed);
+  if (v == 0) {
+    const MmaConfig& c = kConfigs[index];
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, reinterpret_cast<const void*>(kKernels[index]),
+                                                      32 * c.wn * c.wk, 0) != cudaSuccess || v < 1) {
+      cudaGetLastError();
+      v = 1;
+    }
+    cache[index].store(v, std::memory_order_relaxed);
+  }
+  return v;
+}
+
 cudaError_t launch_mma(int index, const GemmParams& p, cudaStream_t stream) {
   if (index < 0 || index >= kNumConfigs) return cudaErrorInvalidValue;
   const MmaConfig& c = kConfigs[index];
   const int64_t token_tiles = (p.M + 8 * c.mt - 1) / (8 * c.mt);
   const int64_t row_groups = (p.N + 16 * c.wn - 1) / (16 * c.wn);
-  const int64_t grid = token_tiles * row_groups;
-  if (grid > 0x7FFFFFFF) return cudaErrorInvalidConfiguration;
+  const int64_t tiles = token_tiles * row_groups;
+  int dev = 0, sms = 0;
+  cudaError_t err = cudaGetDevice(&dev);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (err != cudaSuccess) return err;
+  // One wave at most: the CTAs walk the tiles themselves.
+  const int64_t wave = int64_t(sms) * resident_ctas(index);
+  const int64_t grid = tiles < wave ? tiles : wave;
   kKernels[index]<<<static_cast<unsigned>(grid), 32 * c.wn * c.wk, 0, stream>>>(p, token_tiles);
   return cudaGetLastError();
 }

@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""w4a8 benchmark harness (PERF.md method), run on a GPU machine with PyTorch.
+
+In one process, on the same data: this library (GEMM on FP8 input, and the fused BF16-input
+linear), cuBLAS BF16 (torch.mm), cuBLASLt FP8 with row-wise scales (torch._scaled_mm), and a
+read floor (a plain 16-byte streaming read of the same weight + scale bytes). Every timing:
+20+ calls captured in a CUDA graph, weights rotated through enough copies to exceed 3x the
+L2, median of 15 replays, microseconds per call. Every w4a8 result is checked against the
+exact FP64 reference on the same quantized operands before it is timed.
+
+Workloads: the layer shapes of PERF.md for M in {1, 16, 50, 128, 968, 4096}, and the pi0.5
+GEMM trace (every linear layer of one inference, PI05.md: P = 968, H = 50, 10 steps).
+
+  python3 bench/bench.py --csv out.csv --md out.md --png out.png [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import math
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "python"))
+from w4a8 import _lib  # noqa: E402
+
+SHAPES = [(16384, 2048), (2048, 16384), (32768, 2048), (4096, 1024), (1024, 4096), (2048, 2048)]
+MS = [1, 16, 50, 128, 968, 4096]
+GROUP = 16
+CALLS_PER_GRAPH = 20
+REPLAYS = 15
+
+E2M1 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
+
+
+def ptr(t: torch.Tensor) -> int:
+    return t.data_ptr()
+
+
+def stream() -> int:
+    return torch.cuda.current_stream().cuda_stream
+
+
+def graph_time(calls, n_calls=CALLS_PER_GRAPH, replays=REPLAYS) -> float:
+    """Median microseconds per call of `calls` (rotated) captured in one CUDA graph."""
+    n = max(n_calls, 2 * len(calls))
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for c in calls:
+            c()
+    torch.cuda.current_stream().wait_stream(s)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for i in range(n):
+            calls[i % len(calls)]()
+    times = []
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for r in range(replays + 1):
+        a.record()
+        g.replay()
+        b.record()
+        b.synchronize()
+        if r:
+            times.append(a.elapsed_time(b) * 1000.0 / n)
+    del g
+    return statistics.median(times)
+
+
+class Lib:
+    def __init__(self, build: Path):
+        os.environ.setdefault("W4A8_LIBRARY", str(build / "libw4a8.so"))
+        self.L = _lib.lib()
+        self.B = ctypes.CDLL(str(build / "libw4a8_bench.so"))
+        self.B.w4a8_bench_read.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p]
+        self.sink = torch.zeros(4, dtype=torch.int32, device="cuda")
+
+    def quantize_weight(self, w: torch.Tensor, group=GROUP):
+        """BF16 [N, K] -> one contiguous buffer holding packed [N, K/2] then scales [N, K/g], and s2."""
+        N, K = w.shape
+        np_, ns = N * K // 2, N * K // group
+        off = (np_ + 255) // 256 * 256
+        buf = torch.empty(off + ns, dtype=torch.uint8, device="cuda")
+        s2 = torch.empty(1, dtype=torch.float32, device="cuda")
+        _lib.check(self.L.w4a8_quantize_weight_nvfp4(ptr(w), ptr(buf), ptr(buf) + off, ptr(s2), N, K, group, stream()))
+        return {"buf": buf, "packed": buf[:np_].view(N, K // 2), "scales": buf[off:off + ns].view(N, K // group),
+                "s2": s2, "N": N, "K": K, "group": group, "read_bytes": off + ns,
+                "struct": _lib.Weight(ptr(buf), ptr(buf) + off, ptr(s2), None, N, K, group)}
+
+    def quantize_act(self, x: torch.Tensor):
+        M, K = x.shape
+        q = torch.empty(M, K, dtype=torch.uint8, device="cuda")
+        s = torch.empty(M, dtype=torch.float32, device="cuda")
+        _lib.check(self.L.w4a8_quantize_activation_fp8(ptr(x), ptr(q), ptr(s), M, K, stream()))
+        return q, s
+
+    def gemm(self, q, s, w, y, M, alpha=1.0):
+        _lib.check(self.L.w4a8_gemm(ptr(q), ptr(s), ctypes.byref(w["struct"]), ptr(y), M, alpha, None, 0, stream()))
+
+    def linear(self, x, w, y, M, ws):
+        _lib.check(self.L.w4a8_linear_bf16(ptr(x), ctypes.byref(w["struct"]), ptr(y), M, 1.0, ptr(ws), ws.numel(),
+                                           stream()))
+
+    def read(self, w):
+        _lib.check(self.B.w4a8_bench_read(ptr(w["buf"]), w["read_bytes"], ptr(self.sink), stream()))
+
+
+def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None):
+    """Every whitelisted configuration that fits, per (shape, M): the data behind heuristics.cpp."""
+    L = lib.L
+    names = [L.w4a8_gemm_config_name(i).decode() for i in range(L.w4a8_gemm_config_count())]
+    lines = ["N,K,M,config,us,read_floor_us,auto"]
+    for N, K in shapes:
+        w_bf16 = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
+        base = lib.quantize_weight(w_bf16)
+        nv = [base] + [lib.quantize_weight(w_bf16) for _ in range(copies_for(base["read_bytes"], l2) - 1)]
+        floor = graph_time([lambda w=w: lib.read(w) for w in nv])
+        for M in ms:
+            x = torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16)
+            q, s = lib.quantize_act(x)
+            y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
+            ref = reference_fp64(q, s, base)
+            auto = _lib.kernel_name(M, N, K, GROUP)
+            res = []
+            for i, name in enumerate(names):
+                mt = int(name.split("_mt")[1].split("_")[0])
+                if f"_g{GROUP}" not in name or ("_v8_" in name) != (K % 32 != 0) or 8 * mt > max(8, 2 * M):
+                    continue
+                call = lambda w, i=i: _lib.check(L.w4a8_gemm_with_config(ptr(q), ptr(s), ctypes.byref(w["struct"]),
+                                                                         ptr(y), M, 1.0, i, stream()))
+                y.fill_(float("nan"))
+                call(base)
+                torch.cuda.synchronize()
+                err = rel_err(y, ref)
+                assert err < 4e-3, f"{name} wrong on {M}x{N}x{K}: {err}"
+                us = graph_time([lambda w=w: call(w) for w in nv])
+                res.append((us, name))
+                lines.append(f"{N},{K},{M},{name},{us:.2f},{floor:.2f},{int(name == auto)}")
+            res.sort()
+            best = ", ".join(f"{n.replace('mma_exact_', '')} {u:.2f}" for u, n in res[:4])
+            auto_us = next((u for u, n in res if n == auto), float("nan"))
+            print(f"sweep {N:>6}x{K:<6} M={M:<4} floor {floor:6.2f}  auto {auto.replace('mma_exact_', '')} "
+                  f"{auto_us:.2f}  best: {best}", flush=True)
+    if out_csv:
+        Path(out_csv).write_text("\n".join(lines) + "\n")
+
+
+def reference_fp64(q, s, w):
+    """Exact y = (e4m3(q) * s) @ (e2m1 * sb * s2)^T in FP64 (every product exact)."""
+    N, K, g = w["N"], w["K"], w["group"]
+    lut = torch.tensor(E2M1, dtype=torch.float64, device="cuda")
+    p = w["packed"].long()
+    codes = torch.stack([p & 0xF, p >> 4], dim=-1).reshape(N, K)
+    sb = w["scales"].view(torch.float8_e4m3fn).to(torch.float64).repeat_interleave(g, dim=1)
+    wv = lut[codes] * sb * w["s2"].double()
+    xv = q.view(torch.float8_e4m3fn).to(torch.float64) * s.double()[:, None]
+    return xv @ wv.T
+
+
+def rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
+    return (torch.linalg.norm(y.double() - ref) / torch.linalg.norm(ref)).item()
+
+
+def copies_for(nbytes: int, l2: int) -> int:
+    return max(1, math.ceil(3 * l2 / nbytes))
+
+
+def fp8_rowwise(w: torch.Tensor):
+    amax = w.float().abs().amax(dim=1, keepdim=True).clamp(min=1e-12)
+    sw = amax / 448.0
+    wq = (w.float() / sw).clamp(-448, 448).to(torch.float8_e4m3fn)
+    return wq, sw.reshape(1, -1).contiguous()
+
+
+def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
+    w_bf16 = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
+    base = lib.quantize_weight(w_bf16)
+    nv = [base] + [lib.quantize_weight(w_bf16) for _ in range(copies_for(base["read_bytes"], l2) - 1)]
+    bf = [w_bf16] + [w_bf16.clone() for _ in range(copies_for(N * K * 2, l2) - 1)]
+    wq8, sw8 = fp8_rowwise(w_bf16)
+    f8 = [wq8] + [wq8.clone() for _ in range(copies_for(N * K, l2) - 1)]
+    floor_cache = {}
+    for M in ms:
+        x = torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16)
+        q, s = lib.quantize_act(x)
+        y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
+        y2 = torch.empty_like(y)
+        ws = torch.empty(_lib.linear_workspace_size(M, N, K, GROUP), dtype=torch.uint8, device="cuda")
+        # Correctness first: poisoned output, exact reference, fused == two-step.
+        y.fill_(float("nan"))
+        lib.gemm(q, s, base, y, M)
+        torch.cuda.synchronize()
+        err = rel_err(y, reference_fp64(q, s, base))
+        lib.linear(x, base, y2, M, ws)
+        torch.cuda.synchronize()
+        fused_equal = bool(torch.equal(y, y2))
+        t_w4a8 = graph_time([lambda w=w: lib.gemm(q, s, w, y, M) for w in nv])
+        t_fused = graph_time([lambda w=w: lib.linear(x, w, y2, M, ws) for w in nv])
+        if "floor" not in floor_cache:
+            floor_cache["floor"] = graph_time([lambda w=w: lib.read(w) for w in nv])
+        t_floor = floor_cache["floor"]
+        yb = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
+        t_bf16 = graph_time([lambda w=w: torch.mm(x, w.t(), out=yb) for w in bf])
+        xq8 = q.view(torch.float8_e4m3fn)
+        sa = s.reshape(M, 1)
+        try:
+            t_fp8 = graph_time([lambda w=w: torch._scaled_mm(xq8, w.t(), scale_a=sa, scale_b=sw8,
+                                                             out_dtype=torch.bfloat16) for w in f8])
+        except RuntimeError as e:  # pragma: no cover - reported in the table
+            print(f"# FP8 baseline failed for M={M} N={N} K={K}: {e}", file=sys.stderr)
+            t_fp8 = float("nan")
+        moved = base["read_bytes"] + M * K + M * N * 2
+        rows.append({"workload": "layer", "N": N, "K": K, "M": M, "kernel": _lib.kernel_name(M, N, K, GROUP),
+                     "w4a8_us": t_w4a8, "fused_us": t_fused, "cublas_bf16_us": t_bf16, "cublaslt_fp8_us": t_fp8,
+                     "read_floor_us": t_floor, "gbps": moved / t_w4a8 * 1e-3, "rel_err": err,
+                     "fused_equal": fused_equal})
+        r = rows[-1]
+        print(f"{N:>6}x{K:<6} M={M:<5} {r['kernel']:<32} w4a8 {t_w4a8:8.2f}  fused {t_fused:8.2f}  floor {t_floor:7.2f}"
+              f"  bf16 {t_bf16:8.2f}  fp8 {t_fp8:8.2f}  err {err:.2e}  fused==gemm {fused_equal}", flush=True)
+
+
+PI05_BACKBONE = [(2048, 2048), (256, 2048), (256, 2048), (2048, 2048), (16384, 2048), (16384, 2048), (2048, 16384)]
+PI05_EXPERT = [(2048, 1024), (256, 1024), (256, 1024), (1024, 2048), (4096, 1024), (4096, 1024), (1024, 4096)]
+
+
+def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
+    """Every linear layer of one pi0.5 inference, in order, with distinct weights per layer."""
+    def make(N, K):
+        w = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
+        wq8, sw8 = fp8_rowwise(w)
+        return {"bf16": w, "nv": lib.quantize_weight(w), "fp8": wq8, "sw8": sw8, "N": N, "K": K}
+
+    backbone = [[make(N, K) for (N, K) in PI05_BACKBONE] for _ in range(layers)]
+    expert = [[make(N, K) for (N, K) in PI05_EXPERT] for _ in range(layers)]
+    seq = [(P, l) for layer in backbone for l in layer] + [(H, l) for _ in range(steps) for layer in expert for l in layer]
+    xs, ys, ws = {}, {}, {}
+    for M, l in seq:
+        key = (M, l["K"])
+        if key not in xs:
+            xs[key] = torch.randn(M, l["K"], device="cuda", generator=gen).to(torch.bfloat16)
+            xs[key + ("q",)] = lib.quantize_act(xs[key])
+        ys.setdefault((M, l["N"]), torch.empty(M, l["N"], dtype=torch.bfloat16, device="cuda"))
+        need = _lib.linear_workspace_size(M, l["N"], l["K"], GROUP)
+        if need > ws.get("n", 0):
+            ws["n"], ws["t"] = need, torch.empty(need, dtype=torch.uint8, device="cuda")
+
+    def run_fused():
+        for M, l in seq:
+            lib.linear(xs[(M, l["K"])], l["nv"], ys[(M, l["N"])], M, ws["t"])
+
+    def run_gemm():
+        for M, l in seq:
+            q, s = xs[(M, l["K"], "q")]
+            lib.gemm(q, s, l["nv"], ys[(M, l["N"])], M)
+
+    def run_bf16():
+        for M, l in seq:
+            torch.mm(xs[(M, l["K"])], l["bf16"].t(), out=ys[(M, l["N"])])
+
+    def run_fp8():
+        for M, l in seq:
+            q, s = xs[(M, l["K"], "q")]
+            torch._scaled_mm(q.view(torch.float8_e4m3fn), l["fp8"].t(), scale_a=s.reshape(M, 1), scale_b=l["sw8"],
+                             out_dtype=torch.bfloat16)
+
+    def t(fn):
+        return graph_time([fn], n_calls=1, replays=7) * 1.0
+
+    res = {"gemm": t(run_gemm), "fused": t(run_fused), "bf16": t(run_bf16), "fp8": t(run_fp8)}
+    kinds = sorted({_lib.kernel_name(M, l["N"], l["K"], GROUP) for M, l in seq})
+    rows.append({"workload": "pi05_trace", "N": "", "K": "", "M": f"P={P},H={H},steps={steps}",
+                 "kernel": "+".join(sorted({k.split('_mt')[0] for k in kinds})), "w4a8_us": res["gemm"],
+                 "fused_us": res["fused"], "cublas_bf16_us": res["bf16"], "cublaslt_fp8_us": res["fp8"],
+                 "read_floor_us": float("nan"), "gbps": float("nan"), "rel_err": float("nan"), "fused_equal": ""})
+    print(f"pi0.5 trace ({len(seq)} GEMMs): w4a8 gemm {res['gemm']:.0f} us, fused {res['fused']:.0f} us, "
+          f"bf16 {res['bf16']:.0f} us, fp8 {res['fp8']:.0f} us", flush=True)
+
+
+def card_info():
+    name = torch.cuda.get_device_name()
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm,clocks.max.sm,clocks.mem,driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:  # pragma: no cover
+        smi = "?"
+    return name, smi
+
+
+def fmt(v, spec):
+    return "-" if isinstance(v, float) and math.isnan(v) else format(v, spec)
+
+
+def write_outputs(rows, args, card, clocks, date, cmd):
+    import csv
+    cols = ["workload", "N", "K", "M", "kernel", "w4a8_us", "cublas_bf16_us", "cublaslt_fp8_us", "read_floor_us",
+            "card", "date", "fused_us", "gbps", "rel_err", "fused_equal"]
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            wr = csv.DictWriter(f, fieldnames=cols)
+            wr.writeheader()
+            for r in rows:
+                wr.writerow({**{k: r.get(k, "") for k in cols}, "card": card, "date": date})
+    lines = [f"Card: {card} (clocks sm/max/mem, driver: {clocks}); date {date}; group {GROUP}.",
+             f"Command: `{cmd}`", "",
+             "| N x K | M | kernel | w4a8 us | fused (BF16 in) us | GB/s | read floor us | x floor | cuBLAS BF16 us "
+             "| x BF16 | cuBLASLt FP8 us | x FP8 | rel. err vs exact |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        shape = f"{r['N']} x {r['K']}" if r["workload"] == "layer" else "pi0.5 trace (per inference)"
+        xf = r["w4a8_us"] / r["read_floor_us"] if r["read_floor_us"] == r["read_floor_us"] else float("nan")
+        lines.append(f"| {shape} | {r['M']} | {r['kernel']} | {fmt(r['w4a8_us'], '.2f')} | {fmt(r['fused_us'], '.2f')} "
+                     f"| {fmt(r['gbps'], '.0f')} | {fmt(r['read_floor_us'], '.2f')} | {fmt(xf, '.2f')} "
+                     f"| {fmt(r['cublas_bf16_us'], '.2f')} | {fmt(r['cublas_bf16_us'] / r['w4a8_us'], '.2f')} "
+                     f"| {fmt(r['cublaslt_fp8_us'], '.2f')} | {fmt(r['cublaslt_fp8_us'] / r['w4a8_us'], '.2f')} "
+                     f"| {fmt(r['rel_err'], '.1e')} |")
+    md = "\n".join(lines) + "\n"
+    if args.md:
+        Path(args.md).write_text(md)
+    print(md)
+    if args.png:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
+        for (N, K) in sorted({(r["N"], r["K"]) for r in rows if r["workload"] == "layer"}):
+            rs = sorted((r for r in rows if r["workload"] == "layer" and (r["N"], r["K"]) == (N, K)), key=lambda r: r["M"])
+            m = [r["M"] for r in rs]
+            axes[0].plot(m, [r["cublas_bf16_us"] / r["w4a8_us"] for r in rs], marker="o", label=f"{N}x{K}")
+            axes[1].plot(m, [r["cublaslt_fp8_us"] / r["w4a8_us"] for r in rs], marker="o", label=f"{N}x{K}")
+        for ax, title in zip(axes, ["speedup over cuBLAS BF16", "speedup over cuBLASLt FP8 (row-wise)"]):
+            ax.set_xscale("log")
+            ax.axhline(1.0, color="gray", lw=0.8)
+            ax.set_xlabel("M (tokens)")
+            ax.set_ylabel("x")
+            ax.set_title(title)
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].legend(title="N x K", fontsize=8)
+        fig.suptitle(f"w4a8 (exact path) on {card}, {date}")
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=str(REPO / "build-gpu"), help="CMake build folder with libw4a8.so")
+    ap.add_argument("--csv")
+    ap.add_argument("--md")
+    ap.add_argument("--png")
+    ap.add_argument("--quick", action="store_true", help="M in {1, 16} on two shapes, no trace")
+    ap.add_argument("--ms", default=None, help="comma-separated M values")
+    ap.add_argument("--shapes", default=None, help="comma-separated NxK")
+    ap.add_argument("--no-trace", action="store_true")
+    ap.add_argument("--sweep", metavar="CSV", help="time every configuration per (shape, M) instead")
+    args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True
+    lib = Lib(Path(args.build))
+    gen = torch.Generator(device="cuda").manual_seed(1234)
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    shapes = SHAPES[:2] if args.quick else SHAPES
+    ms = [1, 16] if args.quick else MS
+    if args.shapes:
+        shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+    if args.ms:
+        ms = [int(v) for v in args.ms.split(",")]
+    if args.sweep:
+        sweep(lib, shapes, ms, l2, gen, args.sweep)
+        return
+    rows = []
+    for N, K in shapes:
+        bench_layer(lib, N, K, ms, l2, rows, gen)
+    if not (args.quick or args.no_trace):
+        bench_trace(lib, rows, gen)
+    card, clocks = card_info()
+    date = datetime.date.today().isoformat()
+    cmd = "python3 bench/bench.py " + " ".join(Path(a).name if a.startswith("/") else a for a in sys.argv[1:])
+    write_outputs(rows, args, card, clocks, date, cmd)
+
+
+if __name__ == "__main__":
+    main()
