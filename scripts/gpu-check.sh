@@ -73,9 +73,9 @@ if has profile; then
   step "ncu (decode shapes)"
   for shape in "1 16384 2048" "1 2048 16384"; do
     ncu --clock-control none -k regex:mma_exact --launch-count 1 --section SpeedOfLight --section Occupancy \
-      --section SchedulerStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+      --section SchedulerStats --section WarpStateStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
       "$BUILD/tools/test_w4a8_gemm" $shape >"$OUT/ncu_${shape// /_}.log" 2>&1
-    grep -E "mma_exact|Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Issue Slots Busy|No Eligible|Stall|Block Limit" \
+    grep -E "mma_exact|Duration|DRAM Throughput|Achieved Occupancy|Issue Slots Busy|Issued Warp|No Eligible|Executed Ipc|Pipe" \
       "$OUT/ncu_${shape// /_}.log" | head -24
   done
 fi

@@ -119,6 +119,9 @@ TEST(Validation, Gemm) {
     bad.packed = wp.p(4);
     expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_MISALIGNED_POINTER, {"weight->packed", "16-byte"});
     bad = w;
+    bad.block_scale = ws.p(1);
+    expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_MISALIGNED_POINTER, {"weight->block_scale", "2-byte"});
+    bad = w;
     bad.block_scale = nullptr;
     expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_NULL_POINTER, {"weight->block_scale"});
     bad = w;

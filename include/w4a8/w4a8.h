@@ -105,7 +105,7 @@ W4A8_API w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_pack
  * above (no prepacking). w_tensor_scale and bias may be NULL (s2 = 1, no bias). */
 typedef struct w4a8_weight {
   const void* packed;        /* uint8 [N, K/2], 16-byte aligned */
-  const void* block_scale;   /* E4M3 [N, K/group_size], any alignment */
+  const void* block_scale;   /* E4M3 [N, K/group_size], 2-byte aligned */
   const float* tensor_scale; /* device FP32 scalar s2, or NULL for 1.0 */
   const void* bias;          /* BF16 [N], 2-byte aligned, or NULL */
   int64_t N;

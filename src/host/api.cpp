@@ -82,7 +82,7 @@ w4a8_status check_weight(const char* fn, const w4a8_weight* w) {
   W4A8_CHECK(check_group_size(fn, w->group_size));
   W4A8_CHECK(check_k(fn, w->K, w->group_size));
   W4A8_CHECK(check_aligned(fn, "weight->packed", w->packed, 16));
-  W4A8_CHECK(check_not_null(fn, "weight->block_scale", w->block_scale));
+  W4A8_CHECK(check_aligned(fn, "weight->block_scale", w->block_scale, 2));
   if (w->tensor_scale) W4A8_CHECK(check_aligned(fn, "weight->tensor_scale", w->tensor_scale, 4));
   if (w->bias) W4A8_CHECK(check_aligned(fn, "weight->bias", w->bias, 2));
   return W4A8_STATUS_SUCCESS;

@@ -1,6 +1,8 @@
 // The one place where kernel configurations are chosen. Each rule says what it is based on.
 #include "host/heuristics.hpp"
 
+#include <algorithm>
+
 #include "kernels/launch.hpp"
 
 namespace w4a8 {
@@ -19,34 +21,43 @@ int find(int group, int mt, int wn, int wk, int vec) {
 
 }  // namespace
 
+// The rules below come from `bench/bench.py --sweep` on an H100 SXM (2026-11-25, every
+// whitelisted configuration timed per shape and M, CUDA graphs, weights rotated past L2;
+// bench/results/sweep-h100-2026-11-25.csv). Best configuration per case, in us:
+//   N x K        M=1                M=16               M=50              M=128
+//   16384x2048   mt1 wn4 wk2 11.9   mt2 wn4 wk2 14.7   mt8 wn8 wk1 30.4  mt8 wn4 wk2 57.6
+//   2048x16384   mt1 wn1 wk16 13.4  mt2 wn1 wk16 16.3  mt8 wn1 wk8 31.7  mt8 wn2 wk4 55.7
+//   32768x2048   mt1 wn8 wk1 19.6   mt2 wn4 wk2 26.1   mt8 wn8 wk1 55.6  mt8 wn4 wk2 111.4
+//   4096x1024    mt1 wn1 wk8 3.9    mt2 wn1 wk8 4.6    mt4 wn4 wk2 7.8   mt8 wn4 wk2 11.2
+//   1024x4096    mt1 wn1 wk16 5.1   mt1 wn1 wk16 5.2   mt4 wn1 wk8 8.5   mt8 wn1 wk8 12.1
+//   2048x2048    mt1 wn1 wk8 4.3    mt2 wn1 wk8 5.1    mt4 wn2 wk4 8.2   mt8 wn2 wk4 11.6
+// What they say: (1) a wave of tiles should not exceed the resident CTAs (2 per SM): wide N
+// wants more rows per CTA (WN); (2) each K-warp should get >= 2 chunks per tile when few
+// tokens, >= 4 when many (reduction and epilogue cost per tile); (3) tall K with few row
+// tiles wants 16 K-warps; (4) 33..64 tokens on small layers run better as two 32-token tiles.
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
-  // Tokens per warp: as few n-tiles as cover M (an MMA is 8 tokens wide), up to 64 tokens,
-  // where one dequantized weight fragment already feeds 8 MMAs per k step.
-  const int mt = p.M <= 8 ? 1 : p.M <= 16 ? 2 : p.M <= 32 ? 4 : 8;
-  if (vec == 8) return find(p.group, mt, 2, 4, 8);  // the only K % 32 != 0 shape class
+  int mt = p.M <= 8 ? 1 : p.M <= 16 ? 2 : p.M <= 32 ? 4 : 8;
+  if (mt == 8 && p.M <= 64 && p.N * p.K <= (int64_t(8) << 20)) mt = 4;  // rule (4)
+  if (vec == 8) return find(p.group, mt, 2, 4, 8);  // the only K % 32 != 0 configurations
 
-  // Warps per CTA are 8. Put them along N (WN) while that still gives >= 2 CTAs per SM
-  // (enough independent loads in flight to cover HBM latency); otherwise split K inside the
-  // CTA (WK), which keeps every SM streaming for tall-K shapes such as 2048 x 16384.
   const int64_t row_tiles = ceil_div(p.N, 16);
   const int64_t token_tiles = ceil_div(p.M, 8 * mt);
   const int64_t chunks = ceil_div(p.K, 8 * vec);
-  const int64_t target = 2 * int64_t(d.sm_count);
+  const int64_t wave = 2 * int64_t(d.sm_count);
+  // Rule (1): the fewest rows per CTA that keep the tiles within one wave.
   int wn = 1;
-  for (int cand : {8, 4, 2}) {
-    if (ceil_div(row_tiles, cand) * token_tiles >= target) {
-      wn = cand;
-      break;
-    }
-  }
+  while (wn < 8 && ceil_div(row_tiles, wn) * token_tiles > wave) wn *= 2;
+  // Rule (2): at most chunks / 2 (few tokens) or chunks / 4 (many) K-warps.
+  const int64_t wk_max = std::max<int64_t>(1, chunks / (mt <= 2 ? 2 : 4));
   int wk = 8 / wn;
-  // Idle K-warps help nobody: shrink WK to the number of chunks.
-  while (wk > 1 && chunks < wk) {
+  while (wk > 1 && wk > wk_max) {
     wk /= 2;
     wn *= 2;
   }
+  // Rule (3): 16 K-warps for tall K on few row tiles (few tokens only).
+  if (mt <= 2 && wn == 1 && wk == 8 && wk_max >= 16) wk = 16;
   return find(p.group, mt, wn, wk, vec);
 }
 

@@ -55,10 +55,11 @@ struct Piece<8> {
   __device__ __forceinline__ uint32_t word(int i) const { return i == 0 ? v.x : v.y; }
 };
 
-// Where one warp's rows and tokens are, for one output tile.
+// Where one warp's rows and tokens are, for one output tile. Indices are 32-bit (the API
+// caps M, N, K at 2^31); only row base pointers and output offsets are formed in 64 bits.
 struct TileCtx {
   const uint8_t *w0, *w1, *s0, *s1;  // weight / scale rows g and g+8 (row 0 when outside N)
-  int64_t r0, m0;                    // first output row of this thread, first token of the tile
+  int r0, m0;                        // first output row of this thread, first token of the tile
   bool ok0, ok1;                     // rows g and g+8 exist
 };
 
@@ -66,7 +67,7 @@ struct TileCtx {
 template <int VEC, int U, int KG>
 struct Batch {
   Piece<VEC> wa[U], wb[U];
-  uint32_t sa[U][KG], sc[U][KG];
+  uint32_t sa[U][1], sc[U][1];  // the piece's KG scale bytes of rows g and g+8, packed
 };
 
 // Template parameters:
@@ -95,56 +96,60 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int wn = warp % WN, wk = warp / WN;
-  const int64_t M = p.M, N = p.N, K = p.K;
-  const int64_t nchunks = (K + kChunkK - 1) / kChunkK;
-  const int64_t batches = (nchunks + int64_t(WK) * U - 1) / (int64_t(WK) * U);
-  const int64_t tiles = token_tiles * ((N + 16 * WN - 1) / (16 * WN));
+  const int M = static_cast<int>(p.M), N = static_cast<int>(p.N), K = static_cast<int>(p.K);
+  const int nchunks = (K + kChunkK - 1) / kChunkK;
+  const int batches = (nchunks + WK * U - 1) / (WK * U);
+  const int ntok = static_cast<int>(token_tiles);
+  const int tiles = ntok * ((N + 16 * WN - 1) / (16 * WN));
 
-  auto make_ctx = [&](int64_t tile) {
+  auto make_ctx = [&](int tile) {
     TileCtx c;
-    const int64_t token_tile = tile % token_tiles, row_group = tile / token_tiles;
+    const int token_tile = tile % ntok, row_group = tile / ntok;
     c.r0 = (row_group * WN + wn) * 16 + g;
     c.m0 = token_tile * (8 * MT);
     c.ok0 = c.r0 < N;
     c.ok1 = c.r0 + 8 < N;
-    c.w0 = p.w + (c.ok0 ? c.r0 : 0) * (K / 2);
-    c.w1 = p.w + (c.ok1 ? c.r0 + 8 : 0) * (K / 2);
-    c.s0 = p.sb + (c.ok0 ? c.r0 : 0) * (K / GROUP);
-    c.s1 = p.sb + (c.ok1 ? c.r0 + 8 : 0) * (K / GROUP);
+    c.w0 = p.w + size_t(c.ok0 ? c.r0 : 0) * unsigned(K / 2);
+    c.w1 = p.w + size_t(c.ok1 ? c.r0 + 8 : 0) * unsigned(K / 2);
+    c.s0 = p.sb + size_t(c.ok0 ? c.r0 : 0) * unsigned(K / GROUP);
+    c.s1 = p.sb + size_t(c.ok1 ? c.r0 + 8 : 0) * unsigned(K / GROUP);
     return c;
   };
   // Chunk u of batch b of this warp: wk + WK * (U * b + u) (warps of a CTA interleave, so
   // together they read contiguous bytes of each row).
-  auto chunk_of = [&](int64_t b, int u) { return wk + int64_t(WK) * (int64_t(U) * b + u); };
-  auto load = [&](Batch<VEC, U, kGroups>& B, const TileCtx& c, int64_t b) {
+  auto chunk_of = [&](int b, int u) { return wk + WK * (U * b + u); };
+  // Scales of one row for one piece: kGroups consecutive bytes, one load (the API asks for
+  // 2-byte aligned block scales, and a piece of 2 groups starts at an even group).
+  auto load_scales = [&](const uint8_t* row, unsigned grp) -> uint32_t {
+    if constexpr (kGroups == 2) return __ldg(reinterpret_cast<const uint16_t*>(row + grp));
+    else return __ldg(row + grp);
+  };
+  auto load = [&](Batch<VEC, U, kGroups>& B, const TileCtx& c, int b) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int64_t ch = chunk_of(b, u);
-      const int64_t k = ch * kChunkK + t * kPieceK;
-      const bool valid = ch < nchunks && k < K;
+      const int ch = chunk_of(b, u);
+      const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
+      const bool valid = ch < nchunks && k < unsigned(K);
       if (valid && c.ok0) B.wa[u].load(c.w0 + k / 2); else B.wa[u].zero();
       if (valid && c.ok1) B.wb[u].load(c.w1 + k / 2); else B.wb[u].zero();
-#pragma unroll
-      for (int j = 0; j < kGroups; ++j) {
-        B.sa[u][j] = valid && c.ok0 ? __ldg(c.s0 + k / GROUP + j) : 0u;
-        B.sc[u][j] = valid && c.ok1 ? __ldg(c.s1 + k / GROUP + j) : 0u;
-      }
+      B.sa[u][0] = valid && c.ok0 ? load_scales(c.s0, k / GROUP) : 0u;
+      B.sc[u][0] = valid && c.ok1 ? load_scales(c.s1, k / GROUP) : 0u;
     }
   };
 
   float acc[MT][4];
-  auto compute = [&](const Batch<VEC, U, kGroups>& B, const TileCtx& c, int64_t b) {
+  auto compute = [&](const Batch<VEC, U, kGroups>& B, const TileCtx& c, int b) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int64_t ch = chunk_of(b, u);
+      const int ch = chunk_of(b, u);
       if (ch >= nchunks) break;  // warp-uniform
-      const int64_t k = ch * kChunkK + t * kPieceK;
-      // (sb, sb) as FP16x2 for each row and group: one byte duplicated, one conversion.
+      const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
+      // (sb, sb) as FP16x2 for each row and group: each byte duplicated, one conversion.
       uint32_t f0[kGroups], f1[kGroups];
 #pragma unroll
       for (int j = 0; j < kGroups; ++j) {
-        f0[j] = e4m3x2_to_f16x2(B.sa[u][j] * 0x0101u);
-        f1[j] = e4m3x2_to_f16x2(B.sc[u][j] * 0x0101u);
+        f0[j] = e4m3x2_to_f16x2(prmt(B.sa[u][0], 0u, j == 0 ? 0x0000u : 0x1111u));
+        f1[j] = e4m3x2_to_f16x2(prmt(B.sc[u][0], 0u, j == 0 ? 0x0000u : 0x1111u));
       }
       // A fragments of word w (8 k of rows g and g+8): [0] even-k nibbles, [1] odd-k.
       // A regs: {row g k-slots 2t.., row g+8 2t.., row g 2t+8.., row g+8 2t+8..}
@@ -164,9 +169,9 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
       };
       // Token g's activations for this piece: kWords pairs of words (8 k each).
       auto load_x = [&](int i, uint32_t (&xw)[2 * kWords]) {
-        const int64_t m = c.m0 + 8 * i + g;
-        const bool xv = m < M && k < K;
-        const uint8_t* xp = p.x + (xv ? m * K + k : 0);
+        const int m = c.m0 + 8 * i + g;
+        const bool xv = m < M && k < unsigned(K);
+        const uint8_t* xp = p.x + (xv ? size_t(m) * unsigned(K) + k : 0);
 #pragma unroll
         for (int v = 0; v < kWords / 2; ++v) {
           const uint4 q = xv ? __ldg(reinterpret_cast<const uint4*>(xp) + v) : make_uint4(0, 0, 0, 0);
@@ -244,16 +249,17 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
       for (int i = 0; i < MT; ++i)
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
-          const int64_t m = c.m0 + 8 * i + 2 * t + j;
+          const int m = c.m0 + 8 * i + 2 * t + j;
           if (m >= M) continue;
           const float scale = base * __ldg(p.row_scale + m);
-          if (c.ok0) p.y[m * N + c.r0] = float_to_bf16_bits(acc[i][j] * scale + bias0);
-          if (c.ok1) p.y[m * N + c.r0 + 8] = float_to_bf16_bits(acc[i][2 + j] * scale + bias1);
+          uint16_t* yrow = p.y + size_t(m) * unsigned(N);
+          if (c.ok0) yrow[c.r0] = float_to_bf16_bits(acc[i][j] * scale + bias0);
+          if (c.ok1) yrow[c.r0 + 8] = float_to_bf16_bits(acc[i][2 + j] * scale + bias1);
         }
     }
   };
 
-  int64_t tile = blockIdx.x;
+  int tile = blockIdx.x;
   if (tile >= tiles) return;  // whole CTA
   TileCtx ctx = make_ctx(tile);
   Batch<VEC, U, kGroups> cur;
@@ -263,9 +269,9 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
     for (int i = 0; i < MT; ++i)
 #pragma unroll
       for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
-    const int64_t next_tile = tile + gridDim.x;
+    const int next_tile = tile + gridDim.x;
     const TileCtx next_ctx = make_ctx(next_tile < tiles ? next_tile : tile);
-    for (int64_t b = 0; b < batches; ++b) {
+    for (int b = 0; b < batches; ++b) {
       // Prefetch the next batch (of this tile, or the first of the next tile) first.
       Batch<VEC, U, kGroups> nxt;
       if (b + 1 < batches) load(nxt, ctx, b + 1);
@@ -338,6 +344,7 @@ cudaError_t launch_mma(int index, const GemmParams& p, cudaStream_t stream) {
   const int64_t token_tiles = (p.M + 8 * c.mt - 1) / (8 * c.mt);
   const int64_t row_groups = (p.N + 16 * c.wn - 1) / (16 * c.wn);
   const int64_t tiles = token_tiles * row_groups;
+  if (tiles > 0x7FFFFFFF) return cudaErrorInvalidConfiguration;  // the kernel counts tiles in int
   int dev = 0, sms = 0;
   cudaError_t err = cudaGetDevice(&dev);
   if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
