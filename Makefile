@@ -21,8 +21,14 @@ build: $(BUILD)/CMakeCache.txt
 run: build
 	$(BUILD)/tools/test_w4a8_gemm 256 2048 2048
 
+PYTHON ?= python3
+
+# C++ suites through ctest, then the Python suites when PyTorch is importable (CI installs it).
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	@if $(PYTHON) -c "import torch" 2>/dev/null; then \
+	  W4A8_LIBRARY=$(CURDIR)/$(BUILD)/libw4a8.so $(PYTHON) -m pytest -q -rs python/tests; \
+	else echo "PyTorch not importable by $(PYTHON): Python suites skipped (see .ci/run for the setup)"; fi
 
 # Compile the library for every architecture the project lists (sm_80 .. sm_120a).
 check-archs:

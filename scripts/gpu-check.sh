@@ -18,7 +18,7 @@ pack() { tar -C "$RESULTS" -czf "$RESULTS/logs.tar.gz" logs && rm -rf "$OUT"; }
 trap pack EXIT
 BUILD=${BUILD:-build-gpu}
 JOBS=${JOBS:-$(nproc)}
-stages=${*:-build test sanitize seed bench}   # also: sweep profile
+stages=${*:-build test sanitize seed python bench}   # also: sweep profile
 has() { [[ " $stages " == *" $1 "* ]]; }
 status=0
 step() { echo "== $*"; }
@@ -78,6 +78,21 @@ if has profile; then
     grep -E "mma_exact|Duration|DRAM Throughput|Achieved Occupancy|Issue Slots Busy|Issued Warp|No Eligible|Executed Ipc|Pipe" \
       "$OUT/ncu_${shape// /_}.log" | head -24
   done
+fi
+
+if has python; then
+  step "python: pytest (CPU + GPU) and bench/bench_torch.py"
+  # pytest is not on the GPU machine: its wheels travel in .whl (scripts/fetch-wheels.sh).
+  if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl &&
+      export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+  fi
+  export W4A8_LIBRARY=$PWD/$BUILD/libw4a8.so
+  PYTHONUNBUFFERED=1 python3 -m pytest -q -rs -s python/tests >"$OUT/pytest.log" 2>&1 || status=1
+  grep -E "passed|failed|error|SKIP|cosine|Error" "$OUT/pytest.log" | tail -20
+  PYTHONUNBUFFERED=1 python3 bench/bench_torch.py --build "$BUILD" --md "$RESULTS/torch.md" >"$OUT/bench_torch.log" 2>&1 ||
+    { status=1; tail -20 "$OUT/bench_torch.log"; }
+  cat "$RESULTS/torch.md" 2>/dev/null
 fi
 
 if has bench; then

@@ -154,6 +154,21 @@ W4A8_API w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int 
                                            w4a8_kernel kernel, const char** name);
 
 /* ---------------------------------------------------------------------------------------
+ * CPU reference (HOST pointers), for machines without a GPU and for tests: the same
+ * numerics as the device functions (quantizers bit-exact; GEMM with FP64 accumulation).
+ * In w4a8_ref_gemm, weight->tensor_scale (if not NULL) and all other pointers are host
+ * pointers. Single-threaded and slow.
+ * ------------------------------------------------------------------------------------- */
+W4A8_API w4a8_status w4a8_ref_quantize_activation_fp8(const void* x_bf16, void* x_fp8,
+                                                      float* row_scale, int64_t M, int64_t K);
+W4A8_API w4a8_status w4a8_ref_quantize_weight_nvfp4(const void* w_bf16, void* w_packed,
+                                                    void* w_block_scale, float* w_tensor_scale,
+                                                    int64_t N, int64_t K, int group_size);
+W4A8_API w4a8_status w4a8_ref_gemm(const void* x_fp8, const float* row_scale,
+                                   const w4a8_weight* weight, void* y_bf16, int64_t M,
+                                   float alpha);
+
+/* ---------------------------------------------------------------------------------------
  * Tuning and testing: the whitelist of kernel configurations, and a GEMM forced to one of
  * them (for benchmark sweeps and per-configuration tests; applications use w4a8_gemm).
  * ------------------------------------------------------------------------------------- */

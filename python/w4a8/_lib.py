@@ -91,6 +91,11 @@ def lib():
         L.w4a8_gemm_config_name.argtypes = [i32]
         L.w4a8_gemm_with_config.argtypes = [vp, vp, ctypes.POINTER(Weight), vp, i64, f32, i32, vp]
         L.w4a8_gemm_with_config.restype = i32
+        L.w4a8_ref_quantize_activation_fp8.argtypes = [vp, vp, vp, i64, i64]
+        L.w4a8_ref_quantize_weight_nvfp4.argtypes = [vp, vp, vp, vp, i64, i64, i32]
+        L.w4a8_ref_gemm.argtypes = [vp, vp, ctypes.POINTER(Weight), vp, i64, f32]
+        for name in ("w4a8_ref_quantize_activation_fp8", "w4a8_ref_quantize_weight_nvfp4", "w4a8_ref_gemm"):
+            getattr(L, name).restype = i32
         L.w4a8_gemm_kernel_name.argtypes = [i64, i64, i64, i32, i32, ctypes.POINTER(ctypes.c_char_p)]
         for name in ("w4a8_quantize_activation_fp8", "w4a8_quantize_weight_nvfp4", "w4a8_gemm",
                      "w4a8_gemm_with_kernel", "w4a8_linear_bf16", "w4a8_linear_workspace_size",

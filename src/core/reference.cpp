@@ -237,3 +237,38 @@ double gemm_tolerance(double y_exact, double y_abs, int64_t K) {
 
 }  // namespace ref
 }  // namespace w4a8
+
+// C entry points of the reference (include/w4a8/w4a8.h, "CPU reference").
+extern "C" {
+
+w4a8_status w4a8_ref_quantize_activation_fp8(const void* x_bf16, void* x_fp8, float* row_scale,
+                                             int64_t M, int64_t K) {
+  return w4a8::ref::quantize_activation_fp8(static_cast<const uint16_t*>(x_bf16), M, K,
+                                            static_cast<uint8_t*>(x_fp8), row_scale);
+}
+
+w4a8_status w4a8_ref_quantize_weight_nvfp4(const void* w_bf16, void* w_packed, void* w_block_scale,
+                                           float* w_tensor_scale, int64_t N, int64_t K,
+                                           int group_size) {
+  return w4a8::ref::quantize_weight_nvfp4(static_cast<const uint16_t*>(w_bf16), N, K, group_size,
+                                          static_cast<uint8_t*>(w_packed),
+                                          static_cast<uint8_t*>(w_block_scale), w_tensor_scale);
+}
+
+w4a8_status w4a8_ref_gemm(const void* x_fp8, const float* row_scale, const w4a8_weight* weight,
+                          void* y_bf16, int64_t M, float alpha) {
+  if (weight == nullptr)
+    return w4a8::detail::fail(W4A8_STATUS_NULL_POINTER, "w4a8_ref_gemm", "weight must not be NULL");
+  w4a8::ref::HostWeight w;
+  w.packed = static_cast<const uint8_t*>(weight->packed);
+  w.block_scale = static_cast<const uint8_t*>(weight->block_scale);
+  w.tensor_scale = weight->tensor_scale ? *weight->tensor_scale : 1.0f;
+  w.bias = static_cast<const uint16_t*>(weight->bias);
+  w.N = weight->N;
+  w.K = weight->K;
+  w.group_size = weight->group_size;
+  return w4a8::ref::gemm(static_cast<const uint8_t*>(x_fp8), row_scale, w, M, alpha,
+                         static_cast<uint16_t*>(y_bf16));
+}
+
+}  // extern "C"

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""PyTorch front end costs (issue 5), on a GPU machine:
+
+1. W4A8Linear inside a CUDA graph vs the raw library call (w4a8_linear_bf16 through ctypes)
+   in a CUDA graph, same weights (rotated past 3x L2), same inputs: the module's cost in a graph.
+2. Eager host overhead per W4A8Linear call: host time of 2000 back-to-back calls (no sync).
+3. One Gemma decoder layer of pi0.5's backbone and expert shapes (Hugging Face), BF16 vs the
+   same layer with its MLP replaced by W4A8Linear, at M = 1 and M = 50, in CUDA graphs.
+
+  python3 bench/bench_torch.py --build build-gpu --md torch.md
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "python"))
+sys.path.insert(0, str(REPO / "python" / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=str(REPO / "build-gpu"))
+    ap.add_argument("--md")
+    args = ap.parse_args()
+    os.environ.setdefault("W4A8_LIBRARY", str(Path(args.build) / "libw4a8.so"))
+    import w4a8
+    from w4a8 import W4A8Linear, _lib, replace_mlp_with_w4a8
+    from bench import graph_time, copies_for
+
+    L = _lib.lib()
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    lines = [f"Card: {torch.cuda.get_device_name()}; torch {torch.__version__}; command: "
+             f"`python3 bench/bench_torch.py --build build-gpu --md torch.md`", "",
+             "| N x K | M | raw library call us | W4A8Linear in graph us | overhead | eager host us/call |",
+             "|---|---|---|---|---|---|"]
+    for (N, K) in [(16384, 2048), (2048, 2048), (4096, 1024)]:
+        lin = nn.Linear(K, N, bias=False).to(torch.bfloat16).cuda()
+        mods = [W4A8Linear.from_linear(lin) for _ in range(copies_for(N * K * 0.5625, l2))]
+        for M in (1, 50):
+            x = torch.randn(M, K, device="cuda").to(torch.bfloat16)
+            y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
+            ws = torch.empty(_lib.linear_workspace_size(M, N, K, 16), dtype=torch.uint8, device="cuda")
+            structs = [_lib.Weight(m.weight_packed.data_ptr(), m.weight_scale.data_ptr(), m.weight_scale_2.data_ptr(),
+                                   None, N, K, 16) for m in mods]
+
+            def raw(w):
+                _lib.check(L.w4a8_linear_bf16(x.data_ptr(), ctypes.byref(w), y.data_ptr(), M, 1.0, ws.data_ptr(),
+                                              ws.numel(), torch.cuda.current_stream().cuda_stream))
+            t_raw = graph_time([lambda w=w: raw(w) for w in structs])
+            t_mod = graph_time([lambda m=m: m(x) for m in mods])
+            m0 = mods[0]
+            for _ in range(50):
+                m0(x)
+            torch.cuda.synchronize()
+            n = 2000
+            t0 = time.perf_counter()
+            for _ in range(n):
+                m0(x)
+            host = (time.perf_counter() - t0) / n * 1e6
+            torch.cuda.synchronize()
+            lines.append(f"| {N} x {K} | {M} | {t_raw:.2f} | {t_mod:.2f} | {100 * (t_mod / t_raw - 1):+.1f}% | "
+                         f"{host:.1f} |")
+            print(lines[-1], flush=True)
+
+    try:
+        import gemma_util
+    except Exception as e:  # pragma: no cover
+        print(f"# Gemma layer skipped: {e}")
+        gemma_util = None
+    if gemma_util is not None:
+        lines += ["", "| Gemma decoder layer | M | BF16 layer us | layer with W4A8 MLP us | speedup |",
+                  "|---|---|---|---|---|"]
+        for which, shape in [("backbone (2048, mlp 16384)", gemma_util.BACKBONE),
+                             ("expert (1024, mlp 4096)", gemma_util.EXPERT)]:
+            # Enough layer copies to rotate the weights past the L2, like a real 18-layer stack.
+            n_copies = max(1, math.ceil(3 * l2 / (shape["hidden_size"] * shape["intermediate_size"] * 3 * 2)))
+            layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
+            for M in (1, 50):
+                x = torch.randn(1, M, shape["hidden_size"], device="cuda").to(torch.bfloat16)
+                with torch.no_grad():
+                    t_bf16 = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
+                    for layer, _ in layers:
+                        replace_mlp_with_w4a8(layer)
+                    t_w4 = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
+                lines.append(f"| {which} | {M} | {t_bf16:.1f} | {t_w4:.1f} | {t_bf16 / t_w4:.2f}x |")
+                print(lines[-1], flush=True)
+                layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
+    md = "\n".join(lines) + "\n"
+    print(md)
+    if args.md:
+        Path(args.md).write_text(md)
+
+
+if __name__ == "__main__":
+    with torch.no_grad():
+        main()

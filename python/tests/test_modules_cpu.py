@@ -1,0 +1,110 @@
+"""W4A8Linear and replace_mlp_with_w4a8 on small CPU models (the reference path)."""
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from w4a8 import W4A8Linear, replace_mlp_with_w4a8
+
+
+class Mlp(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.gate_proj = nn.Linear(d, h, bias=False)
+        self.up_proj = nn.Linear(d, h, bias=False)
+        self.down_proj = nn.Linear(h, d, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(nn.functional.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, d=64, h=128):
+        super().__init__()
+        self.self_attn = nn.Module()
+        self.self_attn.q_proj = nn.Linear(d, d, bias=True)
+        self.mlp = Mlp(d, h)
+
+    def forward(self, x):
+        return self.mlp(self.self_attn.q_proj(x))
+
+
+class Toy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([Block(), Block()])
+        self.lm_head = nn.Linear(64, 32)
+
+    def forward(self, x):
+        for l in self.layers:
+            x = x + l(x)
+        return self.lm_head(x)
+
+
+def test_from_linear_forward_any_leading_shape_and_bias():
+    torch.manual_seed(1)
+    lin = nn.Linear(64, 40, bias=True).to(torch.bfloat16)
+    m = W4A8Linear.from_linear(lin)
+    for shape in [(64,), (3, 64), (2, 5, 64)]:
+        x = torch.randn(*shape).to(torch.bfloat16)
+        y = m(x)
+        assert y.shape == shape[:-1] + (40,) and y.dtype == torch.bfloat16
+        ref = nn.functional.linear(x.float(), m.dequantize_weight(), m.bias.float())
+        # Only the activation quantization (E4M3, <= 2^-4 relative) separates y from ref.
+        assert (torch.linalg.norm(y.float() - ref) / torch.linalg.norm(ref)) < 0.05
+    assert m.weight.dtype == torch.bfloat16 and m.weight.shape == (40, 64) and m.weight.device.type == "meta"
+    assert "in_features=64, out_features=40, bias=True" in repr(m)
+
+
+def test_non_contiguous_input_is_handled_and_bad_input_rejected():
+    m = W4A8Linear.from_linear(nn.Linear(64, 16).to(torch.bfloat16))
+    x = torch.randn(64, 6).to(torch.bfloat16)
+    assert torch.equal(m(x.t()), m(x.t().contiguous()))
+    with pytest.raises(TypeError, match="expected a bfloat16 input, got torch.float32"):
+        m(torch.randn(2, 64))
+    with pytest.raises(ValueError, match=r"expected input \[..., 64\]"):
+        m(torch.randn(2, 65).to(torch.bfloat16))
+    with pytest.raises(ValueError, match="multiple of group_size=32"):
+        W4A8Linear(48, 16, group_size=32)
+
+
+def test_state_dict_round_trip():
+    torch.manual_seed(2)
+    m = W4A8Linear.from_linear(nn.Linear(96, 24, bias=True).to(torch.bfloat16), group_size=32)
+    buf = io.BytesIO()
+    torch.save(m.state_dict(), buf)
+    buf.seek(0)
+    m2 = W4A8Linear(96, 24, bias=True, group_size=32)
+    m2.load_state_dict(torch.load(buf))
+    x = torch.randn(4, 96).to(torch.bfloat16)
+    assert torch.equal(m(x), m2(x))
+    assert set(m.state_dict()) == {"weight_packed", "weight_scale", "weight_scale_2", "bias"}
+
+
+def test_replace_mlp_default_include_exclude_filter():
+    torch.manual_seed(3)
+    model = Toy().to(torch.bfloat16)
+    x = torch.randn(2, 64).to(torch.bfloat16)
+    ref = model(x).float()
+    got = replace_mlp_with_w4a8(model, exclude=["layers.1.mlp.down_proj"], check_error=True)
+    assert sorted(got) == ["layers.0.mlp.down_proj", "layers.0.mlp.gate_proj", "layers.0.mlp.up_proj",
+                           "layers.1.mlp.gate_proj", "layers.1.mlp.up_proj"]
+    assert all(err < 0.2 for _, err in got.values())
+    assert isinstance(model.layers[0].mlp.up_proj, W4A8Linear)
+    assert isinstance(model.layers[1].mlp.down_proj, nn.Linear)
+    assert isinstance(model.layers[0].self_attn.q_proj, nn.Linear)
+    y = model(x).float()
+    assert torch.nn.functional.cosine_similarity(y.flatten(), ref.flatten(), dim=0) > 0.98
+    more = replace_mlp_with_w4a8(model, include=["*.self_attn.q_proj"], filter_fn=lambda n, m: n == "lm_head")
+    assert sorted(more) == ["layers.1.mlp.down_proj", "layers.0.self_attn.q_proj", "layers.1.self_attn.q_proj",
+                            "lm_head"] or sorted(more) == sorted(["layers.1.mlp.down_proj", "layers.0.self_attn.q_proj",
+                                                                  "layers.1.self_attn.q_proj", "lm_head"])
+    assert isinstance(model.lm_head, W4A8Linear)
+
+
+def test_traces_under_torch_compile_fullgraph():
+    m = W4A8Linear.from_linear(nn.Linear(64, 32).to(torch.bfloat16))
+    x = torch.randn(5, 64).to(torch.bfloat16)
+    compiled = torch.compile(m, fullgraph=True, backend="aot_eager")
+    assert torch.equal(compiled(x), m(x))

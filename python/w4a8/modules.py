@@ -1,0 +1,148 @@
+"""`W4A8Linear` and `replace_mlp_with_w4a8`: swap the linear layers of a PyTorch model for W4A8."""
+from __future__ import annotations
+
+import fnmatch
+import sys
+import time
+from typing import Callable, Dict, Iterable, Optional
+
+import torch
+from torch import nn
+
+from . import ops
+from ._lib import kernel_name
+
+MLP_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
+
+
+class W4A8Linear(nn.Module):
+    """y = x W^T (+ b) with NVFP4 weights and per-row dynamic FP8 activations, BF16 in and out.
+
+    Buffers use ModelOpt's names and layout, so `state_dict()` is a ModelOpt NVFP4 layer:
+      weight_packed   uint8          [out, in/2]        (ModelOpt calls it `weight`)
+      weight_scale    float8_e4m3fn  [out, in/group]
+      weight_scale_2  float32        []
+      bias            bfloat16       [out]              (optional)
+    `weight` is a meta tensor of shape [out, in] and dtype bfloat16: code that asks a layer for
+    its weight dtype (as openpi does) gets BF16, and code that would compute with it fails
+    loudly instead of reading garbage. `dequantize_weight()` gives the real values.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False, group_size: int = 16,
+                 device=None):
+        super().__init__()
+        if group_size not in (16, 32):
+            raise ValueError(f"group_size: expected 16 or 32, got {group_size}")
+        if in_features <= 0 or out_features <= 0 or in_features % group_size:
+            raise ValueError(f"in_features={in_features} must be a positive multiple of group_size={group_size} "
+                             f"(and out_features={out_features} positive)")
+        self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
+        self.alpha = 1.0
+        self.register_buffer("weight_packed", torch.zeros(out_features, in_features // 2, dtype=torch.uint8,
+                                                          device=device))
+        self.register_buffer("weight_scale", torch.zeros(out_features, in_features // group_size,
+                                                         dtype=torch.uint8, device=device).view(torch.float8_e4m3fn))
+        self.register_buffer("weight_scale_2", torch.ones((), dtype=torch.float32, device=device))
+        if bias:
+            self.register_buffer("bias", torch.zeros(out_features, dtype=torch.bfloat16, device=device))
+        else:
+            self.bias = None
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, group_size: int = 16) -> "W4A8Linear":
+        """Quantizes `linear` (on its device: the GPU kernels, or the CPU reference)."""
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"from_linear: expected torch.nn.Linear, got {type(linear).__name__}")
+        w = linear.weight.detach()
+        mod = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, device=w.device)
+        packed, scales, s2 = ops.quantize_weight(w.to(torch.bfloat16).contiguous(), group_size)
+        mod.weight_packed.copy_(packed)
+        mod.weight_scale.copy_(scales)
+        mod.weight_scale_2.copy_(s2)
+        if linear.bias is not None:
+            mod.bias.copy_(linear.bias.detach().to(torch.bfloat16))
+        return mod
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return torch.empty(self.out_features, self.in_features, dtype=torch.bfloat16, device="meta")
+
+    def dequantize_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return ops.dequantize_weight(self.weight_packed, self.weight_scale, self.weight_scale_2, self.group_size, dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.bfloat16:
+            raise TypeError(f"W4A8Linear: expected a bfloat16 input, got {x.dtype} (cast with .to(torch.bfloat16))")
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"W4A8Linear: expected input [..., {self.in_features}], got shape {tuple(x.shape)}")
+        if x.device != self.weight_packed.device:
+            raise ValueError(f"W4A8Linear: input on {x.device}, weights on {self.weight_packed.device}")
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
+        if not x2.is_contiguous():  # non-contiguous inputs are copied, not rejected
+            x2 = x2.contiguous()
+        y = torch.ops.w4a8.linear(x2, self.weight_packed, self.weight_scale, self.weight_scale_2, self.bias,
+                                  self.alpha, self.group_size)
+        return y.reshape(*lead, self.out_features)
+
+    def extra_repr(self) -> str:
+        dev = self.weight_packed.device
+        kern = ""
+        try:
+            kern = f", kernel(M=1)={kernel_name(1, self.out_features, self.in_features, self.group_size)}"
+        except Exception:  # library not loadable: repr must still work
+            pass
+        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
+                f"format=NVFP4 g{self.group_size} x FP8 per-row, exact path, device={dev}{kern}")
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude: Iterable[str] = (),
+                          filter_fn: Optional[Callable[[str, nn.Linear], bool]] = None, group_size: int = 16,
+                          progress: bool = False, check_error: bool = False,
+                          sample_tokens: int = 16) -> Dict[str, object]:
+    """Swaps linear layers of `model` for W4A8Linear, in place.
+
+    Which layers: every nn.Linear whose name ends in gate_proj, up_proj or down_proj (the MLPs
+    of Gemma / Llama-style models), plus those whose full name matches a glob in `include`
+    (e.g. "*.self_attn.q_proj"), or for which `filter_fn(name, module)` is true; minus those
+    matching a glob in `exclude`.
+    Returns {name: W4A8Linear}; with check_error=True, {name: (W4A8Linear, rel_error)} where
+    rel_error is ||y_w4a8 - y_orig|| / ||y_orig|| on `sample_tokens` Gaussian rows.
+    """
+    include, exclude = tuple(include), tuple(exclude)
+    chosen = []
+    for name, mod in model.named_modules():
+        if not isinstance(mod, nn.Linear):
+            continue
+        leaf = name.rsplit(".", 1)[-1]
+        want = leaf in MLP_PROJECTIONS or _matches(name, include) or (filter_fn is not None and filter_fn(name, mod))
+        if want and not _matches(name, exclude):
+            chosen.append((name, mod))
+    out: Dict[str, object] = {}
+    t0 = time.time()
+    for i, (name, lin) in enumerate(chosen):
+        new = W4A8Linear.from_linear(lin, group_size)
+        if check_error:
+            with torch.no_grad():
+                x = torch.randn(sample_tokens, lin.in_features, device=lin.weight.device).to(torch.bfloat16)
+                ref = nn.functional.linear(x.float(), lin.weight.float(),
+                                           None if lin.bias is None else lin.bias.float())
+                err = (torch.linalg.norm(new(x).float() - ref) / torch.linalg.norm(ref).clamp_min(1e-30)).item()
+            out[name] = (new, err)
+        else:
+            out[name] = new
+        parent_name, _, leaf = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, leaf, new)
+        if progress:
+            done = i + 1
+            bar = "#" * (30 * done // len(chosen))
+            sys.stderr.write(f"\rw4a8: [{bar:<30}] {done}/{len(chosen)} layers, {time.time() - t0:.1f} s")
+            if done == len(chosen):
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+    return out

@@ -1,0 +1,211 @@
+"""PyTorch custom ops over the C API: `torch.ops.w4a8.*`.
+
+Each op is registered with `torch.library.custom_op` and has a fake (meta) implementation, so
+it traces under `torch.compile(fullgraph=True)` and can be captured in CUDA graphs. CUDA tensors
+run the library's kernels on the current CUDA stream; CPU tensors run the library's CPU
+reference (same numerics, slow), so models can be tested on machines without a GPU.
+
+Tensor conventions (the ModelOpt layout, see FORMATS.md):
+  packed   uint8          [N, K/2]   E2M1 codes, low nibble = even k
+  scales   float8_e4m3fn  [N, K/g]   block scales (uint8 accepted)
+  s2       float32        [] or [1]  tensor scale
+  x        bfloat16       [M, K]     activations (FP8 inputs: uint8 or float8_e4m3fn [M, K])
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Optional, Tuple
+
+import torch
+
+from . import _lib
+
+Tensor = torch.Tensor
+
+
+def _ptr(t: Optional[Tensor]):
+    return None if t is None else t.data_ptr()
+
+
+def _stream(t: Tensor):
+    return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else None
+
+
+def _expect(cond: bool, exc, msg: str):
+    if not cond:
+        raise exc(msg)
+
+
+def _check_tensor(name: str, t: Tensor, dtypes, ndim: int, device: torch.device):
+    _expect(isinstance(t, torch.Tensor), TypeError, f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    _expect(t.dtype in dtypes, TypeError,
+            f"{name}: expected dtype {' or '.join(str(d) for d in dtypes)}, got {t.dtype}")
+    _expect(t.dim() == ndim, ValueError, f"{name}: expected {ndim} dimensions, got shape {tuple(t.shape)}")
+    _expect(t.device == device, ValueError, f"{name}: expected device {device}, got {t.device}")
+    _expect(t.is_contiguous(), ValueError, f"{name}: expected a contiguous tensor (call .contiguous())")
+
+
+def _u8(t: Tensor) -> Tensor:
+    return t.view(torch.uint8) if t.dtype != torch.uint8 else t
+
+
+def check_weight(packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int):
+    """Validates a quantized weight; returns (N, K)."""
+    _expect(group_size in (16, 32), ValueError, f"group_size: expected 16 or 32, got {group_size}")
+    dev = packed.device
+    _check_tensor("weight_packed", packed, (torch.uint8,), 2, dev)
+    _check_tensor("weight_scale", scales, (torch.float8_e4m3fn, torch.uint8), 2, dev)
+    N, K = packed.shape[0], packed.shape[1] * 2
+    _expect(tuple(scales.shape) == (N, K // group_size), ValueError,
+            f"weight_scale: expected shape ({N}, {K // group_size}) for weight_packed {tuple(packed.shape)} and "
+            f"group_size {group_size}, got {tuple(scales.shape)}")
+    _expect(s2.dtype == torch.float32 and s2.numel() == 1 and s2.device == dev, ValueError,
+            f"weight_scale_2: expected one float32 value on {dev}, got {s2.dtype} with {s2.numel()} elements on "
+            f"{s2.device}")
+    if bias is not None:
+        _check_tensor("bias", bias, (torch.bfloat16,), 1, dev)
+        _expect(bias.shape[0] == N, ValueError, f"bias: expected shape ({N},), got {tuple(bias.shape)}")
+    return N, K
+
+
+def _weight_struct(packed, scales, s2, bias, group_size):
+    N, K = packed.shape[0], packed.shape[1] * 2
+    return _lib.Weight(_ptr(packed), _ptr(scales), _ptr(s2), _ptr(bias), N, K, group_size)
+
+
+# ---- quantize_activation ---------------------------------------------------------------------
+
+@torch.library.custom_op("w4a8::quantize_activation", mutates_args=())
+def quantize_activation(x: Tensor) -> Tuple[Tensor, Tensor]:
+    """BF16 [M, K] -> (E4M3 codes uint8 [M, K], FP32 row scales [M])."""
+    _check_tensor("x", x, (torch.bfloat16,), 2, x.device)
+    M, K = x.shape
+    q = torch.empty(M, K, dtype=torch.uint8, device=x.device)
+    s = torch.empty(M, dtype=torch.float32, device=x.device)
+    if M == 0:
+        return q, s
+    L = _lib.lib()
+    if x.is_cuda:
+        with torch.cuda.device(x.device):
+            _lib.check(L.w4a8_quantize_activation_fp8(_ptr(x), _ptr(q), _ptr(s), M, K, _stream(x)))
+    else:
+        _lib.check(L.w4a8_ref_quantize_activation_fp8(_ptr(x), _ptr(q), _ptr(s), M, K))
+    return q, s
+
+
+@quantize_activation.register_fake
+def _(x):
+    M, K = x.shape
+    return x.new_empty(M, K, dtype=torch.uint8), x.new_empty(M, dtype=torch.float32)
+
+
+# ---- quantize_weight -------------------------------------------------------------------------
+
+@torch.library.custom_op("w4a8::quantize_weight", mutates_args=())
+def quantize_weight(w: Tensor, group_size: int = 16) -> Tuple[Tensor, Tensor, Tensor]:
+    """BF16 [N, K] -> (packed uint8 [N, K/2], block scales float8_e4m3fn [N, K/g], s2 float32 [])."""
+    _check_tensor("weight", w, (torch.bfloat16,), 2, w.device)
+    _expect(group_size in (16, 32), ValueError, f"group_size: expected 16 or 32, got {group_size}")
+    N, K = w.shape
+    _expect(K % group_size == 0, ValueError, f"weight: in_features K={K} must be a multiple of group_size={group_size}")
+    packed = torch.empty(N, K // 2, dtype=torch.uint8, device=w.device)
+    scales = torch.empty(N, K // group_size, dtype=torch.uint8, device=w.device)
+    s2 = torch.empty((), dtype=torch.float32, device=w.device)
+    L = _lib.lib()
+    if w.is_cuda:
+        with torch.cuda.device(w.device):
+            _lib.check(L.w4a8_quantize_weight_nvfp4(_ptr(w), _ptr(packed), _ptr(scales), _ptr(s2), N, K, group_size,
+                                                    _stream(w)))
+    else:
+        _lib.check(L.w4a8_ref_quantize_weight_nvfp4(_ptr(w), _ptr(packed), _ptr(scales), _ptr(s2), N, K, group_size))
+    return packed, scales.view(torch.float8_e4m3fn), s2
+
+
+@quantize_weight.register_fake
+def _(w, group_size=16):
+    N, K = w.shape
+    return (w.new_empty(N, K // 2, dtype=torch.uint8), w.new_empty(N, K // group_size, dtype=torch.float8_e4m3fn),
+            w.new_empty((), dtype=torch.float32))
+
+
+# ---- gemm (FP8 in) and linear (BF16 in) ------------------------------------------------------
+
+def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, group_size: int) -> Tensor:
+    N, K = check_weight(packed, scales, s2, bias, group_size)
+    _check_tensor("x_fp8", q, (torch.uint8, torch.float8_e4m3fn), 2, packed.device)
+    _expect(q.shape[1] == K, ValueError, f"x_fp8: expected {K} columns (in_features), got shape {tuple(q.shape)}")
+    M = q.shape[0]
+    _expect(tuple(s.shape) == (M,) and s.dtype == torch.float32, ValueError,
+            f"row_scale: expected float32 shape ({M},), got {s.dtype} {tuple(s.shape)}")
+    y = torch.empty(M, N, dtype=torch.bfloat16, device=q.device)
+    if M == 0:
+        return y
+    L = _lib.lib()
+    w = _weight_struct(packed, _u8(scales), s2, bias, group_size)
+    if q.is_cuda:
+        with torch.cuda.device(q.device):
+            _lib.check(L.w4a8_gemm(_ptr(q), _ptr(s), ctypes.byref(w), _ptr(y), M, alpha, None, 0, _stream(q)))
+    else:
+        _lib.check(L.w4a8_ref_gemm(_ptr(q), _ptr(s), ctypes.byref(w), _ptr(y), M, alpha))
+    return y
+
+
+@torch.library.custom_op("w4a8::gemm", mutates_args=())
+def gemm(q: Tensor, s: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
+         group_size: int) -> Tensor:
+    """y[M, N] BF16 from FP8 activations (codes + row scales) and an NVFP4 weight."""
+    return _gemm_impl(_u8(q), s, packed, scales, s2, bias, alpha, group_size)
+
+
+@gemm.register_fake
+def _(q, s, packed, scales, s2, bias, alpha, group_size):
+    return q.new_empty(q.shape[0], packed.shape[0], dtype=torch.bfloat16)
+
+
+@torch.library.custom_op("w4a8::linear", mutates_args=())
+def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
+           group_size: int) -> Tensor:
+    """y = x W^T (+ bias) for BF16 x [M, K]: per-row FP8 quantization and the GEMM in one library call."""
+    N, K = check_weight(packed, scales, s2, bias, group_size)
+    _check_tensor("x", x, (torch.bfloat16,), 2, packed.device)
+    _expect(x.shape[1] == K, ValueError, f"x: expected {K} columns (in_features), got shape {tuple(x.shape)}")
+    M = x.shape[0]
+    if not x.is_cuda:
+        q, s = quantize_activation(x)
+        return _gemm_impl(q, s, packed, scales, s2, bias, alpha, group_size)
+    y = torch.empty(M, N, dtype=torch.bfloat16, device=x.device)
+    if M == 0:
+        return y
+    L = _lib.lib()
+    # Workspace from PyTorch's caching allocator: no cudaMalloc in steady state, and inside a
+    # CUDA-graph capture it comes from the graph's private pool.
+    ws = torch.empty(_lib.linear_workspace_size(M, N, K, group_size), dtype=torch.uint8, device=x.device)
+    w = _weight_struct(packed, _u8(scales), s2, bias, group_size)
+    with torch.cuda.device(x.device):
+        _lib.check(L.w4a8_linear_bf16(_ptr(x), ctypes.byref(w), _ptr(y), M, alpha, _ptr(ws), ws.numel(), _stream(x)))
+    return y
+
+
+@linear.register_fake
+def _(x, packed, scales, s2, bias, alpha, group_size):
+    return x.new_empty(x.shape[0], packed.shape[0], dtype=torch.bfloat16)
+
+
+# ---- exact dequantization in PyTorch (for checks and for `W4A8Linear.dequantize_weight`) -----
+
+_E2M1 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
+
+
+def dequantize_weight(packed: Tensor, scales: Tensor, s2: Tensor, group_size: int,
+                      dtype: torch.dtype = torch.float32) -> Tensor:
+    """e2m1 * e4m3(sb) * s2 as a dense [N, K] tensor (exact in float64; float32 rounds once)."""
+    N, K = packed.shape[0], packed.shape[1] * 2
+    lut = torch.tensor(_E2M1, dtype=torch.float64, device=packed.device)
+    p = packed.long()
+    codes = torch.stack([p & 0xF, p >> 4], dim=-1).reshape(N, K)
+    sb = scales.view(torch.float8_e4m3fn).to(torch.float64).repeat_interleave(group_size, dim=1)
+    return (lut[codes] * sb * s2.double().reshape(())).to(dtype)
+
+
+def dequantize_activation(q: Tensor, s: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    return (q.view(torch.float8_e4m3fn).to(torch.float64) * s.double()[:, None]).to(dtype)
