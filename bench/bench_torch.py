@@ -96,6 +96,18 @@ def main():
                 lines.append(f"| {which} | {M} | {t_bf16:.1f} | {t_w4:.1f} | {t_bf16 / t_w4:.2f}x |")
                 print(lines[-1], flush=True)
                 layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
+        # Accuracy of the layer with its MLP replaced, vs the BF16 layer, for both outlier
+        # constructions of gemma_util (balanced = trained-model-like; raw = stress case).
+        lines += ["", "| Gemma decoder layer, M = 50 | outliers | cosine vs BF16 layer |", "|---|---|---|"]
+        for which, shape in [("backbone", gemma_util.BACKBONE), ("expert", gemma_util.EXPERT)]:
+            for kind in ("balanced", "raw", False):
+                layer, call = gemma_util.make_layer(shape, outliers=kind)
+                x = torch.randn(1, 50, shape["hidden_size"], device="cuda").to(torch.bfloat16)
+                ref = call(x).float().flatten()
+                replace_mlp_with_w4a8(layer)
+                cos = torch.nn.functional.cosine_similarity(call(x).float().flatten(), ref, dim=0).item()
+                lines.append(f"| {which} | {kind or 'none'} | {cos:.5f} |")
+                print(lines[-1], flush=True)
     md = "\n".join(lines) + "\n"
     print(md)
     if args.md:

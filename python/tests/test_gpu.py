@@ -75,7 +75,7 @@ def test_gemma_decoder_layer_with_w4a8_mlp(which):
     import gemma_util
 
     shape = gemma_util.BACKBONE if which == "backbone" else gemma_util.EXPERT
-    layer, call = gemma_util.make_layer(shape)
+    layer, call = gemma_util.make_layer(shape, outliers="balanced")
     M = 50
     x = torch.randn(1, M, shape["hidden_size"], device="cuda").to(torch.bfloat16)
     with torch.no_grad():

@@ -27,22 +27,43 @@ def _ptr(t: Optional[Tensor]):
     return None if t is None else t.data_ptr()
 
 
-def _stream(t: Tensor):
-    return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else None
+class _OnDevice:
+    """Makes `t`'s GPU current for the call (cheap when it already is) and gives its stream."""
+
+    __slots__ = ("t", "prev")
+
+    def __init__(self, t: Tensor):
+        self.t, self.prev = t, None
+
+    def __enter__(self):
+        idx = self.t.device.index
+        cur = torch.cuda.current_device()
+        if idx is not None and idx != cur:
+            self.prev = cur
+            torch.cuda.set_device(idx)
+        return torch.cuda.current_stream().cuda_stream
+
+    def __exit__(self, *exc):
+        if self.prev is not None:
+            torch.cuda.set_device(self.prev)
+        return False
 
 
-def _expect(cond: bool, exc, msg: str):
-    if not cond:
-        raise exc(msg)
+# Checks below are written `if not ...: raise` so that messages are only formatted on
+# failure: an eager call pays for a few comparisons, not for string building.
 
 
 def _check_tensor(name: str, t: Tensor, dtypes, ndim: int, device: torch.device):
-    _expect(isinstance(t, torch.Tensor), TypeError, f"{name}: expected a torch.Tensor, got {type(t).__name__}")
-    _expect(t.dtype in dtypes, TypeError,
-            f"{name}: expected dtype {' or '.join(str(d) for d in dtypes)}, got {t.dtype}")
-    _expect(t.dim() == ndim, ValueError, f"{name}: expected {ndim} dimensions, got shape {tuple(t.shape)}")
-    _expect(t.device == device, ValueError, f"{name}: expected device {device}, got {t.device}")
-    _expect(t.is_contiguous(), ValueError, f"{name}: expected a contiguous tensor (call .contiguous())")
+    if not (isinstance(t, torch.Tensor)):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if not (t.dtype in dtypes):
+        raise TypeError(f"{name}: expected dtype {' or '.join(str(d) for d in dtypes)}, got {t.dtype}")
+    if not (t.dim() == ndim):
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {tuple(t.shape)}")
+    if not (t.device == device):
+        raise ValueError(f"{name}: expected device {device}, got {t.device}")
+    if not (t.is_contiguous()):
+        raise ValueError(f"{name}: expected a contiguous tensor (call .contiguous())")
 
 
 def _u8(t: Tensor) -> Tensor:
@@ -51,20 +72,22 @@ def _u8(t: Tensor) -> Tensor:
 
 def check_weight(packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int):
     """Validates a quantized weight; returns (N, K)."""
-    _expect(group_size in (16, 32), ValueError, f"group_size: expected 16 or 32, got {group_size}")
+    if not (group_size in (16, 32)):
+        raise ValueError(f"group_size: expected 16 or 32, got {group_size}")
     dev = packed.device
     _check_tensor("weight_packed", packed, (torch.uint8,), 2, dev)
     _check_tensor("weight_scale", scales, (torch.float8_e4m3fn, torch.uint8), 2, dev)
     N, K = packed.shape[0], packed.shape[1] * 2
-    _expect(tuple(scales.shape) == (N, K // group_size), ValueError,
-            f"weight_scale: expected shape ({N}, {K // group_size}) for weight_packed {tuple(packed.shape)} and "
-            f"group_size {group_size}, got {tuple(scales.shape)}")
-    _expect(s2.dtype == torch.float32 and s2.numel() == 1 and s2.device == dev, ValueError,
-            f"weight_scale_2: expected one float32 value on {dev}, got {s2.dtype} with {s2.numel()} elements on "
-            f"{s2.device}")
+    if not (tuple(scales.shape) == (N, K // group_size)):
+        raise ValueError(f"weight_scale: expected shape ({N}, {K // group_size}) for weight_packed {tuple(packed.shape)} and "
+                     f"group_size {group_size}, got {tuple(scales.shape)}")
+    if not (s2.dtype == torch.float32 and s2.numel() == 1 and s2.device == dev):
+        raise ValueError(f"weight_scale_2: expected one float32 value on {dev}, got {s2.dtype} with {s2.numel()} elements on "
+                     f"{s2.device}")
     if bias is not None:
         _check_tensor("bias", bias, (torch.bfloat16,), 1, dev)
-        _expect(bias.shape[0] == N, ValueError, f"bias: expected shape ({N},), got {tuple(bias.shape)}")
+        if not (bias.shape[0] == N):
+            raise ValueError(f"bias: expected shape ({N},), got {tuple(bias.shape)}")
     return N, K
 
 
@@ -86,8 +109,8 @@ def quantize_activation(x: Tensor) -> Tuple[Tensor, Tensor]:
         return q, s
     L = _lib.lib()
     if x.is_cuda:
-        with torch.cuda.device(x.device):
-            _lib.check(L.w4a8_quantize_activation_fp8(_ptr(x), _ptr(q), _ptr(s), M, K, _stream(x)))
+        with _OnDevice(x) as stream:
+            _lib.check(L.w4a8_quantize_activation_fp8(_ptr(x), _ptr(q), _ptr(s), M, K, stream))
     else:
         _lib.check(L.w4a8_ref_quantize_activation_fp8(_ptr(x), _ptr(q), _ptr(s), M, K))
     return q, s
@@ -105,17 +128,19 @@ def _(x):
 def quantize_weight(w: Tensor, group_size: int = 16) -> Tuple[Tensor, Tensor, Tensor]:
     """BF16 [N, K] -> (packed uint8 [N, K/2], block scales float8_e4m3fn [N, K/g], s2 float32 [])."""
     _check_tensor("weight", w, (torch.bfloat16,), 2, w.device)
-    _expect(group_size in (16, 32), ValueError, f"group_size: expected 16 or 32, got {group_size}")
+    if not (group_size in (16, 32)):
+        raise ValueError(f"group_size: expected 16 or 32, got {group_size}")
     N, K = w.shape
-    _expect(K % group_size == 0, ValueError, f"weight: in_features K={K} must be a multiple of group_size={group_size}")
+    if not (K % group_size == 0):
+        raise ValueError(f"weight: in_features K={K} must be a multiple of group_size={group_size}")
     packed = torch.empty(N, K // 2, dtype=torch.uint8, device=w.device)
     scales = torch.empty(N, K // group_size, dtype=torch.uint8, device=w.device)
     s2 = torch.empty((), dtype=torch.float32, device=w.device)
     L = _lib.lib()
     if w.is_cuda:
-        with torch.cuda.device(w.device):
+        with _OnDevice(w) as stream:
             _lib.check(L.w4a8_quantize_weight_nvfp4(_ptr(w), _ptr(packed), _ptr(scales), _ptr(s2), N, K, group_size,
-                                                    _stream(w)))
+                                                    stream))
     else:
         _lib.check(L.w4a8_ref_quantize_weight_nvfp4(_ptr(w), _ptr(packed), _ptr(scales), _ptr(s2), N, K, group_size))
     return packed, scales.view(torch.float8_e4m3fn), s2
@@ -133,18 +158,19 @@ def _(w, group_size=16):
 def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, group_size: int) -> Tensor:
     N, K = check_weight(packed, scales, s2, bias, group_size)
     _check_tensor("x_fp8", q, (torch.uint8, torch.float8_e4m3fn), 2, packed.device)
-    _expect(q.shape[1] == K, ValueError, f"x_fp8: expected {K} columns (in_features), got shape {tuple(q.shape)}")
+    if not (q.shape[1] == K):
+        raise ValueError(f"x_fp8: expected {K} columns (in_features), got shape {tuple(q.shape)}")
     M = q.shape[0]
-    _expect(tuple(s.shape) == (M,) and s.dtype == torch.float32, ValueError,
-            f"row_scale: expected float32 shape ({M},), got {s.dtype} {tuple(s.shape)}")
+    if not (tuple(s.shape) == (M,) and s.dtype == torch.float32):
+        raise ValueError(f"row_scale: expected float32 shape ({M},), got {s.dtype} {tuple(s.shape)}")
     y = torch.empty(M, N, dtype=torch.bfloat16, device=q.device)
     if M == 0:
         return y
     L = _lib.lib()
     w = _weight_struct(packed, _u8(scales), s2, bias, group_size)
     if q.is_cuda:
-        with torch.cuda.device(q.device):
-            _lib.check(L.w4a8_gemm(_ptr(q), _ptr(s), ctypes.byref(w), _ptr(y), M, alpha, None, 0, _stream(q)))
+        with _OnDevice(q) as stream:
+            _lib.check(L.w4a8_gemm(_ptr(q), _ptr(s), ctypes.byref(w), _ptr(y), M, alpha, None, 0, stream))
     else:
         _lib.check(L.w4a8_ref_gemm(_ptr(q), _ptr(s), ctypes.byref(w), _ptr(y), M, alpha))
     return y
@@ -168,7 +194,8 @@ def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional
     """y = x W^T (+ bias) for BF16 x [M, K]: per-row FP8 quantization and the GEMM in one library call."""
     N, K = check_weight(packed, scales, s2, bias, group_size)
     _check_tensor("x", x, (torch.bfloat16,), 2, packed.device)
-    _expect(x.shape[1] == K, ValueError, f"x: expected {K} columns (in_features), got shape {tuple(x.shape)}")
+    if not (x.shape[1] == K):
+        raise ValueError(f"x: expected {K} columns (in_features), got shape {tuple(x.shape)}")
     M = x.shape[0]
     if not x.is_cuda:
         q, s = quantize_activation(x)
@@ -181,8 +208,8 @@ def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional
     # CUDA-graph capture it comes from the graph's private pool.
     ws = torch.empty(_lib.linear_workspace_size(M, N, K, group_size), dtype=torch.uint8, device=x.device)
     w = _weight_struct(packed, _u8(scales), s2, bias, group_size)
-    with torch.cuda.device(x.device):
-        _lib.check(L.w4a8_linear_bf16(_ptr(x), ctypes.byref(w), _ptr(y), M, alpha, _ptr(ws), ws.numel(), _stream(x)))
+    with _OnDevice(x) as stream:
+        _lib.check(L.w4a8_linear_bf16(_ptr(x), ctypes.byref(w), _ptr(y), M, alpha, _ptr(ws), ws.numel(), stream))
     return y
 
 
