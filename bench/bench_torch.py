@@ -69,6 +69,25 @@ def main():
                 m0(x)
             host = (time.perf_counter() - t0) / n * 1e6
             torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                raw(structs[0])
+            host_raw = (time.perf_counter() - t0) / n * 1e6
+            torch.cuda.synchronize()
+            if (N, K, M) == (2048, 2048, 1):  # where the eager time goes, once
+                import cProfile
+                import io
+                import pstats
+                pr = cProfile.Profile()
+                pr.enable()
+                for _ in range(300):
+                    m0(x)
+                pr.disable()
+                torch.cuda.synchronize()
+                out = io.StringIO()
+                pstats.Stats(pr, stream=out).sort_stats("tottime").print_stats(14)
+                print(out.getvalue(), flush=True)
+            print(f"# host us/call: module {host:.1f}, raw ctypes call {host_raw:.1f}", flush=True)
             lines.append(f"| {N} x {K} | {M} | {t_raw:.2f} | {t_mod:.2f} | {100 * (t_mod / t_raw - 1):+.1f}% | "
                          f"{host:.1f} |")
             print(lines[-1], flush=True)

@@ -403,7 +403,8 @@ cudaError_t launch_mma(int index, const GemmParams& p, cudaStream_t stream) {
   if (err != cudaSuccess) return err;
   // One wave at most: the CTAs walk the tiles themselves.
   const int smem = stage_bytes(c);
-  if (smem > 48 * 1024 && !smem_raised[index].load(std::memory_order_acquire)) {
+  // Static (reduction) plus dynamic (stage) shared memory may pass 48 KB: opt in once.
+  if (smem > 0 && !smem_raised[index].load(std::memory_order_acquire)) {
     err = cudaFuncSetAttribute(reinterpret_cast<const void*>(kKernels[index]),
                                cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err != cudaSuccess) return err;
