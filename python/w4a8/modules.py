@@ -81,8 +81,14 @@ class W4A8Linear(nn.Module):
         x2 = x.reshape(-1, self.in_features)
         if not x2.is_contiguous():  # non-contiguous inputs are copied, not rejected
             x2 = x2.contiguous()
-        y = torch.ops.w4a8.linear(x2, self.weight_packed, self.weight_scale, self.weight_scale_2, self.bias,
-                                  self.alpha, self.group_size)
+        args = (x2, self.weight_packed, self.weight_scale, self.weight_scale_2, self.bias, self.alpha,
+                self.group_size)
+        # Eager calls skip the custom-op dispatcher (it costs ~60-100 us of Python per call in
+        # PyTorch 2.11); tracing (torch.compile, export) goes through torch.ops.w4a8.linear.
+        if torch.compiler.is_compiling() or torch.is_grad_enabled() and x2.requires_grad:
+            y = torch.ops.w4a8.linear(*args)
+        else:
+            y = ops.linear_impl(*args)
         return y.reshape(*lead, self.out_features)
 
     def extra_repr(self) -> str:

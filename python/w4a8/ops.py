@@ -188,10 +188,10 @@ def _(q, s, packed, scales, s2, bias, alpha, group_size):
     return q.new_empty(q.shape[0], packed.shape[0], dtype=torch.bfloat16)
 
 
-@torch.library.custom_op("w4a8::linear", mutates_args=())
-def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-           group_size: int) -> Tensor:
-    """y = x W^T (+ bias) for BF16 x [M, K]: per-row FP8 quantization and the GEMM in one library call."""
+def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
+                group_size: int) -> Tensor:
+    """y = x W^T (+ bias) for BF16 x [M, K]: per-row FP8 quantization and the GEMM in one library call.
+    The body of torch.ops.w4a8.linear, callable directly in eager mode (no dispatcher cost)."""
     N, K = check_weight(packed, scales, s2, bias, group_size)
     _check_tensor("x", x, (torch.bfloat16,), 2, packed.device)
     if not (x.shape[1] == K):
@@ -211,6 +211,13 @@ def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional
     with _OnDevice(x) as stream:
         _lib.check(L.w4a8_linear_bf16(_ptr(x), ctypes.byref(w), _ptr(y), M, alpha, _ptr(ws), ws.numel(), stream))
     return y
+
+
+@torch.library.custom_op("w4a8::linear", mutates_args=())
+def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
+           group_size: int) -> Tensor:
+    """y = x W^T (+ bias) for BF16 x [M, K] (see linear_impl)."""
+    return linear_impl(x, packed, scales, s2, bias, alpha, group_size)
 
 
 @linear.register_fake

@@ -138,48 +138,11 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   };
 
   float acc[MT][4];
-  // Many tokens (MT >= 4): the CTA converts the FP8 activations of each step's WK chunks to
-  // FP16 B fragments ONCE, in shared memory, and its WN warps read them from there (instead of
-  // every warp loading and converting the same activations). Layout per token:
-  // [chunk of the step][word w][thread t] x 16 bytes ({even-k lo, even-k hi, odd-k lo, odd-k hi}
-  // of mma_word below), token stride padded by 64 bytes so that the 8 lanes of a 16-byte LDS
-  // phase (g in {0,1}, t in 0..3) land on 8 different bank groups.
-  constexpr bool kStaged = MT >= 4 && VEC == 16;
-  constexpr int kTokStride = WK * 256 + 64;
-  extern __shared__ __align__(16) uint8_t stage_smem[];
-  auto stage = [&](const TileCtx& c, int b, int u) {
-    const int base = WK * (U * b + u);  // the step's chunks: base .. base + WK - 1
-    constexpr int kItems = 8 * MT * WK * 8;  // (token, chunk, 16-byte piece)
-    for (int it = threadIdx.x; it < kItems; it += 32 * WN * WK) {
-      const int h = it & 7, j = (it >> 3) % WK, tk = (it >> 3) / WK;
-      const int m = c.m0 + tk, ch = base + j;
-      const unsigned k = unsigned(ch) * kChunkK + h * 16;
-      uint4 q = make_uint4(0, 0, 0, 0);
-      if (m < M && ch < nchunks && k < unsigned(K))
-        q = __ldg(reinterpret_cast<const uint4*>(p.x + size_t(m) * unsigned(K) + k));
-      // 16 bytes = words 2*(h%2) and +1 of thread-piece t = h/2.
-      uint8_t* dst = stage_smem + tk * kTokStride + j * 256 + ((h & 1) * 2 * 4 + (h >> 1)) * 16;
-#pragma unroll
-      for (int ww = 0; ww < 2; ++ww) {
-        const uint32_t lo = ww ? q.z : q.x, hi = ww ? q.w : q.y;
-        const uint32_t ev = prmt(lo, hi, 0x6420), od = prmt(lo, hi, 0x7531);
-        *reinterpret_cast<uint4*>(dst + ww * 4 * 16) =
-            make_uint4(e4m3x2_to_f16x2(ev), e4m3x2_to_f16x2(ev >> 16), e4m3x2_to_f16x2(od),
-                       e4m3x2_to_f16x2(od >> 16));
-      }
-    }
-  };
-
   auto compute = [&](const Batch<VEC, U, kGroups>& B, const TileCtx& c, int b) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int ch = chunk_of(b, u);
-      if constexpr (kStaged) {
-        __syncthreads();  // every warp is done reading the previous step
-        stage(c, b, u);
-        __syncthreads();
-      }
-      if (ch >= nchunks) continue;  // warp-uniform (all warps still reach the barriers above)
+      if (ch >= nchunks) break;  // warp-uniform
       const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
       // (sb, sb) as FP16x2 for each row and group: each byte duplicated, one conversion.
       uint32_t f0[kGroups], f1[kGroups];
@@ -247,20 +210,10 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
 #pragma unroll
         for (int i = 0; i < MT; ++i) {
           if (c.m0 + 8 * i >= M) break;  // n-tiles past the last token (warp-uniform)
-          if constexpr (kStaged) {
-            const uint8_t* src = stage_smem + (8 * i + g) * kTokStride + wk * 256 + t * 16;
+          uint32_t xw[2 * kWords];
+          load_x(i, xw);
 #pragma unroll
-            for (int w = 0; w < kWords; ++w) {
-              const uint4 f = *reinterpret_cast<const uint4*>(src + w * 4 * 16);
-              mma_f16_16816(acc[i], a[w][0][0], a[w][0][1], a[w][0][2], a[w][0][3], f.x, f.y);
-              mma_f16_16816(acc[i], a[w][1][0], a[w][1][1], a[w][1][2], a[w][1][3], f.z, f.w);
-            }
-          } else {
-            uint32_t xw[2 * kWords];
-            load_x(i, xw);
-#pragma unroll
-            for (int w = 0; w < kWords; ++w) mma_word(i, w, a[w], xw);
-          }
+          for (int w = 0; w < kWords; ++w) mma_word(i, w, a[w], xw);
         }
       }
     }
@@ -370,10 +323,6 @@ static_assert(kNumConfigs == sizeof(kKernels) / sizeof(kKernels[0]), "table mism
 int mma_config_count() { return kNumConfigs; }
 const MmaConfig& mma_config(int index) { return kConfigs[index]; }
 
-// Dynamic shared memory of a configuration: the activation stage of the MT >= 4 kernels.
-int stage_bytes(const MmaConfig& c) { return c.mt >= 4 && c.vec == 16 ? 8 * c.mt * (c.wk * 256 + 64) : 0; }
-std::atomic<bool> smem_raised[kNumConfigs];
-
 // Resident CTAs per SM of configuration i on the current device (cached per config).
 int resident_ctas(int index) {
   static std::atomic<int> cache[kNumConfigs];
@@ -381,7 +330,7 @@ int resident_ctas(int index) {
   if (v == 0) {
     const MmaConfig& c = kConfigs[index];
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, reinterpret_cast<const void*>(kKernels[index]),
-                                                      32 * c.wn * c.wk, stage_bytes(c)) != cudaSuccess || v < 1) {
+                                                      32 * c.wn * c.wk, 0) != cudaSuccess || v < 1) {
       cudaGetLastError();
       v = 1;
     }
@@ -402,17 +351,9 @@ cudaError_t launch_mma(int index, const GemmParams& p, cudaStream_t stream) {
   if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   if (err != cudaSuccess) return err;
   // One wave at most: the CTAs walk the tiles themselves.
-  const int smem = stage_bytes(c);
-  // Static (reduction) plus dynamic (stage) shared memory may pass 48 KB: opt in once.
-  if (smem > 0 && !smem_raised[index].load(std::memory_order_acquire)) {
-    err = cudaFuncSetAttribute(reinterpret_cast<const void*>(kKernels[index]),
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (err != cudaSuccess) return err;
-    smem_raised[index].store(true, std::memory_order_release);
-  }
   const int64_t wave = int64_t(sms) * resident_ctas(index);
   const int64_t grid = tiles < wave ? tiles : wave;
-  kKernels[index]<<<static_cast<unsigned>(grid), 32 * c.wn * c.wk, smem, stream>>>(p, token_tiles);
+  kKernels[index]<<<static_cast<unsigned>(grid), 32 * c.wn * c.wk, 0, stream>>>(p, token_tiles);
   return cudaGetLastError();
 }
 
