@@ -209,7 +209,6 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
         for (int w = 0; w < kWords; ++w) dequant(w, a[w]);
 #pragma unroll
         for (int i = 0; i < MT; ++i) {
-          if (c.m0 + 8 * i >= M) break;  // n-tiles past the last token (warp-uniform)
           uint32_t xw[2 * kWords];
           load_x(i, xw);
 #pragma unroll
