@@ -29,6 +29,9 @@ if has build; then
   step build
   gtest_opt=()
   [ -d .deps/googletest ] && gtest_opt=(-DW4A8_GTEST_SOURCE_DIR="$PWD/.deps/googletest")
+  # TensorRT headers (the include/ folder of the public NVIDIA/TensorRT repository, copied to
+  # .deps/tensorrt/include) let the plugin and its tests build here too.
+  [ -f .deps/tensorrt/include/NvInferRuntime.h ] && gtest_opt+=(-DTENSORRT_ROOT="$PWD/.deps/tensorrt")
   cmake -S . -B "$BUILD" -DW4A8_CUDA_ARCHS="${W4A8_CUDA_ARCHS:-90a}" "${gtest_opt[@]}" >"$OUT/configure.log" 2>&1 &&
     cmake --build "$BUILD" -j "$JOBS" >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log" "$OUT/configure.log"; exit 1; }
 fi
@@ -40,6 +43,12 @@ if has test; then
   "$BUILD/tests/w4a8_gpu_tests" >"$OUT/gpu_tests.log" 2>&1 || status=1
   grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|error" "$OUT/gpu_tests.log" | head -40
   grep -E "^\[       OK \]" "$OUT/gpu_tests.log" | sed 's/^/  /'
+  "$BUILD/tests/w4a8_plugin_core_tests" --gtest_brief=1 >"$OUT/plugin_core_tests.log" 2>&1 || status=1
+  tail -1 "$OUT/plugin_core_tests.log"
+  if [ -x "$BUILD/tests/w4a8_trt_plugin_tests" ]; then
+    "$BUILD/tests/w4a8_trt_plugin_tests" >"$OUT/trt_plugin_tests.log" 2>&1 || status=1
+    grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure" "$OUT/trt_plugin_tests.log"
+  fi
 fi
 
 if has seed; then

@@ -9,7 +9,7 @@ from typing import Callable, Dict, Iterable, Optional
 import torch
 from torch import nn
 
-from . import ops
+from . import onnx_export, ops
 from ._lib import kernel_name
 
 MLP_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
@@ -77,6 +77,12 @@ class W4A8Linear(nn.Module):
             raise ValueError(f"W4A8Linear: expected input [..., {self.in_features}], got shape {tuple(x.shape)}")
         if x.device != self.weight_packed.device:
             raise ValueError(f"W4A8Linear: input on {x.device}, weights on {self.weight_packed.device}")
+        if onnx_export.exporting():
+            # One W4A8GemmPlugin node on the N-D input (the plugin takes [..., K], so no
+            # reshape with traced, constant leading dims); alpha absorbs s2 (constant here).
+            alpha = float(self.alpha * self.weight_scale_2.item())
+            return torch.ops.w4a8.trt_plugin(x, self._onnx_packed_i8, self.weight_scale, self.bias, alpha,
+                                             self.in_features, self.out_features, self.group_size)
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
         if not x2.is_contiguous():  # non-contiguous inputs are copied, not rejected
