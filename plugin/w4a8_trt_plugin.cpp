@@ -118,19 +118,7 @@ class W4A8GemmPlugin final : public IPluginV3, public IPluginV3OneCore, public I
 
   int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nb_in, DynamicPluginTensorDesc const* /*out*/,
                           int32_t nb_out) noexcept override {
-    try {
-      std::vector<std::vector<int64_t>> dims;
-      for (int32_t i = 0; i < nb_in; ++i) dims.push_back(dims_vec(in[i].desc.dims));
-      const std::string err = nb_out == 1 ? check_input_shapes(cfg_, dims) : "expected 1 output";
-      if (!err.empty()) {
-        log_error("configurePlugin: " + err);
-        return -1;
-      }
-      return 0;
-    } catch (const std::exception& e) {
-      log_error(std::string("configurePlugin: ") + e.what());
-      return -1;
-    }
+    return check_shapes("configurePlugin", nb_in, nb_out, [&](int32_t i) { return in[i].desc.dims; });
   }
 
   size_t getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nb_in, DynamicPluginTensorDesc const*,
@@ -148,19 +136,7 @@ class W4A8GemmPlugin final : public IPluginV3, public IPluginV3OneCore, public I
   // IPluginV3OneRuntime
   int32_t onShapeChange(PluginTensorDesc const* in, int32_t nb_in, PluginTensorDesc const*,
                         int32_t nb_out) noexcept override {
-    try {
-      std::vector<std::vector<int64_t>> dims;
-      for (int32_t i = 0; i < nb_in; ++i) dims.push_back(dims_vec(in[i].dims));
-      const std::string err = nb_out == 1 ? check_input_shapes(cfg_, dims) : "expected 1 output";
-      if (!err.empty()) {
-        log_error("onShapeChange: " + err);
-        return -1;
-      }
-      return 0;
-    } catch (const std::exception& e) {
-      log_error(std::string("onShapeChange: ") + e.what());
-      return -1;
-    }
+    return check_shapes("onShapeChange", nb_in, nb_out, [&](int32_t i) { return in[i].dims; });
   }
 
   int32_t enqueue(PluginTensorDesc const* input_desc, PluginTensorDesc const*, void const* const* inputs,
@@ -200,6 +176,25 @@ class W4A8GemmPlugin final : public IPluginV3, public IPluginV3OneCore, public I
   }
 
  private:
+  // The concrete input shapes against the fields (configurePlugin and onShapeChange): 0 or
+  // -1 with the reason logged.
+  template <typename DimsOf>
+  int32_t check_shapes(const char* where, int32_t nb_in, int32_t nb_out, DimsOf dims_of) const noexcept {
+    try {
+      std::vector<std::vector<int64_t>> dims;
+      for (int32_t i = 0; i < nb_in; ++i) dims.push_back(dims_vec(dims_of(i)));
+      const std::string err = nb_out == 1 ? check_input_shapes(cfg_, dims) : "expected 1 output";
+      if (!err.empty()) {
+        log_error(std::string(where) + ": " + err);
+        return -1;
+      }
+      return 0;
+    } catch (const std::exception& e) {
+      log_error(std::string(where) + ": " + e.what());
+      return -1;
+    }
+  }
+
   Config cfg_;
   std::vector<PluginField> serialized_;
   PluginFieldCollection collection_{};

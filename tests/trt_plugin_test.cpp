@@ -191,6 +191,26 @@ TEST_F(TrtPlugin, ShapesFormatsSerializationClone) {
   ASSERT_EQ(w4a8_linear_workspace_size(64, 256, 2048, 16, &need), W4A8_STATUS_SUCCESS);
   EXPECT_EQ(build->getWorkspaceSize(ws_in, 4, nullptr, 1), need);
 
+  // Concrete shapes at configure / shape-change time.
+  PluginTensorDesc rt[4]{};
+  const std::vector<std::vector<int64_t>> good = {{8, 2048}, {256, 1024}, {256, 128}, {256}};
+  for (int i = 0; i < 4; ++i) {
+    rt[i].dims.nbDims = static_cast<int32_t>(good[i].size());
+    for (size_t d = 0; d < good[i].size(); ++d) rt[i].dims.d[d] = good[i][d];
+  }
+  EXPECT_EQ(run->onShapeChange(rt, 4, nullptr, 1), 0) << finder_.logger.last;
+  DynamicPluginTensorDesc cfg[4]{};
+  for (int i = 0; i < 4; ++i) cfg[i].desc = rt[i];
+  EXPECT_EQ(build->configurePlugin(cfg, 4, nullptr, 1), 0) << finder_.logger.last;
+  rt[3].dims.d[0] = 255;
+  EXPECT_EQ(run->onShapeChange(rt, 4, nullptr, 1), -1);
+  EXPECT_NE(finder_.logger.last.find("onShapeChange: input 3 (bias, BF16): expected [256], got [255]"),
+            std::string::npos)
+      << finder_.logger.last;
+  cfg[0].desc.dims.d[1] = 1024;
+  EXPECT_EQ(build->configurePlugin(cfg, 4, nullptr, 1), -1);
+  EXPECT_NE(finder_.logger.last.find("configurePlugin: input 0"), std::string::npos) << finder_.logger.last;
+
   // Serialize -> create -> the same fields; clone keeps them too.
   const PluginFieldCollection* ser = run->getFieldsToSerialize();
   ASSERT_EQ(ser->nbFields, 5);

@@ -98,6 +98,14 @@ w4a8_status check_gemm_common(const char* fn, const w4a8_weight* w, const void* 
   return W4A8_STATUS_SUCCESS;
 }
 
+// M, N, K, group size of a problem (the checks every query and entry point shares).
+w4a8_status check_problem(const char* fn, int64_t M, int64_t N, int64_t K, int group_size) {
+  W4A8_CHECK(check_dim(fn, "M", M));
+  W4A8_CHECK(check_dim(fn, "N", N));
+  W4A8_CHECK(check_group_size(fn, group_size));
+  return check_k(fn, K, group_size);
+}
+
 kernels::GemmParams make_params(const void* x, const float* row_scale, const w4a8_weight* w,
                                 void* y, int64_t M, float alpha) {
   kernels::GemmParams p;
@@ -212,10 +220,7 @@ w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_packed, void*
 w4a8_status w4a8_gemm_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
                                      size_t* bytes) {
   const char* fn = "w4a8_gemm_workspace_size";
-  W4A8_CHECK(check_dim(fn, "M", M));
-  W4A8_CHECK(check_dim(fn, "N", N));
-  W4A8_CHECK(check_group_size(fn, group_size));
-  W4A8_CHECK(check_k(fn, K, group_size));
+  W4A8_CHECK(check_problem(fn, M, N, K, group_size));
   W4A8_CHECK(check_not_null(fn, "bytes", bytes));
   *bytes = 0;  // the kernels reduce inside a CTA: no workspace
   return detail::ok();
@@ -224,10 +229,7 @@ w4a8_status w4a8_gemm_workspace_size(int64_t M, int64_t N, int64_t K, int group_
 w4a8_status w4a8_linear_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
                                        size_t* bytes) {
   const char* fn = "w4a8_linear_workspace_size";
-  W4A8_CHECK(check_dim(fn, "M", M));
-  W4A8_CHECK(check_dim(fn, "N", N));
-  W4A8_CHECK(check_group_size(fn, group_size));
-  W4A8_CHECK(check_k(fn, K, group_size));
+  W4A8_CHECK(check_problem(fn, M, N, K, group_size));
   W4A8_CHECK(check_not_null(fn, "bytes", bytes));
   // FP8 activations [M, K], then the FP32 row scales, each 256-byte aligned.
   *bytes = align_up(static_cast<size_t>(M) * static_cast<size_t>(K), kWorkspaceAlign) +
@@ -285,10 +287,7 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
 w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_size,
                                   w4a8_kernel kernel, const char** name) {
   const char* fn = "w4a8_gemm_kernel_name";
-  W4A8_CHECK(check_dim(fn, "M", M));
-  W4A8_CHECK(check_dim(fn, "N", N));
-  W4A8_CHECK(check_group_size(fn, group_size));
-  W4A8_CHECK(check_k(fn, K, group_size));
+  W4A8_CHECK(check_problem(fn, M, N, K, group_size));
   W4A8_CHECK(check_not_null(fn, "name", name));
   if (kernel == W4A8_KERNEL_NAIVE) {
     *name = "naive_reference";
