@@ -24,17 +24,18 @@ int find(int group, int mt, int wn, int wk, int vec) {
 // The rules below come from `bench/bench.py --sweep` on an H100 SXM (2026-11-25, every
 // whitelisted configuration timed per shape and M, CUDA graphs, weights rotated past L2;
 // bench/results/sweep-h100-2026-11-25.csv). Best configuration per case, in us:
-//   N x K        M=1                M=16               M=50              M=128
-//   16384x2048   mt1 wn4 wk2 11.9   mt2 wn4 wk2 14.7   mt8 wn8 wk1 30.4  mt8 wn4 wk2 57.6
-//   2048x16384   mt1 wn1 wk16 13.4  mt2 wn1 wk16 16.3  mt8 wn1 wk8 31.7  mt8 wn2 wk4 55.7
-//   32768x2048   mt1 wn8 wk1 19.6   mt2 wn4 wk2 26.1   mt8 wn8 wk1 55.6  mt8 wn4 wk2 111.4
-//   4096x1024    mt1 wn1 wk8 3.9    mt2 wn1 wk8 4.6    mt4 wn4 wk2 7.8   mt8 wn4 wk2 11.2
-//   1024x4096    mt1 wn1 wk16 5.1   mt1 wn1 wk16 5.2   mt4 wn1 wk8 8.5   mt8 wn1 wk8 12.1
-//   2048x2048    mt1 wn1 wk8 4.3    mt2 wn1 wk8 5.1    mt4 wn2 wk4 8.2   mt8 wn2 wk4 11.6
+//   N x K        M=1                M=16               M=50               M=128
+//   16384x2048   mt1 wn4 wk2 11.2   mt2 wn4 wk2 13.3   mt8 wn8 wk1 30.6   mt8 wn4 wk2 54.6
+//   2048x16384   mt1 wn1 wk16 12.6  mt2 wn1 wk16 14.6  mt8 wn1 wk8 29.9   mt8 wn2 wk4 52.1
+//   32768x2048   mt1 wn8 wk1 17.7   mt2 wn8 wk1 22.3   mt8 wn4 wk2 52.8   mt8 wn4 wk2 104.8
+//   4096x1024    mt1 wn1 wk8 4.1    mt2 wn1 wk8 4.6    mt2 wn4 wk2 7.8    mt8 wn4 wk2 11.1
+//   1024x4096    mt1 wn1 wk16 5.0   mt1 wn1 wk16 5.2   mt2 wn2 wk8 8.1    mt8 wn1 wk8 12.1
+//   2048x2048    mt1 wn1 wk8 4.4    mt2 wn1 wk8 5.0    mt2 wn2 wk4 8.1    mt8 wn2 wk4 11.3
 // What they say: (1) a wave of tiles should not exceed the resident CTAs (2 per SM): wide N
 // wants more rows per CTA (WN); (2) each K-warp should get >= 2 chunks per tile when few
 // tokens, >= 4 when many (reduction and epilogue cost per tile); (3) tall K with few row
-// tiles wants 16 K-warps; (4) 33..64 tokens on small layers run better as two 32-token tiles.
+// tiles wants 16 K-warps; (4) 33..64 tokens on small layers run better as 32-token (or 16-token,
+// within 2%) tiles than as one 64-token tile. M=1 picks are within 5% of the best above.
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
