@@ -89,7 +89,8 @@ W4A8_API w4a8_status w4a8_quantize_activation_fp8(const void* x_bf16, void* x_fp
  *   s2 = amax(|W|) / 2688                      (2688 = 6 * 448; an all-zero W gets s2 = 1)
  *   sb = amax_block / (6 * s2); 0 -> 1; clamp to [2^-9, 448]; e4m3 round-to-nearest-even
  *   code = e2m1_rne_saturate(w / (float(sb) * s2))
- * `workspace` is not used today; pass NULL/0 (kept for API stability).
+ * The tensor-scale slot doubles as the amax accumulator while the call runs (3 kernels and a
+ * 4-byte memset on `stream`); it holds s2 when the stream reaches the end of the call.
  * Requirements: N >= 1, K % group_size == 0, group_size in {16, 32}; pointers non-null;
  * w_bf16 16-byte aligned, tensor_scale 4-byte aligned. */
 W4A8_API w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_packed,
