@@ -92,6 +92,12 @@ class TrtPlugin : public ::testing::Test {
     PluginFieldCollection fc{static_cast<int32_t>(fields.size()), fields.data()};
     return creator_->createPlugin("layer", &fc, TensorRTPhase::kBUILD);
   }
+  // A plugin with all five fields set.
+  IPluginV3* create_all(int32_t k, int32_t n, float alpha, int32_t group, int32_t bias) {
+    return create({{"in_features", &k, PluginFieldType::kINT32, 1}, {"out_features", &n, PluginFieldType::kINT32, 1},
+                   {"alpha", &alpha, PluginFieldType::kFLOAT32, 1}, {"group_size", &group, PluginFieldType::kINT32, 1},
+                   {"has_bias", &bias, PluginFieldType::kINT32, 1}});
+  }
   void* handle_ = nullptr;
   TestLoggerFinder finder_;
   IPluginCreatorV3One* creator_ = nullptr;
@@ -122,13 +128,7 @@ TEST_F(TrtPlugin, BadFieldsFailWithALoggedReason) {
 }
 
 TEST_F(TrtPlugin, ShapesFormatsSerializationClone) {
-  int32_t k = 2048, n = 256, g = 16, bias = 1;
-  float a = 0.25f;
-  std::unique_ptr<IPluginV3> p(create({{"in_features", &k, PluginFieldType::kINT32, 1},
-                                       {"out_features", &n, PluginFieldType::kINT32, 1},
-                                       {"alpha", &a, PluginFieldType::kFLOAT32, 1},
-                                       {"group_size", &g, PluginFieldType::kINT32, 1},
-                                       {"has_bias", &bias, PluginFieldType::kINT32, 1}}));
+  std::unique_ptr<IPluginV3> p(create_all(2048, 256, 0.25f, 16, 1));
   ASSERT_NE(p, nullptr) << finder_.logger.last;
   auto* core = static_cast<IPluginV3OneCore*>(p->getCapabilityInterface(PluginCapabilityType::kCORE));
   auto* build = static_cast<IPluginV3OneBuild*>(p->getCapabilityInterface(PluginCapabilityType::kBUILD));
@@ -234,13 +234,8 @@ TEST_F(TrtPlugin, ShapesFormatsSerializationClone) {
 TEST_F(TrtPlugin, EnqueueEqualsLibraryOnGpu) {
   W4A8_REQUIRE_GPU();
   const int32_t M = 37, N = 300, K = 1024;
-  int32_t k = K, n = N, g = 16, bias = 1;
-  float a = 0.375f;
-  std::unique_ptr<IPluginV3> p(create({{"in_features", &k, PluginFieldType::kINT32, 1},
-                                       {"out_features", &n, PluginFieldType::kINT32, 1},
-                                       {"alpha", &a, PluginFieldType::kFLOAT32, 1},
-                                       {"group_size", &g, PluginFieldType::kINT32, 1},
-                                       {"has_bias", &bias, PluginFieldType::kINT32, 1}}));
+  const float a = 0.375f;
+  std::unique_ptr<IPluginV3> p(create_all(K, N, a, 16, 1));
   ASSERT_NE(p, nullptr);
   auto* run = static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
   std::mt19937_64 rng(3);
