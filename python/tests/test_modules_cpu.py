@@ -108,3 +108,20 @@ def test_traces_under_torch_compile_fullgraph():
     x = torch.randn(5, 64).to(torch.bfloat16)
     compiled = torch.compile(m, fullgraph=True, backend="aot_eager")
     assert torch.equal(compiled(x), m(x))
+
+
+def test_error_report_on_a_real_sample_input_uses_each_layers_own_input():
+    torch.manual_seed(5)
+    model = Toy().to(torch.bfloat16)
+    x = torch.randn(3, 64).to(torch.bfloat16)
+    seen = {}
+    hook = model.layers[1].mlp.down_proj.register_forward_pre_hook(lambda m, a: seen.setdefault("x", a[0].clone()))
+    model(x)
+    hook.remove()
+    down = model.layers[1].mlp.down_proj
+    got = replace_mlp_with_w4a8(model, check_error=True, sample_input=x)
+    new, err = got["layers.1.mlp.down_proj"]
+    ref = nn.functional.linear(seen["x"].float(), down.weight.float())
+    want = (torch.linalg.norm(new(seen["x"]).float() - ref) / torch.linalg.norm(ref)).item()
+    assert err == pytest.approx(want, rel=1e-6)
+    assert all(e < 0.2 for _, e in got.values())

@@ -108,6 +108,25 @@ class W4A8Linear(nn.Module):
                 f"format=NVFP4 g{self.group_size} x FP8 per-row, exact path, device={dev}{kern}")
 
 
+def _capture_inputs(model: nn.Module, names, sample_input) -> Dict[str, torch.Tensor]:
+    """Runs `model` once on `sample_input` and returns the first input each named layer saw."""
+    captured: Dict[str, torch.Tensor] = {}
+    hooks = []
+    for name in names:
+        def hook(_mod, args, name=name):
+            if name not in captured and args and isinstance(args[0], torch.Tensor):
+                captured[name] = args[0].detach().clone()
+        hooks.append(model.get_submodule(name).register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            args = sample_input if isinstance(sample_input, tuple) else (sample_input,)
+            model(*args)
+    finally:
+        for h in hooks:
+            h.remove()
+    return captured
+
+
 def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
@@ -115,7 +134,7 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
 def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude: Iterable[str] = (),
                           filter_fn: Optional[Callable[[str, nn.Linear], bool]] = None, group_size: int = 16,
                           progress: bool = False, check_error: bool = False,
-                          sample_tokens: int = 16) -> Dict[str, object]:
+                          sample_tokens: int = 16, sample_input=None) -> Dict[str, object]:
     """Swaps linear layers of `model` for W4A8Linear, in place.
 
     Which layers: every nn.Linear whose name ends in gate_proj, up_proj or down_proj (the MLPs
@@ -123,7 +142,9 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
     (e.g. "*.self_attn.q_proj"), or for which `filter_fn(name, module)` is true; minus those
     matching a glob in `exclude`.
     Returns {name: W4A8Linear}; with check_error=True, {name: (W4A8Linear, rel_error)} where
-    rel_error is ||y_w4a8 - y_orig|| / ||y_orig|| on `sample_tokens` Gaussian rows.
+    rel_error is ||y_w4a8 - y_orig|| / ||y_orig||, measured on each layer's own input when the
+    model is run once on `sample_input` (a tensor, or a tuple of positional arguments), else
+    on `sample_tokens` Gaussian rows.
     """
     include, exclude = tuple(include), tuple(exclude)
     chosen = []
@@ -134,13 +155,19 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
         want = leaf in MLP_PROJECTIONS or _matches(name, include) or (filter_fn is not None and filter_fn(name, mod))
         if want and not _matches(name, exclude):
             chosen.append((name, mod))
+    captured: Dict[str, torch.Tensor] = {}
+    if check_error and sample_input is not None:
+        captured = _capture_inputs(model, [n for n, _ in chosen], sample_input)
     out: Dict[str, object] = {}
     t0 = time.time()
     for i, (name, lin) in enumerate(chosen):
         new = W4A8Linear.from_linear(lin, group_size)
         if check_error:
             with torch.no_grad():
-                x = torch.randn(sample_tokens, lin.in_features, device=lin.weight.device).to(torch.bfloat16)
+                x = captured.get(name)
+                if x is None:
+                    x = torch.randn(sample_tokens, lin.in_features, device=lin.weight.device)
+                x = x.to(torch.bfloat16)
                 ref = nn.functional.linear(x.float(), lin.weight.float(),
                                            None if lin.bias is None else lin.bias.float())
                 err = (torch.linalg.norm(new(x).float() - ref) / torch.linalg.norm(ref).clamp_min(1e-30)).item()
