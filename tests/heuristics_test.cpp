@@ -25,6 +25,18 @@ TEST(Heuristics, EveryLegalShapeGetsAConfig) {
         }
 }
 
+TEST(Heuristics, SmallGpusGetValidConfigsToo) {
+  // Jetson Thor (sm_110, 20 SMs) and a one-SM corner: fewer resident CTAs, same whitelist.
+  for (const heuristics::Device d : {heuristics::Device{20, 110}, heuristics::Device{1, 80}})
+    for (int64_t M : {1, 10, 50, 968})
+      for (int64_t N : {256, 1024, 2048, 16384, 32768})
+        for (int64_t K : {1024, 2048, 4096, 16384, 1040}) {
+          const int i = heuristics::choose_mma_config({M, N, K, 16}, d);
+          ASSERT_GE(i, 0) << "sm=" << d.sm_count << " " << M << " " << N << " " << K;
+          EXPECT_EQ(kernels::mma_config(i).vec, K % 32 == 0 ? 16 : 8);
+        }
+}
+
 TEST(Heuristics, TallKSplitsKInsideTheCta) {
   heuristics::Device d;
   const kernels::MmaConfig& c = kernels::mma_config(heuristics::choose_mma_config({1, 2048, 16384, 16}, d));

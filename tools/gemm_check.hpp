@@ -14,7 +14,6 @@ struct CheckOptions {
   int64_t M = 256, N = 2048, K = 2048;
   int group = 16;
   uint64_t seed = 1;
-  bool bias = false;
   bool force_cpu = false;  // run the CPU path even where a GPU exists
 };
 
