@@ -34,7 +34,6 @@ def main():
     ap.add_argument("--md")
     args = ap.parse_args()
     os.environ.setdefault("W4A8_LIBRARY", str(Path(args.build) / "libw4a8.so"))
-    import w4a8
     from w4a8 import W4A8Linear, _lib, replace_mlp_with_w4a8
     from bench import graph_time, copies_for
 

@@ -1,5 +1,4 @@
 """The ops' CPU path (the library's reference) against independent PyTorch constructions."""
-import math
 
 import pytest
 import torch
