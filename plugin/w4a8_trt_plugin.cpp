@@ -203,11 +203,9 @@ class W4A8GemmPlugin final : public IPluginV3, public IPluginV3OneCore, public I
 class W4A8GemmPluginCreator final : public IPluginCreatorV3One {
  public:
   W4A8GemmPluginCreator() {
-    names_ = {PluginField("in_features", nullptr, PluginFieldType::kINT32, 1),
-              PluginField("out_features", nullptr, PluginFieldType::kINT32, 1),
-              PluginField("alpha", nullptr, PluginFieldType::kFLOAT32, 1),
-              PluginField("group_size", nullptr, PluginFieldType::kINT32, 1),
-              PluginField("has_bias", nullptr, PluginFieldType::kINT32, 1)};
+    // The same names and types the plugin serializes (one list, in the core).
+    for (const Field& f : fields_of(Config{}))
+      names_.emplace_back(f.name, nullptr, static_cast<PluginFieldType>(f.type), f.length);
     collection_.nbFields = static_cast<int32_t>(names_.size());
     collection_.fields = names_.data();
   }

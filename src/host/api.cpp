@@ -106,6 +106,14 @@ w4a8_status check_problem(const char* fn, int64_t M, int64_t N, int64_t K, int g
   return check_k(fn, K, group_size);
 }
 
+// Everything an FP8-input GEMM call checks (w4a8_gemm, w4a8_gemm_with_kernel/_config).
+w4a8_status check_fp8_gemm(const char* fn, const void* x_fp8, const float* row_scale,
+                           const w4a8_weight* w, const void* y, int64_t M, float alpha) {
+  W4A8_CHECK(check_gemm_common(fn, w, y, M, alpha));
+  W4A8_CHECK(check_aligned(fn, "x_fp8", x_fp8, 16));
+  return check_aligned(fn, "row_scale", row_scale, 4);
+}
+
 kernels::GemmParams make_params(const void* x, const float* row_scale, const w4a8_weight* w,
                                 void* y, int64_t M, float alpha) {
   kernels::GemmParams p;
@@ -161,9 +169,7 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
   if (kernel != W4A8_KERNEL_AUTO && kernel != W4A8_KERNEL_MMA_EXACT && kernel != W4A8_KERNEL_NAIVE)
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "kernel=%d is not a w4a8_kernel value",
                 static_cast<int>(kernel));
-  W4A8_CHECK(check_gemm_common(fn, weight, y_bf16, M, alpha));
-  W4A8_CHECK(check_aligned(fn, "x_fp8", x_fp8, 16));
-  W4A8_CHECK(check_aligned(fn, "row_scale", row_scale, 4));
+  W4A8_CHECK(check_fp8_gemm(fn, x_fp8, row_scale, weight, y_bf16, M, alpha));
   heuristics::Device dev;
   W4A8_CHECK(current_device(fn, &dev));
   const kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
@@ -318,9 +324,7 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                                   const w4a8_weight* weight, void* y_bf16, int64_t M, float alpha,
                                   int index, w4a8_stream_t stream) {
   const char* fn = "w4a8_gemm_with_config";
-  W4A8_CHECK(check_gemm_common(fn, weight, y_bf16, M, alpha));
-  W4A8_CHECK(check_aligned(fn, "x_fp8", x_fp8, 16));
-  W4A8_CHECK(check_aligned(fn, "row_scale", row_scale, 4));
+  W4A8_CHECK(check_fp8_gemm(fn, x_fp8, row_scale, weight, y_bf16, M, alpha));
   if (index < 0 || index >= kernels::mma_config_count())
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "index=%d must be in [0, %d)", index,
                 kernels::mma_config_count());
