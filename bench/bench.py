@@ -95,6 +95,11 @@ class Lib:
                 "s2": s2, "N": N, "K": K, "group": group, "read_bytes": off + ns,
                 "struct": _lib.Weight(ptr(buf), ptr(buf) + off, ptr(s2), None, N, K, group)}
 
+    def rotated_weights(self, w_bf16: torch.Tensor, l2: int):
+        """Quantized copies of one weight, enough of them to exceed 3x the L2 together."""
+        base = self.quantize_weight(w_bf16)
+        return [base] + [self.quantize_weight(w_bf16) for _ in range(copies_for(base["read_bytes"], l2) - 1)]
+
     def quantize_act(self, x: torch.Tensor):
         M, K = x.shape
         q = torch.empty(M, K, dtype=torch.uint8, device="cuda")
@@ -120,8 +125,8 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None):
     lines = ["N,K,M,config,us,read_floor_us,auto"]
     for N, K in shapes:
         w_bf16 = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
-        base = lib.quantize_weight(w_bf16)
-        nv = [base] + [lib.quantize_weight(w_bf16) for _ in range(copies_for(base["read_bytes"], l2) - 1)]
+        nv = lib.rotated_weights(w_bf16, l2)
+        base = nv[0]
         floor = graph_time([lambda w=w: lib.read(w) for w in nv])
         for M in ms:
             x = torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16)
@@ -182,8 +187,8 @@ def fp8_rowwise(w: torch.Tensor):
 
 def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
     w_bf16 = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
-    base = lib.quantize_weight(w_bf16)
-    nv = [base] + [lib.quantize_weight(w_bf16) for _ in range(copies_for(base["read_bytes"], l2) - 1)]
+    nv = lib.rotated_weights(w_bf16, l2)
+    base = nv[0]
     bf = [w_bf16] + [w_bf16.clone() for _ in range(copies_for(N * K * 2, l2) - 1)]
     wq8, sw8 = fp8_rowwise(w_bf16)
     f8 = [wq8] + [wq8.clone() for _ in range(copies_for(N * K, l2) - 1)]

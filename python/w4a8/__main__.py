@@ -22,7 +22,6 @@ def quantize_file(src: str, dst: str, group_size: int, include, exclude, device:
 
     from .checkpoint import save_modelopt
     from .modules import W4A8Linear
-    from . import ops
 
     tensors = load_file(src)
     names = [k for k, v in tensors.items() if v.dim() == 2 and v.is_floating_point()
@@ -37,11 +36,7 @@ def quantize_file(src: str, dst: str, group_size: int, include, exclude, device:
             print(f"\nw4a8: {name}: in_features {w.shape[1]} is not a multiple of group size {group_size}", file=out)
             return 1
         prefix = name[: -len(".weight")] if name.endswith(".weight") else name
-        packed, scales, s2 = ops.quantize_weight(w.to(device=device, dtype=torch.bfloat16).contiguous(), group_size)
-        m = W4A8Linear(w.shape[1], w.shape[0], False, group_size)
-        m.weight_packed.copy_(packed.cpu())
-        m.weight_scale.copy_(scales.cpu())
-        m.weight_scale_2.copy_(s2.cpu())
+        m = W4A8Linear.from_weight(w.to(device), group_size=group_size).to("cpu")
         bias = tensors.get(prefix + ".bias")
         if bias is not None:
             extra[prefix + ".bias"] = bias

@@ -49,19 +49,27 @@ class W4A8Linear(nn.Module):
             self.bias = None
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, group_size: int = 16) -> "W4A8Linear":
-        """Quantizes `linear` (on its device: the GPU kernels, or the CPU reference)."""
-        if not isinstance(linear, nn.Linear):
-            raise TypeError(f"from_linear: expected torch.nn.Linear, got {type(linear).__name__}")
-        w = linear.weight.detach()
-        mod = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size, device=w.device)
+    def from_weight(cls, weight: torch.Tensor, bias: Optional[torch.Tensor] = None,
+                    group_size: int = 16) -> "W4A8Linear":
+        """Quantizes a [out, in] weight (on its device: the GPU kernels, or the CPU reference)."""
+        w = weight.detach()
+        if w.dim() != 2:
+            raise ValueError(f"from_weight: expected a 2-D [out, in] weight, got shape {tuple(w.shape)}")
+        mod = cls(w.shape[1], w.shape[0], bias is not None, group_size, device=w.device)
         packed, scales, s2 = ops.quantize_weight(w.to(torch.bfloat16).contiguous(), group_size)
         mod.weight_packed.copy_(packed)
         mod.weight_scale.copy_(scales)
         mod.weight_scale_2.copy_(s2)
-        if linear.bias is not None:
-            mod.bias.copy_(linear.bias.detach().to(torch.bfloat16))
+        if bias is not None:
+            mod.bias.copy_(bias.detach().to(torch.bfloat16))
         return mod
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, group_size: int = 16) -> "W4A8Linear":
+        """Quantizes `linear` (on its device: the GPU kernels, or the CPU reference)."""
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"from_linear: expected torch.nn.Linear, got {type(linear).__name__}")
+        return cls.from_weight(linear.weight, linear.bias, group_size)
 
     @property
     def weight(self) -> torch.Tensor:
