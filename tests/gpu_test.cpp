@@ -353,12 +353,121 @@ TEST(GpuGemm, EveryConfigurationMatchesReference) {
       Problem pb(M, N, K, c.group);
       pb.randomize(rng, M > 1);
       pb.dy.fill_bytes(0xFF);
-      CUDA_OK(kernels::launch_mma(i, pb.params(), nullptr));
+      CUDA_OK(kernels::launch_mma(i, pb.params(), 132, nullptr));
       CUDA_OK(cudaDeviceSynchronize());
       check_against_reference(pb, pb.dy.download(), c.name);
       if (HasFatalFailure()) return;
     }
   }
+}
+
+// Whether this GPU runs the sm_90a wgmma kernels. On an sm_90 GPU they must be there: a
+// build without them would otherwise skip their tests silently.
+bool wgmma_available() {
+  int dev = 0, major = 0, minor = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+  return major == 9 && minor == 0;
+}
+
+std::vector<uint16_t> run_config(Problem& pb, int index) {
+  pb.dy.fill_bytes(0xFF);
+  const w4a8_weight w = pb.weight();
+  const w4a8_status st = w4a8_gemm_with_config(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, index, nullptr);
+  EXPECT_EQ(st, W4A8_STATUS_SUCCESS) << w4a8_last_error();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return pb.dy.download();
+}
+
+// Every wgmma configuration, forced, on ragged M and N, K with a half stage at the end
+// (K % 64 == 32), and enough tiles that persistent CTAs walk several (M = 1000, N = 2053).
+TEST(GpuWgmma, EveryConfigurationMatchesReference) {
+  W4A8_REQUIRE_GPU();
+  if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";
+  std::mt19937_64 rng(414);
+  int tested = 0;
+  for (int i = 0; i < w4a8_gemm_config_count(); ++i) {
+    const std::string name = w4a8_gemm_config_name(i);
+    if (name.rfind("wgmma", 0) != 0) continue;
+    const int group = name.find("_g32") != std::string::npos ? 32 : 16;
+    const int64_t shapes[][3] = {{1, 133, 32 * 37}, {259, 389, 32 * 37}, {1000, 2053, 2048}, {200, 128, 64}};
+    for (const auto& s : shapes) {
+      if (s[2] % group) continue;
+      Problem pb(s[0], s[1], s[2], group);
+      pb.randomize(rng, s[0] > 1);
+      check_against_reference(pb, run_config(pb, i), name.c_str());
+      if (HasFatalFailure()) return;
+    }
+    ++tested;
+  }
+  EXPECT_GE(tested, 2);
+}
+
+// The wgmma kernel on the pi0.5 prefill shapes and at the M the dispatcher hands over, plus
+// the small-integer exact check (every product and partial sum exact).
+TEST(GpuWgmma, PrefillShapesAndSmallIntegers) {
+  W4A8_REQUIRE_GPU();
+  if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";
+  std::mt19937_64 rng(415);
+  const int64_t shapes[][4] = {{968, 2048, 16384, 16}, {968, 16384, 2048, 16}, {129, 4096, 1024, 16},
+                               {4096, 1024, 4096, 32}, {300, 8192, 1024, 16}};
+  for (const auto& s : shapes) {
+    Problem pb(s[0], s[1], s[2], int(s[3]));
+    pb.randomize(rng, true);
+    check_against_reference(pb, run_api(pb, W4A8_KERNEL_WGMMA_EXACT), "wgmma");
+    if (HasFatalFailure()) return;
+  }
+  const int64_t M = 300, N = 200, K = 4096;
+  Problem pb(M, N, K, 16);
+  pb.x.resize(M * K);
+  pb.packed.resize(N * K / 2);
+  pb.scales.assign(N * K / 16, kE4M3One);
+  pb.rs.assign(M, 1.0f);
+  std::uniform_int_distribution<int> xd(-2, 2), wd(0, 2);
+  for (auto& v : pb.x) v = float_to_e4m3(static_cast<float>(xd(rng)));
+  auto code = [&] { return static_cast<uint8_t>(wd(rng) | (rng() & 1 ? 8 : 0)); };
+  for (auto& v : pb.packed) v = pack_e2m1(code(), code());
+  pb.upload();
+  const auto y = run_api(pb, W4A8_KERNEL_WGMMA_EXACT);
+  std::vector<uint16_t> yr(M * N);
+  std::vector<double> ye(M * N);
+  ASSERT_EQ(ref::gemm(pb.x.data(), pb.rs.data(), pb.host_weight(), M, pb.alpha, yr.data(), ye.data()),
+            W4A8_STATUS_SUCCESS);
+  int64_t checked = 0;
+  for (int64_t i = 0; i < M * N; ++i) {
+    if (std::fabs(ye[i]) >= 128.0) continue;  // not necessarily exact in BF16
+    ASSERT_EQ(bf16_to_float(y[i]), ye[i]) << "(" << i / N << "," << i % N << ")";
+    ++checked;
+  }
+  EXPECT_GE(checked, M * N * 90 / 100);
+}
+
+TEST(GpuWgmma, DeterministicAndRefusedWhereItCannotRun) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(416);
+  Problem pb(500, 1024, 2048, 16);
+  pb.randomize(rng, false);
+  const w4a8_weight w = pb.weight();
+  if (!wgmma_available()) {
+    EXPECT_EQ(w4a8_gemm_with_kernel(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, 1.0f,
+                                    W4A8_KERNEL_WGMMA_EXACT, nullptr, 0, nullptr),
+              W4A8_STATUS_NOT_SUPPORTED);
+    GTEST_SKIP() << "not an sm_90 GPU: checked only that the wgmma kernel is refused";
+  }
+  const auto a = run_api(pb, W4A8_KERNEL_WGMMA_EXACT);
+  const auto b = run_api(pb, W4A8_KERNEL_WGMMA_EXACT);
+  ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 2));
+  // K % 32 != 0 cannot be described to TMA: a clear NOT_SUPPORTED, nothing written.
+  Problem odd(200, 64, 48, 16);
+  odd.randomize(rng, false);
+  odd.dy.fill_bytes(0xAB);
+  const w4a8_weight wo = odd.weight();
+  EXPECT_EQ(w4a8_gemm_with_kernel(odd.dx.get(), odd.drs.get(), &wo, odd.dy.get(), odd.M, 1.0f,
+                                  W4A8_KERNEL_WGMMA_EXACT, nullptr, 0, nullptr),
+            W4A8_STATUS_NOT_SUPPORTED);
+  EXPECT_NE(std::string(w4a8_last_error()).find("K % 32"), std::string::npos) << w4a8_last_error();
+  for (uint16_t v : odd.dy.download()) ASSERT_EQ(v, 0xABAB);
 }
 
 // Small integers with unit scales: every output is an exact integer, compared exactly.
@@ -505,8 +614,8 @@ TEST(GpuSeedApi, QuantizeQuantizeGemm) {
 TEST(GpuDevice, UnsupportedKernelIndexIsReported) {
   W4A8_REQUIRE_GPU();
   kernels::GemmParams p;
-  EXPECT_EQ(kernels::launch_mma(-1, p, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(kernels::launch_mma(kernels::mma_config_count(), p, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(kernels::launch_mma(-1, p, 132, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(kernels::launch_mma(kernels::mma_config_count(), p, 132, nullptr), cudaErrorInvalidValue);
 }
 
 }  // namespace

@@ -119,7 +119,9 @@ typedef struct w4a8_weight {
 typedef enum w4a8_kernel {
   W4A8_KERNEL_AUTO = 0,
   W4A8_KERNEL_MMA_EXACT = 1, /* portable mma.sync FP16 kernel, exact dequantization */
-  W4A8_KERNEL_NAIVE = 2      /* one thread per output; device reference for tests */
+  W4A8_KERNEL_NAIVE = 2,     /* one thread per output; device reference for tests */
+  W4A8_KERNEL_WGMMA_EXACT = 3 /* sm_90a wgmma (Hopper) prefill kernel, exact dequantization;
+                                 NOT_SUPPORTED elsewhere or when K % 32 != 0 */
 } w4a8_kernel;
 
 /* y[M, N] = W4A8 GEMM of pre-quantized activations. No workspace is needed today; pass

@@ -22,6 +22,14 @@ using detail::check_not_null;
 using detail::fail;
 
 constexpr size_t kWorkspaceAlign = 256;
+
+// The wgmma kernels exist only in builds with an sm_90a image (CMake defines W4A8_HAS_SM90A),
+// and run only on sm_90 GPUs (the sm_90a image is not forward compatible).
+#ifdef W4A8_HAS_SM90A
+constexpr bool kHasSm90a = true;
+#else
+constexpr bool kHasSm90a = false;
+#endif
 size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 // Per-device facts, filled once per device ordinal (idempotent, so a race only repeats work).
@@ -73,6 +81,8 @@ w4a8_status current_device(const char* fn, heuristics::Device* dev) {
                 ordinal, e.cc, W4A8_CUDA_ARCHS_STRING);
   dev->sm_count = e.sm_count;
   dev->cc = e.cc;
+  dev->wgmma = kHasSm90a && e.cc == 90;
+  dev->ordinal = ordinal;
   return W4A8_STATUS_SUCCESS;
 }
 
@@ -132,14 +142,20 @@ kernels::GemmParams make_params(const void* x, const float* row_scale, const w4a
   return p;
 }
 
-// Resolves AUTO and checks the kernel exists; returns the mma config index (or -1 for naive).
+bool valid_kernel(w4a8_kernel k) {
+  return k == W4A8_KERNEL_AUTO || k == W4A8_KERNEL_MMA_EXACT || k == W4A8_KERNEL_NAIVE ||
+         k == W4A8_KERNEL_WGMMA_EXACT;
+}
+
+// Resolves AUTO and checks the kernel exists; returns the config index (shared index space of
+// heuristics::config_name) or -1 for the naive kernel.
 w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_kernel kernel,
                           const heuristics::Device& dev, int* index) {
   if (kernel == W4A8_KERNEL_NAIVE) {
     *index = -1;
     return W4A8_STATUS_SUCCESS;
   }
-  if (kernel != W4A8_KERNEL_AUTO && kernel != W4A8_KERNEL_MMA_EXACT)
+  if (!valid_kernel(kernel))
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "kernel=%d is not a w4a8_kernel value",
                 static_cast<int>(kernel));
   heuristics::Problem prob;
@@ -147,7 +163,23 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
   prob.N = p.N;
   prob.K = p.K;
   prob.group = p.group;
-  *index = heuristics::choose_mma_config(prob, dev);
+  if (kernel == W4A8_KERNEL_WGMMA_EXACT) {
+    if (!dev.wgmma)
+      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                  "W4A8_KERNEL_WGMMA_EXACT needs an sm_90 GPU and a build with sm_90a; this is "
+                  "sm_%d with CUDA architectures [%s]",
+                  dev.cc, W4A8_CUDA_ARCHS_STRING);
+    if (!heuristics::wgmma_fits(prob))
+      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                  "W4A8_KERNEL_WGMMA_EXACT needs K %% 32 == 0 (TMA rows of whole 16-byte "
+                  "units); got K=%lld",
+                  static_cast<long long>(p.K));
+    *index = heuristics::choose_wgmma_config(prob);
+  } else if (kernel == W4A8_KERNEL_MMA_EXACT) {
+    *index = heuristics::choose_mma_config(prob, dev);
+  } else {
+    *index = heuristics::choose_config(prob, dev);
+  }
   if (*index < 0)
     return fail(W4A8_STATUS_NOT_SUPPORTED, fn, "no kernel configuration for M=%lld N=%lld K=%lld group=%d",
                 static_cast<long long>(p.M), static_cast<long long>(p.N),
@@ -156,9 +188,12 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
 }
 
 w4a8_status launch_gemm(const char* fn, const kernels::GemmParams& p, int index,
-                        cudaStream_t stream) {
+                        const heuristics::Device& dev, cudaStream_t stream) {
   const cudaError_t err =
-      index < 0 ? kernels::launch_naive(p, stream) : kernels::launch_mma(index, p, stream);
+      index < 0 ? kernels::launch_naive(p, stream)
+      : heuristics::is_wgmma(index)
+          ? kernels::launch_wgmma(heuristics::wgmma_index(index), p, dev.ordinal, dev.sm_count, stream)
+          : kernels::launch_mma(index, p, dev.sm_count, stream);
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
   return detail::ok();
 }
@@ -166,7 +201,7 @@ w4a8_status launch_gemm(const char* fn, const kernels::GemmParams& p, int index,
 w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
                       const w4a8_weight* weight, void* y_bf16, int64_t M, float alpha,
                       w4a8_kernel kernel, cudaStream_t stream) {
-  if (kernel != W4A8_KERNEL_AUTO && kernel != W4A8_KERNEL_MMA_EXACT && kernel != W4A8_KERNEL_NAIVE)
+  if (!valid_kernel(kernel))
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "kernel=%d is not a w4a8_kernel value",
                 static_cast<int>(kernel));
   W4A8_CHECK(check_fp8_gemm(fn, x_fp8, row_scale, weight, y_bf16, M, alpha));
@@ -175,7 +210,7 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
   const kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   int index = -1;
   W4A8_CHECK(select_kernel(fn, p, kernel, dev, &index));
-  return launch_gemm(fn, p, index, stream);
+  return launch_gemm(fn, p, index, dev, stream);
 }
 
 }  // namespace
@@ -287,7 +322,7 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
   const cudaError_t err = kernels::launch_quantize_activation(
       static_cast<const uint16_t*>(x_bf16), xq, row_scale, M, weight->K, s);
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
-  return launch_gemm(fn, p, index, s);
+  return launch_gemm(fn, p, index, dev, s);
 }
 
 w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_size,
@@ -301,7 +336,10 @@ w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_siz
   }
   heuristics::Device dev;  // the current device if there is one, else the H100 defaults
   const w4a8_status st = current_device(fn, &dev);
-  if (st != W4A8_STATUS_SUCCESS) dev = heuristics::Device();
+  if (st != W4A8_STATUS_SUCCESS) {
+    dev = heuristics::Device();
+    dev.wgmma = kHasSm90a;
+  }
   kernels::GemmParams p;
   p.M = M;
   p.N = N;
@@ -309,15 +347,15 @@ w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_siz
   p.group = group_size;
   int index = -1;
   W4A8_CHECK(select_kernel(fn, p, kernel, dev, &index));
-  *name = kernels::mma_config(index).name;
+  *name = heuristics::config_name(index);
   return detail::ok();
 }
 
-int w4a8_gemm_config_count(void) { return kernels::mma_config_count(); }
+int w4a8_gemm_config_count(void) { return heuristics::config_count(); }
 
 const char* w4a8_gemm_config_name(int index) {
-  if (index < 0 || index >= kernels::mma_config_count()) return nullptr;
-  return kernels::mma_config(index).name;
+  if (index < 0 || index >= heuristics::config_count()) return nullptr;
+  return heuristics::config_name(index);
 }
 
 w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
@@ -325,18 +363,25 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                                   int index, w4a8_stream_t stream) {
   const char* fn = "w4a8_gemm_with_config";
   W4A8_CHECK(check_fp8_gemm(fn, x_fp8, row_scale, weight, y_bf16, M, alpha));
-  if (index < 0 || index >= kernels::mma_config_count())
+  if (index < 0 || index >= heuristics::config_count())
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "index=%d must be in [0, %d)", index,
-                kernels::mma_config_count());
-  const kernels::MmaConfig& c = kernels::mma_config(index);
-  if (c.group != weight->group_size || (c.vec == 16 && weight->K % 32 != 0))
+                heuristics::config_count());
+  const char* name = heuristics::config_name(index);
+  const bool wgmma = heuristics::is_wgmma(index);
+  const bool k32 = wgmma || kernels::mma_config(index).vec == 16;
+  if (heuristics::config_group(index) != weight->group_size || (k32 && weight->K % 32 != 0))
     return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
-                "configuration %s needs group_size=%d%s; got group_size=%d, K=%lld", c.name,
-                c.group, c.vec == 16 ? " and K % 32 == 0" : "", weight->group_size,
-                static_cast<long long>(weight->K));
+                "configuration %s needs group_size=%d%s; got group_size=%d, K=%lld", name,
+                heuristics::config_group(index), k32 ? " and K % 32 == 0" : "",
+                weight->group_size, static_cast<long long>(weight->K));
   heuristics::Device dev;
   W4A8_CHECK(current_device(fn, &dev));
-  return launch_gemm(fn, make_params(x_fp8, row_scale, weight, y_bf16, M, alpha), index,
+  if (wgmma && !dev.wgmma)
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                "configuration %s needs an sm_90 GPU and a build with sm_90a; this is sm_%d "
+                "with CUDA architectures [%s]",
+                name, dev.cc, W4A8_CUDA_ARCHS_STRING);
+  return launch_gemm(fn, make_params(x_fp8, row_scale, weight, y_bf16, M, alpha), index, dev,
                      reinterpret_cast<cudaStream_t>(stream));
 }
 

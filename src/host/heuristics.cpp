@@ -11,6 +11,14 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+int find_wgmma(int group, int bm) {
+  for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
+    const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
+    if (c.group == group && c.bm == bm) return kernels::mma_config_count() + i;
+  }
+  return -1;
+}
+
 int find(int group, int mt, int wn, int wk, int vec) {
   for (int i = 0; i < kernels::mma_config_count(); ++i) {
     const kernels::MmaConfig& c = kernels::mma_config(i);
@@ -60,6 +68,31 @@ int choose_mma_config(const Problem& p, const Device& d) {
   // Rule (3): 16 K-warps for tall K on few row tiles (few tokens only).
   if (mt <= 2 && wn == 1 && wk == 8 && wk_max >= 16) wk = 16;
   return find(p.group, mt, wn, wk, vec);
+}
+
+int config_count() { return kernels::mma_config_count() + kernels::wgmma_config_count(); }
+bool is_wgmma(int index) { return index >= kernels::mma_config_count(); }
+int wgmma_index(int index) { return index - kernels::mma_config_count(); }
+const char* config_name(int index) {
+  return is_wgmma(index) ? kernels::wgmma_config(wgmma_index(index)).name : kernels::mma_config(index).name;
+}
+int config_group(int index) {
+  return is_wgmma(index) ? kernels::wgmma_config(wgmma_index(index)).group : kernels::mma_config(index).group;
+}
+
+bool wgmma_fits(const Problem& p) {
+  return p.K % 32 == 0 && p.M < (int64_t(1) << 31) && p.N < (int64_t(1) << 31) &&
+         p.K < (int64_t(1) << 31) && ceil_div(p.M, 64) * ceil_div(p.N, 128) < (int64_t(1) << 31);
+}
+
+// Provisional until the M sweep on the H100 (bench.py --msweep) replaces it.
+int64_t wgmma_min_m(const Problem&) { return 129; }
+
+int choose_wgmma_config(const Problem& p) { return find_wgmma(p.group, 128); }
+
+int choose_config(const Problem& p, const Device& d) {
+  if (d.wgmma && wgmma_fits(p) && p.M >= wgmma_min_m(p)) return choose_wgmma_config(p);
+  return choose_mma_config(p, d);
 }
 
 }  // namespace heuristics

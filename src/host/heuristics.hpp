@@ -16,10 +16,28 @@ struct Problem {
 struct Device {
   int sm_count = 132;  // H100 SXM
   int cc = 90;         // compute capability, major * 10 + minor
+  bool wgmma = true;   // the sm_90a wgmma kernels can run (sm_90 GPU and an sm_90a image)
+  int ordinal = 0;     // CUDA device ordinal (for per-device kernel attributes)
 };
+
+// The one index space of kernel configurations (the tuning API's): the mma.sync whitelist
+// first, then the wgmma one.
+int config_count();
+bool is_wgmma(int index);      // index >= kernels::mma_config_count()
+int wgmma_index(int index);    // its position in kernels::wgmma_config()
+const char* config_name(int index);
+int config_group(int index);
 
 // Index into kernels::mma_config(); -1 if no configuration fits (never for valid input).
 int choose_mma_config(const Problem& problem, const Device& device);
+// The smallest M from which the wgmma kernel runs (where the device has it).
+int64_t wgmma_min_m(const Problem& problem);
+// The wgmma configuration (index in the shared space) for a problem it supports.
+int choose_wgmma_config(const Problem& problem);
+// Whether the wgmma kernel can take this problem shape at all (K % 32 == 0 for TMA rows).
+bool wgmma_fits(const Problem& problem);
+// The configuration AUTO runs (index in the shared space).
+int choose_config(const Problem& problem, const Device& device);
 
 }  // namespace heuristics
 }  // namespace w4a8

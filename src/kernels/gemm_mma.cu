@@ -338,19 +338,15 @@ int resident_ctas(int index) {
   return v;
 }
 
-cudaError_t launch_mma(int index, const GemmParams& p, cudaStream_t stream) {
+cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_t stream) {
   if (index < 0 || index >= kNumConfigs) return cudaErrorInvalidValue;
   const MmaConfig& c = kConfigs[index];
   const int64_t token_tiles = (p.M + 8 * c.mt - 1) / (8 * c.mt);
   const int64_t row_groups = (p.N + 16 * c.wn - 1) / (16 * c.wn);
   const int64_t tiles = token_tiles * row_groups;
   if (tiles > 0x7FFFFFFF) return cudaErrorInvalidConfiguration;  // the kernel counts tiles in int
-  int dev = 0, sms = 0;
-  cudaError_t err = cudaGetDevice(&dev);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  if (err != cudaSuccess) return err;
   // One wave at most: the CTAs walk the tiles themselves.
-  const int64_t wave = int64_t(sms) * resident_ctas(index);
+  const int64_t wave = int64_t(sm_count > 0 ? sm_count : 1) * resident_ctas(index);
   const int64_t grid = tiles < wave ? tiles : wave;
   kKernels[index]<<<static_cast<unsigned>(grid), 32 * c.wn * c.wk, 0, stream>>>(p, token_tiles);
   return cudaGetLastError();

@@ -39,10 +39,27 @@ struct MmaConfig {
 // Number of entries and the table itself (static storage).
 int mma_config_count();
 const MmaConfig& mma_config(int index);
-// Enqueues configuration `index` for `p`. Returns cudaErrorInvalidValue for a bad index.
-cudaError_t launch_mma(int index, const GemmParams& p, cudaStream_t stream);
+// Enqueues configuration `index` for `p` on the current device, which has `sm_count` SMs.
+// Returns cudaErrorInvalidValue for a bad index.
+cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_t stream);
 // Checks that this build holds a kernel image for the current device (no launch).
 cudaError_t mma_kernel_available();
+
+// One instantiated configuration of the sm_90a wgmma prefill kernel (gemm_wgmma.cu): 128
+// output channels x `bm` tokens per CTA tile.
+struct WgmmaConfig {
+  int group;  // 16 or 32
+  int bm;     // tokens per tile: 64, 128 or 256
+  const char* name;
+};
+int wgmma_config_count();
+const WgmmaConfig& wgmma_config(int index);
+// Whether the problem meets the kernel's TMA constraints (K % 32 == 0, 16-byte aligned
+// weights and activations, tile counts in 32 bits). Pure host check.
+bool wgmma_supported(const GemmParams& p);
+// Enqueues wgmma configuration `index` on the current device (`device` = its ordinal,
+// `sm_count` its SMs). Only valid where the build has an sm_90a image and the GPU is sm_90.
+cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_count, cudaStream_t stream);
 
 // Device reference: one thread per output, FP32 accumulation in k order.
 cudaError_t launch_naive(const GemmParams& p, cudaStream_t stream);
