@@ -20,6 +20,7 @@ import ctypes
 import datetime
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -107,8 +108,16 @@ class Lib:
         _lib.check(self.L.w4a8_quantize_activation_fp8(ptr(x), ptr(q), ptr(s), M, K, stream()))
         return q, s
 
-    def gemm(self, q, s, w, y, M, alpha=1.0):
-        _lib.check(self.L.w4a8_gemm(ptr(q), ptr(s), ctypes.byref(w["struct"]), ptr(y), M, alpha, None, 0, stream()))
+    def gemm(self, q, s, w, y, M, ws=None, alpha=1.0):
+        """w4a8_gemm with the workspace w4a8_gemm_workspace_size asks for (gemm_workspace below)."""
+        _lib.check(self.L.w4a8_gemm(ptr(q), ptr(s), ctypes.byref(w["struct"]), ptr(y), M, alpha,
+                                    ptr(ws) if ws is not None else None, ws.numel() if ws is not None else 0,
+                                    stream()))
+
+    @staticmethod
+    def gemm_workspace(M, N, K):
+        need = _lib.gemm_workspace_size(M, N, K, GROUP)
+        return torch.empty(need, dtype=torch.uint8, device="cuda") if need else None
 
     def linear(self, x, w, y, M, ws):
         _lib.check(self.L.w4a8_linear_bf16(ptr(x), ctypes.byref(w["struct"]), ptr(y), M, 1.0, ptr(ws), ws.numel(),
@@ -118,7 +127,7 @@ class Lib:
         _lib.check(self.B.w4a8_bench_read(ptr(w["buf"]), w["read_bytes"], ptr(self.sink), stream()))
 
 
-def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None):
+def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None):
     """Every whitelisted configuration that fits, per (shape, M): the data behind heuristics.cpp."""
     L = lib.L
     names = [L.w4a8_gemm_config_name(i).decode() for i in range(L.w4a8_gemm_config_count())]
@@ -135,12 +144,19 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None):
             ref = reference_fp64(q, s, base)
             auto = _lib.kernel_name(M, N, K, GROUP)
             res = []
+            ws = torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256, dtype=torch.uint8, device="cuda")
             for i, name in enumerate(names):
-                mt = int(name.split("_mt")[1].split("_")[0])
-                if f"_g{GROUP}" not in name or ("_v8_" in name) != (K % 32 != 0) or 8 * mt > max(8, 2 * M):
+                if f"_g{GROUP}" not in name or (config_filter and not re.search(config_filter, name)):
+                    continue
+                if name.startswith("mma_exact"):
+                    mt = int(name.split("_mt")[1].split("_")[0])
+                    if ("_v8_" in name) != (K % 32 != 0) or 8 * mt > max(8, 2 * M):
+                        continue
+                elif K % 32 or M < 64:  # wgmma: TMA rows of 16-byte units; prefill sizes only
                     continue
                 call = lambda w, i=i: _lib.check(L.w4a8_gemm_with_config(ptr(q), ptr(s), ctypes.byref(w["struct"]),
-                                                                         ptr(y), M, 1.0, i, stream()))
+                                                                         ptr(y), M, 1.0, i, ptr(ws), ws.numel(),
+                                                                         stream()))
                 y.fill_(float("nan"))
                 call(base)
                 torch.cuda.synchronize()
@@ -199,15 +215,16 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
         y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
         y2 = torch.empty_like(y)
         ws = torch.empty(_lib.linear_workspace_size(M, N, K, GROUP), dtype=torch.uint8, device="cuda")
+        gws = lib.gemm_workspace(M, N, K)
         # Correctness first: poisoned output, exact reference, fused == two-step.
         y.fill_(float("nan"))
-        lib.gemm(q, s, base, y, M)
+        lib.gemm(q, s, base, y, M, gws)
         torch.cuda.synchronize()
         err = rel_err(y, reference_fp64(q, s, base))
         lib.linear(x, base, y2, M, ws)
         torch.cuda.synchronize()
         fused_equal = bool(torch.equal(y, y2))
-        t_w4a8 = graph_time([lambda w=w: lib.gemm(q, s, w, y, M) for w in nv])
+        t_w4a8 = graph_time([lambda w=w: lib.gemm(q, s, w, y, M, gws) for w in nv])
         t_fused = graph_time([lambda w=w: lib.linear(x, w, y2, M, ws) for w in nv])
         if "floor" not in floor_cache:
             floor_cache["floor"] = graph_time([lambda w=w: lib.read(w) for w in nv])
@@ -386,6 +403,7 @@ def main():
     ap.add_argument("--shapes", default=None, help="comma-separated NxK")
     ap.add_argument("--no-trace", action="store_true")
     ap.add_argument("--sweep", metavar="CSV", help="time every configuration per (shape, M) instead")
+    ap.add_argument("--configs", default=None, help="with --sweep: only configurations whose name matches this regex")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True
     lib = Lib(Path(args.build))
@@ -398,7 +416,7 @@ def main():
     if args.ms:
         ms = [int(v) for v in args.ms.split(",")]
     if args.sweep:
-        sweep(lib, shapes, ms, l2, gen, args.sweep)
+        sweep(lib, shapes, ms, l2, gen, args.sweep, args.configs)
         return
     rows = []
     for N, K in shapes:

@@ -40,7 +40,7 @@ if has test; then
   step tests
   "$BUILD/tests/w4a8_cpu_tests" --gtest_brief=1 >"$OUT/cpu_tests.log" 2>&1 || status=1
   tail -3 "$OUT/cpu_tests.log"
-  "$BUILD/tests/w4a8_gpu_tests" >"$OUT/gpu_tests.log" 2>&1 || status=1
+  timeout 400 "$BUILD/tests/w4a8_gpu_tests" >"$OUT/gpu_tests.log" 2>&1 || status=1
   grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|error" "$OUT/gpu_tests.log" | head -40
   grep -E "^\[       OK \]" "$OUT/gpu_tests.log" | sed 's/^/  /'
   "$BUILD/tests/w4a8_plugin_core_tests" --gtest_brief=1 >"$OUT/plugin_core_tests.log" 2>&1 || status=1
@@ -69,6 +69,13 @@ if has sanitize; then
     echo "$tool: exit $rc; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_$tool.log" | tail -1)"
     [ $rc -eq 0 ] || status=1
   done
+  # The wgmma prefill kernel (TMA, mbarriers, async-proxy writes): memcheck on its tests.
+  timeout 300 compute-sanitizer --tool memcheck --error-exitcode 99 "$BUILD/tests/w4a8_gpu_tests" \
+    --gtest_filter='GpuWgmma.EveryConfigurationMatchesReference:GpuWgmma.DeterministicAndRefusedWhereItCannotRun' \
+    >"$OUT/sanitize_memcheck_wgmma.log" 2>&1
+  rc=$?
+  echo "memcheck (wgmma): exit $rc; $(grep -E 'ERROR SUMMARY' "$OUT/sanitize_memcheck_wgmma.log" | tail -1)"
+  [ $rc -eq 0 ] || status=1
 fi
 
 if has sweep; then

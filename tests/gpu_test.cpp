@@ -288,11 +288,17 @@ void check_against_reference(const Problem& pb, const std::vector<uint16_t>& y, 
   EXPECT_LE(std::sqrt(err2 / std::max(ref2, 1e-300)), 4e-3) << what;
 }
 
-std::vector<uint16_t> run_api(Problem& pb, w4a8_kernel kernel) {
+// with_workspace: the bytes w4a8_gemm_workspace_size() asks for (the documented use); without,
+// NULL/0 (the wgmma kernels then convert the activations themselves).
+std::vector<uint16_t> run_api(Problem& pb, w4a8_kernel kernel, bool with_workspace = true) {
   pb.dy.fill_bytes(0xFF);  // poison: BF16 NaN everywhere
   const w4a8_weight w = pb.weight();
-  const w4a8_status st =
-      w4a8_gemm_with_kernel(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, kernel, nullptr, 0, nullptr);
+  size_t need = 0;
+  EXPECT_EQ(w4a8_gemm_workspace_size(pb.M, pb.N, pb.K, pb.group, &need), W4A8_STATUS_SUCCESS);
+  if (!with_workspace) need = 0;
+  DeviceBuffer<uint8_t> ws(need ? need : 1);
+  const w4a8_status st = w4a8_gemm_with_kernel(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, kernel,
+                                               need ? ws.get() : nullptr, need, nullptr);
   EXPECT_EQ(st, W4A8_STATUS_SUCCESS) << w4a8_last_error();
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   return pb.dy.download();
@@ -374,7 +380,9 @@ bool wgmma_available() {
 std::vector<uint16_t> run_config(Problem& pb, int index) {
   pb.dy.fill_bytes(0xFF);
   const w4a8_weight w = pb.weight();
-  const w4a8_status st = w4a8_gemm_with_config(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, index, nullptr);
+  DeviceBuffer<uint8_t> ws(size_t(pb.M) * ((pb.K + 63) / 64 * 64) * 2 + 256);
+  const w4a8_status st = w4a8_gemm_with_config(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, index,
+                                               ws.get(), ws.size(), nullptr);
   EXPECT_EQ(st, W4A8_STATUS_SUCCESS) << w4a8_last_error();
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   return pb.dy.download();
@@ -415,8 +423,12 @@ TEST(GpuWgmma, PrefillShapesAndSmallIntegers) {
   for (const auto& s : shapes) {
     Problem pb(s[0], s[1], s[2], int(s[3]));
     pb.randomize(rng, true);
-    check_against_reference(pb, run_api(pb, W4A8_KERNEL_WGMMA_EXACT), "wgmma");
+    const auto y = run_api(pb, W4A8_KERNEL_WGMMA_EXACT);
+    check_against_reference(pb, y, "wgmma");
     if (HasFatalFailure()) return;
+    // Without a workspace the in-kernel converters make the same FP16 operands: same bits.
+    const auto yc = run_api(pb, W4A8_KERNEL_WGMMA_EXACT, false);
+    ASSERT_EQ(0, std::memcmp(y.data(), yc.data(), y.size() * 2)) << "converter variant differs";
   }
   const int64_t M = 300, N = 200, K = 4096;
   Problem pb(M, N, K, 16);
@@ -468,6 +480,63 @@ TEST(GpuWgmma, DeterministicAndRefusedWhereItCannotRun) {
             W4A8_STATUS_NOT_SUPPORTED);
   EXPECT_NE(std::string(w4a8_last_error()).find("K % 32"), std::string::npos) << w4a8_last_error();
   for (uint16_t v : odd.dy.download()) ASSERT_EQ(v, 0xABAB);
+}
+
+// FP16 bits of a value that FP16 holds exactly (every E4M3 value does).
+uint16_t float_to_half_bits_exact(float v) {
+  const uint16_t sign = std::signbit(v) ? 0x8000 : 0;
+  const float a = std::fabs(v);
+  if (a == 0.0f) return sign;
+  int e = 0;
+  const float f = std::frexp(a, &e);  // a = f * 2^e, f in [0.5, 1)
+  const int E = e - 1 + 15;
+  if (E >= 1) return static_cast<uint16_t>(sign | (E << 10) | static_cast<uint16_t>(std::ldexp(2.0f * f - 1.0f, 10)));
+  return static_cast<uint16_t>(sign | static_cast<uint16_t>(std::ldexp(a, 24)));  // subnormal: a = m * 2^-24
+}
+
+// The wgmma kernel's FP16 activations: the FP8 quantizer's values, widened and permuted
+// within 64-k blocks, rows zero-padded to a multiple of 64 (both prologue kernels).
+TEST(GpuQuantizeActivation, F16PermutedEqualsFp8Codes) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(17);
+  for (const auto& mk : std::vector<std::pair<int64_t, int64_t>>{{1, 64}, {3, 32}, {7, 2080}, {130, 2048}, {2, 16400}}) {
+    const int64_t M = mk.first, K = mk.second, Kp = kernels::f16p_row_elems(K);
+    auto xb = random_bf16(M * K, rng, 1.0f);
+    if (M > 2) xb[K + 5] = 0x7FC0;  // a NaN row: NaN codes, NaN scale
+    std::vector<uint8_t> q(M * K);
+    std::vector<float> rs(M);
+    ASSERT_EQ(ref::quantize_activation_fp8(xb.data(), M, K, q.data(), rs.data()), W4A8_STATUS_SUCCESS);
+    DeviceBuffer<uint16_t> dxb(M * K), d16a(M * Kp), d16b(M * Kp);
+    DeviceBuffer<uint8_t> dq(M * K);
+    DeviceBuffer<float> drs(M);
+    dxb.upload(xb);
+    dq.upload(q);
+    d16a.fill_bytes(0xCD);
+    d16b.fill_bytes(0xCD);
+    CUDA_OK(kernels::launch_quantize_activation_f16p(dxb.get(), d16a.get(), drs.get(), M, K, nullptr));
+    CUDA_OK(kernels::launch_fp8_to_f16p(dq.get(), d16b.get(), M, K, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    const auto a = d16a.download(), b = d16b.download();
+    const auto rsd = drs.download();
+    for (int64_t m = 0; m < M; ++m) {
+      ASSERT_EQ(std::memcmp(&rsd[m], &rs[m], 4), 0) << "row scale " << m;
+      for (int64_t j = 0; j < Kp; ++j) {
+        const int64_t k = j / 64 * 64 + kernels::f16p_k_of_column(int(j % 64));
+        uint16_t want = 0;
+        if (k < K) {
+          const float v = e4m3_to_float(q[m * K + k]);
+          want = std::isnan(v) ? 0x7FFF : float_to_half_bits_exact(v);
+        }
+        const uint16_t got = a[m * Kp + j];
+        if (want == 0x7FFF) {
+          ASSERT_TRUE((got & 0x7C00) == 0x7C00 && (got & 0x3FF)) << m << "," << j;
+        } else {
+          ASSERT_EQ(got, want) << "quantizer, row " << m << " column " << j << " (k " << k << ")";
+        }
+        ASSERT_EQ(b[m * Kp + j], got) << "converter, row " << m << " column " << j;
+      }
+    }
+  }
 }
 
 // Small integers with unit scales: every output is an exact integer, compared exactly.

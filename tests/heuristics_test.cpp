@@ -2,8 +2,11 @@
 // follows the documented rules.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "host/heuristics.hpp"
 #include "kernels/launch.hpp"
+#include "w4a8/w4a8.h"
 
 namespace w4a8 {
 namespace {
@@ -46,8 +49,49 @@ TEST(Heuristics, TallKSplitsKInsideTheCta) {
 }
 
 TEST(Heuristics, NamesAreUniqueAndDescribeTheConfig) {
-  for (int i = 0; i < kernels::mma_config_count(); ++i)
-    for (int j = 0; j < i; ++j) EXPECT_STRNE(kernels::mma_config(i).name, kernels::mma_config(j).name);
+  for (int i = 0; i < heuristics::config_count(); ++i)
+    for (int j = 0; j < i; ++j) EXPECT_STRNE(heuristics::config_name(i), heuristics::config_name(j));
+}
+
+// The wgmma prefill kernel: where its tiles fill the GPU, with the tile the sweep found best;
+// never on GPUs without it, never when K % 32 != 0 (TMA), and the workspace queries cover
+// every shape it may take.
+TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
+  heuristics::Device h100;  // 132 SMs, sm_90, wgmma
+  auto name = [&](int64_t M, int64_t N, int64_t K, const heuristics::Device& d, bool f16 = true) {
+    return std::string(heuristics::config_name(heuristics::choose_config({M, N, K, 16}, d, f16)));
+  };
+  EXPECT_EQ(name(50, 16384, 2048, h100), "wgmma_exact_bm64_g16");
+  EXPECT_EQ(name(128, 16384, 2048, h100), "wgmma_exact_bm128_g16");
+  EXPECT_EQ(name(968, 16384, 2048, h100), "wgmma_exact_bm256_g16");
+  EXPECT_EQ(name(968, 2048, 16384, h100), "wgmma_exact_bm128_g16");
+  EXPECT_EQ(name(4096, 2048, 16384, h100), "wgmma_exact_bm256_g16");
+  EXPECT_EQ(name(968, 16384, 2048, h100, false), "wgmma_exact_cvt_bm256_g16");  // no workspace
+  EXPECT_EQ(name(64, 16384, 2048, h100, false), "wgmma_exact_cvt_bm128_g16");
+  EXPECT_EQ(name(128, 2048, 16384, h100).rfind("mma_exact", 0), 0u);  // 32 tiles: split-K mma wins
+  EXPECT_EQ(name(50, 4096, 1024, h100).rfind("mma_exact", 0), 0u);
+  EXPECT_EQ(name(32, 16384, 2048, h100).rfind("mma_exact", 0), 0u);
+  EXPECT_EQ(name(968, 2048, 2064, h100).rfind("mma_exact", 0), 0u);  // K % 32 == 16
+  heuristics::Device ada;
+  ada.cc = 89;
+  ada.wgmma = false;
+  heuristics::Device thor;
+  thor.sm_count = 20;
+  thor.cc = 110;
+  thor.wgmma = false;
+  for (const int64_t M : {int64_t(1), int64_t(50), int64_t(968), int64_t(4096)}) {
+    EXPECT_EQ(name(M, 16384, 2048, ada).rfind("mma_exact", 0), 0u) << M;
+    EXPECT_EQ(name(M, 16384, 2048, thor).rfind("mma_exact", 0), 0u) << M;
+  }
+  for (const int64_t M : {int64_t(33), int64_t(968)}) {
+    EXPECT_TRUE(heuristics::wgmma_candidate({M, 2048, 2048, 16}));
+    size_t ws = 0;
+    ASSERT_EQ(w4a8_gemm_workspace_size(M, 2048, 2048, 16, &ws), W4A8_STATUS_SUCCESS);
+    EXPECT_GE(ws, size_t(M) * 2048 * 2);
+  }
+  size_t ws = 1;
+  ASSERT_EQ(w4a8_gemm_workspace_size(16, 2048, 2048, 16, &ws), W4A8_STATUS_SUCCESS);
+  EXPECT_EQ(ws, 0u);
 }
 
 }  // namespace

@@ -158,6 +158,24 @@ TEST(Validation, LinearWorkspace) {
   EXPECT_TRUE(work.untouched());
 }
 
+// w4a8_gemm's workspace: NULL/0 always accepted; otherwise aligned and at least the query.
+TEST(Validation, GemmWorkspace) {
+  Canary x, rs, wp, ws, y, work;
+  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16};
+  size_t need = 0;
+  ASSERT_EQ(w4a8_gemm_workspace_size(40, 32, 64, 16, &need), W4A8_STATUS_SUCCESS);
+  EXPECT_GE(need, size_t(40 * 64 * 2));  // FP16 activations for the wgmma kernel
+  expect_error(w4a8_gemm(x.p(), static_cast<const float*>(rs.p()), &w, y.p(), 40, 1.0f, work.p(), need - 1, nullptr),
+               W4A8_STATUS_WORKSPACE_TOO_SMALL, {"workspace_size=", std::to_string(need)});
+  expect_error(w4a8_gemm(x.p(), static_cast<const float*>(rs.p()), &w, y.p(), 40, 1.0f, work.p(8), need, nullptr),
+               W4A8_STATUS_MISALIGNED_POINTER, {"workspace"});
+  expect_error(w4a8_gemm_with_config(x.p(), static_cast<const float*>(rs.p()), &w, y.p(), 40, 1.0f,
+                                     w4a8_gemm_config_count() - 1, nullptr, 0, nullptr),
+               W4A8_STATUS_NOT_SUPPORTED, {"wgmma_exact_cvt"});  // last config: cvt g32, group 16 given
+  EXPECT_TRUE(y.untouched());
+  EXPECT_TRUE(work.untouched());
+}
+
 TEST(Validation, SeedApiReportsThroughTheSameChecks) {
   Canary x, rs, wp, ws, y;
   const auto st = w4a8GemmForward(static_cast<const __nv_fp8_e4m3*>(x.p()), static_cast<const float*>(rs.p()),

@@ -193,9 +193,12 @@ int run_gemm_check(const CheckOptions& o) {
                                    int(o.K), nullptr, o.group));
   CHECK_W4A8(quantizeActivationToFP8(reinterpret_cast<const __nv_bfloat16*>(dxb.p), xq, drs.p, int(o.M), int(o.K),
                                      nullptr));
+  // The workspace the library asks for (FP16 activations for the Hopper prefill kernel).
+  const size_t ws_bytes = w4a8GemmWorkspaceSize(int(o.M), int(o.N), int(o.K), o.group);
+  Dev<uint8_t> dwork(ws_bytes ? ws_bytes : 1);
   auto gemm = [&](cudaStream_t s) {
     return w4a8GemmForward(xq, drs.p, dwp.p, ws, ds2.p, reinterpret_cast<__nv_bfloat16*>(dy.p), int(o.M), int(o.N),
-                           int(o.K), 1.0f, nullptr, 0, s, o.group);
+                           int(o.K), 1.0f, ws_bytes ? dwork.p : nullptr, ws_bytes, s, o.group);
   };
   CHECK_W4A8(gemm(nullptr));
   CHECK_CUDA(cudaDeviceSynchronize());

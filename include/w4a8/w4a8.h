@@ -124,8 +124,11 @@ typedef enum w4a8_kernel {
                                  NOT_SUPPORTED elsewhere or when K % 32 != 0 */
 } w4a8_kernel;
 
-/* y[M, N] = W4A8 GEMM of pre-quantized activations. No workspace is needed today; pass
- * NULL/0 or whatever w4a8_gemm_workspace_size() returned.
+/* y[M, N] = W4A8 GEMM of pre-quantized activations. Workspace: pass the
+ * w4a8_gemm_workspace_size() bytes it asks for (zero at small M; at large M on sm_90a the
+ * prefill kernel uses it for FP16 copies of the activations, made once per call), or NULL/0,
+ * which is always accepted (the prefill kernel then converts activations in every CTA, slower).
+ * A workspace that is not NULL must be 16-byte aligned and at least the queried size.
  * Requirements: x_fp8 16-byte aligned, row_scale 4-byte aligned, y 2-byte aligned,
  * alpha finite. */
 W4A8_API w4a8_status w4a8_gemm(const void* x_fp8, const float* row_scale,
@@ -179,10 +182,14 @@ W4A8_API int w4a8_gemm_config_count(void);
 /* Name of configuration `index` (static string), or NULL when out of range. */
 W4A8_API const char* w4a8_gemm_config_name(int index);
 /* w4a8_gemm with configuration `index`; W4A8_STATUS_NOT_SUPPORTED if it does not fit the
- * problem (its group size or load width). */
+ * problem (its group size or load width) or the GPU (wgmma configurations need sm_90a).
+ * The "wgmma_exact_bm*" configurations take FP16 activations made in the workspace:
+ * M * (K rounded up to 64) * 2 bytes, 16-byte aligned (w4a8_gemm_workspace_size() at large
+ * M); every other configuration ignores the workspace (NULL/0 is fine). */
 W4A8_API w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                                            const w4a8_weight* weight, void* y_bf16, int64_t M,
-                                           float alpha, int index, w4a8_stream_t stream);
+                                           float alpha, int index, void* workspace,
+                                           size_t workspace_size, w4a8_stream_t stream);
 
 #ifdef __cplusplus
 } /* extern "C" */

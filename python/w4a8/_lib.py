@@ -89,7 +89,9 @@ def lib():
         L.w4a8_gemm_config_count.restype = i32
         L.w4a8_gemm_config_name.restype = ctypes.c_char_p
         L.w4a8_gemm_config_name.argtypes = [i32]
-        L.w4a8_gemm_with_config.argtypes = [vp, vp, ctypes.POINTER(Weight), vp, i64, f32, i32, vp]
+        L.w4a8_gemm_with_config.argtypes = [vp, vp, ctypes.POINTER(Weight), vp, i64, f32, i32, vp,
+                                            ctypes.c_size_t, vp]
+        L.w4a8_gemm_workspace_size.argtypes = [i64, i64, i64, i32, ctypes.POINTER(ctypes.c_size_t)]
         L.w4a8_gemm_with_config.restype = i32
         L.w4a8_ref_quantize_activation_fp8.argtypes = [vp, vp, vp, i64, i64]
         L.w4a8_ref_quantize_weight_nvfp4.argtypes = [vp, vp, vp, vp, i64, i64, i32]
@@ -99,6 +101,7 @@ def lib():
         L.w4a8_gemm_kernel_name.argtypes = [i64, i64, i64, i32, i32, ctypes.POINTER(ctypes.c_char_p)]
         for name in ("w4a8_quantize_activation_fp8", "w4a8_quantize_weight_nvfp4", "w4a8_gemm",
                      "w4a8_gemm_with_kernel", "w4a8_linear_bf16", "w4a8_linear_workspace_size",
+                     "w4a8_gemm_workspace_size",
                      "w4a8_gemm_kernel_name"):
             getattr(L, name).restype = i32
         _lib = L
@@ -116,6 +119,13 @@ def kernel_name(M: int, N: int, K: int, group_size: int = 16, kernel: int = KERN
     out = ctypes.c_char_p()
     check(lib().w4a8_gemm_kernel_name(M, N, K, group_size, kernel, ctypes.byref(out)))
     return out.value.decode()
+
+
+def gemm_workspace_size(M: int, N: int, K: int, group_size: int = 16) -> int:
+    """Bytes w4a8_gemm wants (FP16 activations for the Hopper prefill kernel; 0 at small M)."""
+    out = ctypes.c_size_t()
+    check(lib().w4a8_gemm_workspace_size(M, N, K, group_size, ctypes.byref(out)))
+    return out.value
 
 
 def linear_workspace_size(M: int, N: int, K: int, group_size: int = 16) -> int:

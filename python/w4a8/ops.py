@@ -169,8 +169,11 @@ def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, gro
     L = _lib.lib()
     w = _weight_struct(packed, _u8(scales), s2, bias, group_size)
     if q.is_cuda:
+        need = _lib.gemm_workspace_size(M, N, K, group_size)
+        ws = torch.empty(need, dtype=torch.uint8, device=q.device) if need else None
         with _OnDevice(q) as stream:
-            _lib.check(L.w4a8_gemm(_ptr(q), _ptr(s), ctypes.byref(w), _ptr(y), M, alpha, None, 0, stream))
+            _lib.check(L.w4a8_gemm(_ptr(q), _ptr(s), ctypes.byref(w), _ptr(y), M, alpha,
+                                   _ptr(ws) if need else None, need, stream))
     else:
         _lib.check(L.w4a8_ref_gemm(_ptr(q), _ptr(s), ctypes.byref(w), _ptr(y), M, alpha))
     return y

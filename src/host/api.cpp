@@ -147,10 +147,28 @@ bool valid_kernel(w4a8_kernel k) {
          k == W4A8_KERNEL_WGMMA_EXACT;
 }
 
+// Bytes of the FP16 activations a wgmma kernel takes from its prologue (kernels/launch.hpp).
+size_t f16p_bytes(int64_t M, int64_t K) {
+  return static_cast<size_t>(M) * static_cast<size_t>(kernels::f16p_row_elems(K)) * 2;
+}
+bool wgmma_candidate(int64_t M, int64_t N, int64_t K, int group) {
+  heuristics::Problem prob;
+  prob.M = M;
+  prob.N = N;
+  prob.K = K;
+  prob.group = group;
+  return heuristics::wgmma_candidate(prob);
+}
+// The FP16 activation region of w4a8_gemm's workspace (0: none needed).
+size_t gemm_workspace_bytes(int64_t M, int64_t N, int64_t K, int group) {
+  return wgmma_candidate(M, N, K, group) ? align_up(f16p_bytes(M, K), kWorkspaceAlign) : 0;
+}
+
 // Resolves AUTO and checks the kernel exists; returns the config index (shared index space of
-// heuristics::config_name) or -1 for the naive kernel.
+// heuristics::config_name) or -1 for the naive kernel. f16_in: the caller has the workspace
+// for FP16 activations (the fast wgmma variant).
 w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_kernel kernel,
-                          const heuristics::Device& dev, int* index) {
+                          const heuristics::Device& dev, bool f16_in, int* index) {
   if (kernel == W4A8_KERNEL_NAIVE) {
     *index = -1;
     return W4A8_STATUS_SUCCESS;
@@ -174,11 +192,11 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
                   "W4A8_KERNEL_WGMMA_EXACT needs K %% 32 == 0 (TMA rows of whole 16-byte "
                   "units); got K=%lld",
                   static_cast<long long>(p.K));
-    *index = heuristics::choose_wgmma_config(prob);
+    *index = heuristics::choose_wgmma_config(prob, dev, f16_in);
   } else if (kernel == W4A8_KERNEL_MMA_EXACT) {
     *index = heuristics::choose_mma_config(prob, dev);
   } else {
-    *index = heuristics::choose_config(prob, dev);
+    *index = heuristics::choose_config(prob, dev, f16_in);
   }
   if (*index < 0)
     return fail(W4A8_STATUS_NOT_SUPPORTED, fn, "no kernel configuration for M=%lld N=%lld K=%lld group=%d",
@@ -198,18 +216,56 @@ w4a8_status launch_gemm(const char* fn, const kernels::GemmParams& p, int index,
   return detail::ok();
 }
 
+// The workspace of an FP8-input GEMM: NULL/0 (then the wgmma kernels convert activations
+// themselves, slower), or at least w4a8_gemm_workspace_size() bytes, 16-byte aligned.
+w4a8_status check_gemm_workspace(const char* fn, const void* workspace, size_t workspace_size,
+                                 size_t need, bool* usable) {
+  *usable = false;
+  if (workspace == nullptr && workspace_size == 0) return W4A8_STATUS_SUCCESS;
+  W4A8_CHECK(check_aligned(fn, "workspace", workspace, 16));
+  if (workspace_size < need)
+    return fail(W4A8_STATUS_WORKSPACE_TOO_SMALL, fn,
+                "workspace_size=%zu is below the %zu bytes w4a8_gemm_workspace_size() asks for "
+                "(or pass NULL and 0)",
+                workspace_size, need);
+  *usable = need > 0;
+  return W4A8_STATUS_SUCCESS;
+}
+
+// Runs the prologue a wgmma "f16 in" configuration needs (FP8 -> permuted FP16 into the
+// workspace) and points the launch at it.
+w4a8_status prepare_f16_in(const char* fn, kernels::GemmParams* p, void* workspace,
+                           cudaStream_t stream) {
+  uint16_t* x16 = static_cast<uint16_t*>(workspace);
+  const cudaError_t err = kernels::launch_fp8_to_f16p(p->x, x16, p->M, p->K, stream);
+  if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
+  p->x16 = x16;
+  return W4A8_STATUS_SUCCESS;
+}
+
+size_t linear_act_bytes(int64_t M, int64_t N, int64_t K, int group) {
+  const size_t fp8 = align_up(static_cast<size_t>(M) * static_cast<size_t>(K), kWorkspaceAlign);
+  const size_t f16 = gemm_workspace_bytes(M, N, K, group);
+  return fp8 > f16 ? fp8 : f16;
+}
+
 w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
                       const w4a8_weight* weight, void* y_bf16, int64_t M, float alpha,
-                      w4a8_kernel kernel, cudaStream_t stream) {
+                      w4a8_kernel kernel, void* workspace, size_t workspace_size,
+                      cudaStream_t stream) {
   if (!valid_kernel(kernel))
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "kernel=%d is not a w4a8_kernel value",
                 static_cast<int>(kernel));
   W4A8_CHECK(check_fp8_gemm(fn, x_fp8, row_scale, weight, y_bf16, M, alpha));
+  bool f16 = false;
+  W4A8_CHECK(check_gemm_workspace(fn, workspace, workspace_size,
+                                  gemm_workspace_bytes(M, weight->N, weight->K, weight->group_size), &f16));
   heuristics::Device dev;
   W4A8_CHECK(current_device(fn, &dev));
-  const kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
+  kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   int index = -1;
-  W4A8_CHECK(select_kernel(fn, p, kernel, dev, &index));
+  W4A8_CHECK(select_kernel(fn, p, kernel, dev, f16, &index));
+  if (index >= 0 && heuristics::config_f16_in(index)) W4A8_CHECK(prepare_f16_in(fn, &p, workspace, stream));
   return launch_gemm(fn, p, index, dev, stream);
 }
 
@@ -263,7 +319,8 @@ w4a8_status w4a8_gemm_workspace_size(int64_t M, int64_t N, int64_t K, int group_
   const char* fn = "w4a8_gemm_workspace_size";
   W4A8_CHECK(check_problem(fn, M, N, K, group_size));
   W4A8_CHECK(check_not_null(fn, "bytes", bytes));
-  *bytes = 0;  // the kernels reduce inside a CTA: no workspace
+  // The kernels reduce inside a CTA; only the wgmma kernels want room for FP16 activations.
+  *bytes = gemm_workspace_bytes(M, N, K, group_size);
   return detail::ok();
 }
 
@@ -272,8 +329,9 @@ w4a8_status w4a8_linear_workspace_size(int64_t M, int64_t N, int64_t K, int grou
   const char* fn = "w4a8_linear_workspace_size";
   W4A8_CHECK(check_problem(fn, M, N, K, group_size));
   W4A8_CHECK(check_not_null(fn, "bytes", bytes));
-  // FP8 activations [M, K], then the FP32 row scales, each 256-byte aligned.
-  *bytes = align_up(static_cast<size_t>(M) * static_cast<size_t>(K), kWorkspaceAlign) +
+  // The quantized activations (FP8 [M, K], or for the wgmma kernels FP16 [M, K rounded up
+  // to 64]), then the FP32 row scales, each 256-byte aligned.
+  *bytes = linear_act_bytes(M, N, K, group_size) +
            align_up(static_cast<size_t>(M) * sizeof(float), kWorkspaceAlign);
   return detail::ok();
 }
@@ -281,20 +339,16 @@ w4a8_status w4a8_linear_workspace_size(int64_t M, int64_t N, int64_t K, int grou
 w4a8_status w4a8_gemm(const void* x_fp8, const float* row_scale, const w4a8_weight* weight,
                       void* y_bf16, int64_t M, float alpha, void* workspace,
                       size_t workspace_size, w4a8_stream_t stream) {
-  (void)workspace;
-  (void)workspace_size;
   return gemm_impl("w4a8_gemm", x_fp8, row_scale, weight, y_bf16, M, alpha, W4A8_KERNEL_AUTO,
-                   reinterpret_cast<cudaStream_t>(stream));
+                   workspace, workspace_size, reinterpret_cast<cudaStream_t>(stream));
 }
 
 w4a8_status w4a8_gemm_with_kernel(const void* x_fp8, const float* row_scale,
                                   const w4a8_weight* weight, void* y_bf16, int64_t M,
                                   float alpha, w4a8_kernel kernel, void* workspace,
                                   size_t workspace_size, w4a8_stream_t stream) {
-  (void)workspace;
-  (void)workspace_size;
   return gemm_impl("w4a8_gemm_with_kernel", x_fp8, row_scale, weight, y_bf16, M, alpha, kernel,
-                   reinterpret_cast<cudaStream_t>(stream));
+                   workspace, workspace_size, reinterpret_cast<cudaStream_t>(stream));
 }
 
 w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void* y_bf16,
@@ -314,13 +368,20 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
   W4A8_CHECK(current_device(fn, &dev));
   uint8_t* xq = static_cast<uint8_t*>(workspace);
   float* row_scale = reinterpret_cast<float*>(
-      xq + align_up(static_cast<size_t>(M) * static_cast<size_t>(weight->K), kWorkspaceAlign));
-  const kernels::GemmParams p = make_params(xq, row_scale, weight, y_bf16, M, alpha);
+      xq + linear_act_bytes(M, weight->N, weight->K, weight->group_size));
+  kernels::GemmParams p = make_params(xq, row_scale, weight, y_bf16, M, alpha);
   int index = -1;
-  W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, &index));
+  W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, true, &index));
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-  const cudaError_t err = kernels::launch_quantize_activation(
-      static_cast<const uint16_t*>(x_bf16), xq, row_scale, M, weight->K, s);
+  const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
+  cudaError_t err;
+  if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
+    p.x16 = reinterpret_cast<uint16_t*>(xq);
+    p.x = nullptr;
+    err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s);
+  } else {
+    err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s);
+  }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
   return launch_gemm(fn, p, index, dev, s);
 }
@@ -346,7 +407,7 @@ w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_siz
   p.K = K;
   p.group = group_size;
   int index = -1;
-  W4A8_CHECK(select_kernel(fn, p, kernel, dev, &index));
+  W4A8_CHECK(select_kernel(fn, p, kernel, dev, true, &index));  // with the queried workspace
   *name = heuristics::config_name(index);
   return detail::ok();
 }
@@ -360,7 +421,8 @@ const char* w4a8_gemm_config_name(int index) {
 
 w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                                   const w4a8_weight* weight, void* y_bf16, int64_t M, float alpha,
-                                  int index, w4a8_stream_t stream) {
+                                  int index, void* workspace, size_t workspace_size,
+                                  w4a8_stream_t stream) {
   const char* fn = "w4a8_gemm_with_config";
   W4A8_CHECK(check_fp8_gemm(fn, x_fp8, row_scale, weight, y_bf16, M, alpha));
   if (index < 0 || index >= heuristics::config_count())
@@ -374,6 +436,15 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 "configuration %s needs group_size=%d%s; got group_size=%d, K=%lld", name,
                 heuristics::config_group(index), k32 ? " and K % 32 == 0" : "",
                 weight->group_size, static_cast<long long>(weight->K));
+  const bool f16 = heuristics::config_f16_in(index);
+  if (f16) {
+    const size_t need = align_up(f16p_bytes(M, weight->K), kWorkspaceAlign);
+    W4A8_CHECK(check_aligned(fn, "workspace", workspace, 16));
+    if (workspace_size < need)
+      return fail(W4A8_STATUS_WORKSPACE_TOO_SMALL, fn,
+                  "configuration %s needs a workspace of %zu bytes for FP16 activations; got %zu",
+                  name, need, workspace_size);
+  }
   heuristics::Device dev;
   W4A8_CHECK(current_device(fn, &dev));
   if (wgmma && !dev.wgmma)
@@ -381,8 +452,10 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 "configuration %s needs an sm_90 GPU and a build with sm_90a; this is sm_%d "
                 "with CUDA architectures [%s]",
                 name, dev.cc, W4A8_CUDA_ARCHS_STRING);
-  return launch_gemm(fn, make_params(x_fp8, row_scale, weight, y_bf16, M, alpha), index, dev,
-                     reinterpret_cast<cudaStream_t>(stream));
+  kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
+  const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  if (f16) W4A8_CHECK(prepare_f16_in(fn, &p, workspace, s));
+  return launch_gemm(fn, p, index, dev, s);
 }
 
 }  // extern "C"

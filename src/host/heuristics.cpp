@@ -11,10 +11,10 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int find_wgmma(int group, int bm) {
+int find_wgmma(int group, int bm, bool f16_in) {
   for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
     const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
-    if (c.group == group && c.bm == bm) return kernels::mma_config_count() + i;
+    if (c.group == group && c.bm == bm && c.f16_in == f16_in) return kernels::mma_config_count() + i;
   }
   return -1;
 }
@@ -85,13 +85,49 @@ bool wgmma_fits(const Problem& p) {
          p.K < (int64_t(1) << 31) && ceil_div(p.M, 64) * ceil_div(p.N, 128) < (int64_t(1) << 31);
 }
 
-// Provisional until the M sweep on the H100 (bench.py --msweep) replaces it.
-int64_t wgmma_min_m(const Problem&) { return 129; }
+// The wgmma kernel can run from M = 33 (tiles of 64 tokens). The workspace queries size the
+// FP16 activations for every such shape (they do not know the device); whether it runs is
+// decided per device below.
+int64_t wgmma_min_m(const Problem&) { return 33; }
 
-int choose_wgmma_config(const Problem& p) { return find_wgmma(p.group, 128); }
+namespace {
+// Persistent CTAs walk the tiles round-robin, so the busiest SM runs ceil(tiles / SMs) of
+// them; a tile costs about (tokens + 32) token-rows of work (the 32: per-tile fill, drain,
+// epilogue; larger tiles also move fewer L2 bytes per MMA).
+int64_t wgmma_cost(const Problem& p, const Device& d, int bm) {
+  const int64_t tiles = ceil_div(p.M, bm) * ceil_div(p.N, 128);
+  return ceil_div(tiles, d.sm_count) * (bm + 32);
+}
+int64_t wgmma_tiles(const Problem& p, int bm) { return ceil_div(p.M, bm) * ceil_div(p.N, 128); }
+}  // namespace
 
-int choose_config(const Problem& p, const Device& d) {
-  if (d.wgmma && wgmma_fits(p) && p.M >= wgmma_min_m(p)) return choose_wgmma_config(p);
+// Tokens per tile: the cheapest by wgmma_cost (ties: the larger tile). Checked against
+// bench/results/sweep-wgmma-h100-2026-11-25.csv (H100, CUDA graphs, us; with the prologue):
+//   16384x2048  M=64: bm64 17.9, bm128 24.3    M=128: bm128 20.6, bm64 29.2, bm256 36.1
+//               M=968: bm256 100.1, bm128 125.2   M=4096: bm256 441.9, bm128 521.8
+//   2048x16384  M=968: bm128 160.0, bm256 207.3   M=4096: bm256 605.0, bm128 700.7
+//   32768x2048  M=64: bm64 31.8   M=128: bm128 36.6   M=968: bm256 206.0   M=4096: bm256 864.5
+int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
+  int best = f16_in ? 64 : 128;  // the converter variant has no 64-token tile
+  for (int bm : {128, 256})
+    if (wgmma_cost(p, d, bm) <= wgmma_cost(p, d, best)) best = bm;
+  return find_wgmma(p.group, best, f16_in);
+}
+
+bool wgmma_candidate(const Problem& p) { return wgmma_fits(p) && p.M >= wgmma_min_m(p); }
+
+bool config_f16_in(int index) {
+  return is_wgmma(index) && kernels::wgmma_config(wgmma_index(index)).f16_in;
+}
+
+// wgmma when its tiles occupy at least half the SMs; below that the mma.sync kernel, which
+// splits K across warps, wins (same sweep: 2048x16384 M=64 mma 31.9 us vs wgmma bm64 86.4 us
+// on 32 tiles; M=128 mma 52.0 vs 87.9; 16384x2048 M=64 wgmma 17.9 vs mma 30.5 on 128 tiles).
+int choose_config(const Problem& p, const Device& d, bool f16_in) {
+  if (d.wgmma && wgmma_candidate(p)) {
+    const int index = choose_wgmma_config(p, d, f16_in);
+    if (2 * wgmma_tiles(p, kernels::wgmma_config(wgmma_index(index)).bm) >= d.sm_count) return index;
+  }
   return choose_mma_config(p, d);
 }
 

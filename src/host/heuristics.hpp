@@ -32,12 +32,17 @@ int config_group(int index);
 int choose_mma_config(const Problem& problem, const Device& device);
 // The smallest M from which the wgmma kernel runs (where the device has it).
 int64_t wgmma_min_m(const Problem& problem);
-// The wgmma configuration (index in the shared space) for a problem it supports.
-int choose_wgmma_config(const Problem& problem);
+// The wgmma configuration (index in the shared space) for a problem it supports; f16_in:
+// the caller can give it FP16 activations made by a prologue (it has the workspace).
+int choose_wgmma_config(const Problem& problem, const Device& device, bool f16_in);
 // Whether the wgmma kernel can take this problem shape at all (K % 32 == 0 for TMA rows).
 bool wgmma_fits(const Problem& problem);
 // The configuration AUTO runs (index in the shared space).
-int choose_config(const Problem& problem, const Device& device);
+int choose_config(const Problem& problem, const Device& device, bool f16_in);
+// Whether AUTO may pick a wgmma kernel for this shape on an sm_90a device: the workspace
+// queries (host-only, device-agnostic) size the FP16 activations for it when true.
+bool wgmma_candidate(const Problem& problem);
+bool config_f16_in(int index);
 
 }  // namespace heuristics
 }  // namespace w4a8

@@ -5,24 +5,31 @@
 // FP32 accumulation rounds, and 2^6 * alpha * s2 * row_scale (+ bias) is applied in FP32
 // before the one BF16 rounding.
 //
-// Roles (288 threads): warps 0-7 are two consumer warpgroups, warp 8 the producer.
-//  - Producer (one thread): TMA copies, per 64-k stage, the packed weights of the CTA's 128
-//    output channels ([128 rows x 32 bytes], canonical layout, no prepack) and the FP8
-//    activations of its BM tokens ([BM x 64 bytes], 64-byte swizzle) into a ring of
-//    kRawStages stages, each completing on an mbarrier.
-//  - Consumers: per stage, (1) convert the FP8 activation tile to FP16 into a ring of
-//    kB16Stages wgmma B buffers (128-byte swizzle, K-major), each consumer thread half a
-//    token row; (2) read their own weights from the stage into registers and release it;
-//    (3) dequantize the weights into wgmma A fragments (registers: swap-AB, weights are the
-//    64 rows of each warpgroup, tokens are wgmma's N); (4) issue 4 wgmma m64nBMk16 and keep
-//    one stage of wgmmas in flight while the next stage is converted and dequantized.
+// Warp specialization (384 threads, three warpgroups; setmaxnreg moves registers to the
+// consumers):
+//  - Warpgroup 0, warp 0, one thread: TMA copies, per 64-k stage, the packed weights of the
+//    CTA's 128 output channels ([128 rows x 32 bytes], canonical layout, no prepack) and the
+//    FP8 activations of its BM tokens ([BM x 64 bytes], 64-byte swizzle) into a ring of raw
+//    stages, each completing on an mbarrier.
+//  - Warpgroup 0, warps 1-3 (the converters): turn each stage's FP8 activations into FP16 in a
+//    ring of wgmma B buffers (K-major, 128-byte swizzle), permuted (below).
+//    Variant "f16 in" (kF16In, the fast one): the caller's prologue already wrote the
+//    activations as permuted FP16 (launch_quantize_activation_f16p / launch_fp8_to_f16p, once
+//    per call instead of once per CTA column), TMA brings them straight into the raw stage
+//    in the wgmma B layout, and there are no converters.
+//  - Warpgroups 1 and 2 (the consumers, 64 output channels each): read their weights from the
+//    raw stage, dequantize them into wgmma A fragments in registers (swap-AB: weights are
+//    wgmma's M, tokens its N), and issue 4 wgmma m64nBMk16 per stage, keeping one stage in
+//    flight while they dequantize the next.
+// Nothing but mbarriers connects the roles, so the converters run ahead of the consumers by
+// up to the depth of the B ring and the TMA thread by up to the depth of the raw ring.
 //
 // k-slot permutation: a wgmma k16 step wants, per thread, rows g and g+8 at k slots
 // {2c, 2c+1, 2c+8, 2c+9}. Reading the canonical layout, a thread takes 8 contiguous bytes
 // (16 k = exactly one g16 group, so one block scale per row and stage) of each row, and
 // its nibble pairs fill the 4 k16 steps of the stage in the order the shift trick produces
 // them: logical slot (step s, 2c + e + 8h) holds k = 16c + 8(s>>1) + (s&1) + 4h + 2e of the
-// stage. The converter writes the activations into the B buffer with the same permutation,
+// stage. The converters write the activations into the B buffer with the same permutation,
 // so the products pair up as in an unpermuted GEMM and no prepacking is needed.
 //
 // Determinism: every output is accumulated by one warpgroup in a fixed k order; no split-K.
@@ -44,30 +51,43 @@ namespace w4a8 {
 namespace kernels {
 namespace {
 
-constexpr int kBN = 128;         // output channels per CTA (64 per consumer warpgroup)
-constexpr int kBK = 64;          // k per stage
-constexpr int kRawStages = 4;    // TMA ring: packed weights + FP8 activations
-constexpr int kB16Stages = 3;    // FP16 activation ring (wgmma B); 3 = one stage in flight per
-                                 // warpgroup + the one being written (see the main loop)
-constexpr int kConsumerThreads = 256;
-constexpr int kThreads = kConsumerThreads + 32;
+constexpr int kBN = 128;               // output channels per CTA (64 per consumer warpgroup)
+constexpr int kBK = 64;                // k per stage
+constexpr int kConverterThreads = 96;  // warps 1-3 of warpgroup 0
+constexpr int kConsumerThreads = 256;  // warpgroups 1 and 2
+constexpr int kThreads = 128 + kConsumerThreads;
 constexpr int kWBytes = kBN * kBK / 2;  // packed weights per stage
 
-template <int BM>
+template <int BM, bool kF16In>
 struct Layout {
-  static constexpr int kXBytes = BM * kBK;         // FP8 activations per stage
+  // Ring depths: as deep as shared memory allows (H100: 227 KB per block).
+  static constexpr int kRawStages = kF16In ? (BM == 256 ? 6 : BM == 128 ? 10 : 12) : (BM == 256 ? 6 : 8);
+  static constexpr int kB16Stages = kF16In ? 0 : BM == 256 ? 3 : 4;
+  static constexpr int kXBytes = BM * kBK * (kF16In ? 2 : 1);  // activations per stage
   static constexpr int kRawBytes = kWBytes + kXBytes;
   static constexpr int kB16Bytes = BM * kBK * 2;   // FP16 activations per stage
   static constexpr int kB16Off = kRawStages * kRawBytes;
   static constexpr int kBarOff = kB16Off + kB16Stages * kB16Bytes;
-  static constexpr int kBytes = kBarOff + 2 * kRawStages * 8;
+  static constexpr int kRowScaleOff = kBarOff + 2 * (kRawStages + kB16Stages) * 8;
+  static constexpr int kBytes = kRowScaleOff + BM * 4;  // the tile's row scales (epilogue)
   static constexpr int kDynamicSmem = kBytes + 1024;  // slack to align the base to 1024
   static_assert(kWBytes % 1024 == 0 && kXBytes % 1024 == 0, "swizzled buffers need 1 KB alignment");
+  static_assert(kDynamicSmem <= 227 * 1024, "over the sm_90 shared-memory limit");
 };
 
 #if defined(W4A8_WGMMA_DEVICE)
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ uint2 lds64(uint32_t a) {
+  uint2 v;
+  asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "r"(a) : "memory");
+  return v;
+}
+__device__ __forceinline__ void sts128(uint32_t a, const uint4& v) {
+  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(a), "r"(v.x), "r"(v.y), "r"(v.z),
+               "r"(v.w)
+               : "memory");
 }
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
@@ -120,20 +140,22 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[BM / 2], const uint32_t (&a)
 }
 #endif  // W4A8_WGMMA_DEVICE
 
-template <int GROUP, int BM>
+template <int GROUP, int BM, bool kF16In>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_exact_kernel(const __grid_constant__ CUtensorMap wmap,
                        const __grid_constant__ CUtensorMap xmap, const GemmParams p) {
 #if defined(W4A8_WGMMA_DEVICE)
-  using L = Layout<BM>;
+  using L = Layout<BM, kF16In>;
+  constexpr int R = L::kRawStages, F = kF16In ? 1 : L::kB16Stages;  // (F unused when kF16In)
   extern __shared__ uint8_t smem_dyn[];
-  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_dyn) + 1023) & ~uintptr_t(1023));
-  const uint32_t sbase = smem_u32(smem);
-  auto raw_w = [&](int s) { return smem + s * L::kRawBytes; };
-  auto raw_x = [&](int s) { return smem + s * L::kRawBytes + kWBytes; };
-  auto b16 = [&](int f) { return smem + L::kB16Off + f * L::kB16Bytes; };
-  auto full_bar = [&](int s) { return sbase + L::kBarOff + 8 * s; };
-  auto empty_bar = [&](int s) { return sbase + L::kBarOff + 8 * (kRawStages + s); };
+  const uint32_t sbase = (smem_u32(smem_dyn) + 1023u) & ~1023u;
+  auto raw_w = [&](int s) { return sbase + s * L::kRawBytes; };
+  auto raw_x = [&](int s) { return sbase + s * L::kRawBytes + kWBytes; };
+  auto b16 = [&](int f) { return sbase + L::kB16Off + f * L::kB16Bytes; };
+  auto raw_full = [&](int s) { return sbase + L::kBarOff + 8 * s; };
+  auto raw_empty = [&](int s) { return sbase + L::kBarOff + 8 * (R + s); };
+  auto b_full = [&](int f) { return sbase + L::kBarOff + 8 * (2 * R + f); };
+  auto b_empty = [&](int f) { return sbase + L::kBarOff + 8 * (2 * R + F + f); };
 
   const int M = static_cast<int>(p.M), N = static_cast<int>(p.N), K = static_cast<int>(p.K);
   const int nk = (K + kBK - 1) / kBK;
@@ -141,111 +163,110 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int tiles = mtiles * ((N + kBN - 1) / kBN);
 
   if (threadIdx.x == 0) {
-    for (int s = 0; s < kRawStages; ++s) {
-      mbar_init(full_bar(s), 1);
-      mbar_init(empty_bar(s), 1);
+    for (int s = 0; s < R; ++s) {
+      mbar_init(raw_full(s), 1);
+      mbar_init(raw_empty(s), (kF16In ? 0 : kConverterThreads) + kConsumerThreads);
+    }
+    for (int f = 0; f < F; ++f) {
+      mbar_init(b_full(f), kConverterThreads);
+      mbar_init(b_empty(f), kConsumerThreads);
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
 
-  if (threadIdx.x >= kConsumerThreads) {  // producer warp: one thread issues every copy
-    if (threadIdx.x == kConsumerThreads) {
+  if (threadIdx.x < 128) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
+    if (threadIdx.x == 0) {  // TMA
       uint32_t it = 0;
       for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         const int mt = tile % mtiles, nt = tile / mtiles;
         for (int kb = 0; kb < nk; ++kb, ++it) {
-          const int s = it % kRawStages;
-          mbar_wait(empty_bar(s), ((it / kRawStages) & 1) ^ 1);
-          mbar_expect_tx(full_bar(s), L::kRawBytes);
-          tma_load_2d(smem_u32(raw_w(s)), &wmap, full_bar(s), kb * (kBK / 2), nt * kBN);
-          tma_load_2d(smem_u32(raw_x(s)), &xmap, full_bar(s), kb * kBK, mt * BM);
+          const int s = it % R;
+          mbar_wait(raw_empty(s), ((it / R) & 1) ^ 1);
+          mbar_expect_tx(raw_full(s), L::kRawBytes);
+          tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kBK / 2), nt * kBN);
+          tma_load_2d(raw_x(s), &xmap, raw_full(s), kb * kBK, mt * BM);
         }
+      }
+    } else if (!kF16In && threadIdx.x >= 32) {  // converters
+      const int t = threadIdx.x - 32;
+      const uint32_t total = uint32_t(tiles > int(blockIdx.x) ? (tiles - 1 - blockIdx.x) / gridDim.x + 1 : 0) * nk;
+      for (uint32_t it = 0; it < total; ++it) {
+        const int s = it % R, f = it % F;
+    (void)f;
+        mbar_wait(raw_full(s), (it / R) & 1);
+        mbar_wait(b_empty(f), ((it / F) & 1) ^ 1);
+        const uint32_t xs = raw_x(s), bs = b16(f);
+        // Work item (token m, half sigma) covers logical steps 2*sigma and 2*sigma+1.
+        for (int item = t; item < 2 * BM; item += kConverterThreads) {
+          const int m = item >> 1, sigma = item & 1;
+          uint2 q[4];
+#pragma unroll
+          for (int cc = 0; cc < 4; ++cc)  // 64-byte swizzle: 16-byte chunk cc ^ ((m >> 1) & 3)
+            q[cc] = lds64(xs + m * 64 + ((cc ^ ((m >> 1) & 3)) << 4) + 8 * sigma);
+#pragma unroll
+          for (int tau = 0; tau < 2; ++tau)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              const uint32_t sel = tau ? 0x7531u : 0x6420u;
+              const uint32_t pa = prmt(h ? q[0].y : q[0].x, h ? q[1].y : q[1].x, sel);
+              const uint32_t pb = prmt(h ? q[2].y : q[2].x, h ? q[3].y : q[3].x, sel);
+              uint4 o;
+              o.x = e4m3x2_to_f16x2(pa);
+              o.y = e4m3x2_to_f16x2(pa >> 16);
+              o.z = e4m3x2_to_f16x2(pb);
+              o.w = e4m3x2_to_f16x2(pb >> 16);
+              const int chunk = 4 * sigma + 2 * tau + h;  // 128-byte swizzle: chunk ^ (m & 7)
+              sts128(bs + m * 128 + ((chunk ^ (m & 7)) << 4), o);
+            }
+        }
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // B buffer -> wgmma
+        mbar_arrive(b_full(f));
+        mbar_arrive(raw_empty(s));
       }
     }
     return;
   }
 
   // ---- consumers ----
-  const int ct = threadIdx.x;
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
+  const int ct = threadIdx.x - 128;
   const int wg = ct >> 7, warp = (ct >> 5) & 3, lane = ct & 31, g = lane >> 2, c = lane & 3;
   const int r0 = 64 * wg + 16 * warp + g;  // this thread's rows in the tile: r0 and r0 + 8
   const int kgroups = K / GROUP;
 
-  // Block scales come straight from global memory (2 bytes per thread and stage), loaded two
-  // stages ahead, across tile boundaries too.
-  auto load_scales = [&](int tile, int kb, uint32_t& s0, uint32_t& s1) {
-    const int row = (tile / mtiles) * kBN + r0;
+  // Block scales come straight from global memory: 2 bytes per thread and stage (one group
+  // of 16 k per row), loaded two stages ahead into the registers of the same parity.
+  const uint8_t *srow0 = p.sb, *srow1 = p.sb;
+  bool sok0 = false, sok1 = false;
+  auto load_scales = [&](int kb, uint32_t (&sc)[2]) {
     const int grp = (kb * kBK + 16 * c) / GROUP;
-    const bool ok = tile < tiles && grp < kgroups;
-    const uint8_t* base = p.sb + grp;
-    s0 = ok && row < N ? __ldg(base + size_t(row) * unsigned(kgroups)) : 0u;
-    s1 = ok && row + 8 < N ? __ldg(base + size_t(row + 8) * unsigned(kgroups)) : 0u;
+    sc[0] = sok0 && grp < kgroups ? __ldg(srow0 + grp) : 0u;
+    sc[1] = sok1 && grp < kgroups ? __ldg(srow1 + grp) : 0u;
   };
-  int pf_tile = blockIdx.x, pf_kb = 0;
-  auto advance = [&]() {
-    if (++pf_kb == nk) {
-      pf_kb = 0;
-      pf_tile += gridDim.x;
-    }
-  };
-  uint32_t sc0, sc1, sn0, sn1;
-  load_scales(pf_tile, pf_kb, sc0, sc1);
-  advance();
-  load_scales(pf_tile, pf_kb, sn0, sn1);
-  advance();
 
   float acc[BM / 2];
   uint32_t afrag[2][4][4];
+  uint32_t scales[2][2] = {{0u, 0u}, {0u, 0u}};
   uint32_t it = 0;
 
-  auto stage = [&](auto parity) {
+  auto stage = [&](auto parity, int kb, bool first) {
     constexpr int P = decltype(parity)::value;
-    const int s = it % kRawStages, f = it % kB16Stages;
-    const uint32_t s0 = sc0, s1 = sc1;
-    sc0 = sn0;
-    sc1 = sn1;
-    load_scales(pf_tile, pf_kb, sn0, sn1);
-    advance();
+    const int s = it % R, f = it % F;
+    (void)f;
+    // (sb, sb) of both rows for this stage; then the loads for stage kb + 2.
+    const uint32_t f0 = e4m3x2_to_f16x2(prmt(scales[P][0], 0u, 0x0000u));
+    const uint32_t f1 = e4m3x2_to_f16x2(prmt(scales[P][1], 0u, 0x0000u));
+    load_scales(kb + 2, scales[P]);
 
-    mbar_wait(full_bar(s), (it / kRawStages) & 1);
-    // (1) FP8 -> FP16 activations, permuted (see the top), into B buffer f. Work item
-    // (token m, half sigma) covers logical steps 2*sigma and 2*sigma+1: 4 x 16 bytes out.
-    const uint8_t* xs = raw_x(s);
-    uint8_t* bs = b16(f);
-#pragma unroll
-    for (int item = ct; item < 2 * BM; item += kConsumerThreads) {
-      const int m = item >> 1, sigma = item & 1;
-      uint2 q[4];
-#pragma unroll
-      for (int cc = 0; cc < 4; ++cc)  // 64-byte swizzle: 16-byte chunk cc ^ ((m >> 1) & 3)
-        q[cc] = *reinterpret_cast<const uint2*>(xs + m * 64 + ((cc ^ ((m >> 1) & 3)) << 4) + 8 * sigma);
-#pragma unroll
-      for (int tau = 0; tau < 2; ++tau)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const uint32_t sel = tau ? 0x7531u : 0x6420u;
-          const uint32_t pa = prmt(h ? q[0].y : q[0].x, h ? q[1].y : q[1].x, sel);
-          const uint32_t pb = prmt(h ? q[2].y : q[2].x, h ? q[3].y : q[3].x, sel);
-          uint4 o;
-          o.x = e4m3x2_to_f16x2(pa);
-          o.y = e4m3x2_to_f16x2(pa >> 16);
-          o.z = e4m3x2_to_f16x2(pb);
-          o.w = e4m3x2_to_f16x2(pb >> 16);
-          const int chunk = 4 * sigma + 2 * tau + h;  // 128-byte swizzle: chunk ^ (m & 7)
-          *reinterpret_cast<uint4*>(bs + m * 128 + ((chunk ^ (m & 7)) << 4)) = o;
-        }
-    }
-    // (2) this thread's packed weights: 16 k of rows r0 and r0 + 8.
-    const uint2 wa = *reinterpret_cast<const uint2*>(raw_w(s) + r0 * 32 + 8 * c);
-    const uint2 wb = *reinterpret_cast<const uint2*>(raw_w(s) + (r0 + 8) * 32 + 8 * c);
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // B buffer -> wgmma
-    asm volatile("bar.sync 1, %0;" ::"n"(kConsumerThreads) : "memory");
-    if (ct == 0) mbar_arrive(empty_bar(s));  // every consumer has read stage s
+    // This thread's packed weights: 16 k of rows r0 and r0 + 8.
+    mbar_wait(raw_full(s), (it / R) & 1);
+    const uint2 wa = lds64(raw_w(s) + r0 * 32 + 8 * c);
+    const uint2 wb = lds64(raw_w(s) + (r0 + 8) * 32 + 8 * c);
+    if constexpr (!kF16In) mbar_arrive(raw_empty(s));  // B lives in its own ring
 
-    // (3) dequantize: (sb, sb) per row, then 4 k16 steps of A fragments.
-    const uint32_t f0 = e4m3x2_to_f16x2(prmt(s0, 0u, 0x0000u));
-    const uint32_t f1 = e4m3x2_to_f16x2(prmt(s1, 0u, 0x0000u));
+    // Dequantize into the 4 k16 steps' A fragments.
     uint32_t(&a)[4][4] = afrag[P];
 #pragma unroll
     for (int word = 0; word < 2; ++word) {
@@ -261,46 +282,95 @@ __global__ void __launch_bounds__(kThreads, 1)
         as[3] = hmul2(e4m3x2_to_f16x2(eb >> 16), f1);
       }
     }
-    // (4) the stage's 4 wgmmas; then wait until only this stage is in flight.
-    const uint64_t desc = b_desc(smem_u32(bs));
+    // The stage's 4 wgmmas once B is there; then wait until only this stage is in flight
+    // and hand the previous stage's B buffer back.
+    uint32_t bsm;
+    if constexpr (kF16In) {
+      bsm = raw_x(s);
+    } else {
+      mbar_wait(b_full(f), (it / F) & 1);
+      bsm = b16(f);
+    }
+    const uint64_t desc = b_desc(bsm);
     wgmma_fence();
 #pragma unroll
     for (int st = 0; st < 4; ++st) wgmma_rs<BM>(acc, a[st], desc + 2 * st);  // +32 bytes per k16
     wgmma_commit();
     wgmma_wait<1>();
+    if (!first) mbar_arrive(kF16In ? raw_empty((it + R - 1) % R) : b_empty((it + F - 1) % F));
     ++it;
   };
 
   const float base = p.alpha * (p.s2 ? __ldg(p.s2) : 1.0f) * 64.0f;
+  // 4-byte output stores of channel pairs need an even N and a 4-byte aligned y.
+  const bool pairs = N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.y) & 3) == 0;
+  const uint32_t rs_smem = sbase + L::kRowScaleOff;
   for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const int mt = tile % mtiles, nt = tile / mtiles;
+    // This tile's row scales: one per consumer thread, loaded now, used (through shared
+    // memory) by the epilogue, so their latency hides behind the main loop.
+    float my_rs = 0.0f;
+    if (ct < BM && mt * BM + ct < M) my_rs = __ldg(p.row_scale + mt * BM + ct);
+    {
+      const int row = nt * kBN + r0;
+      sok0 = row < N;
+      sok1 = row + 8 < N;
+      srow0 = p.sb + size_t(sok0 ? row : 0) * unsigned(kgroups);
+      srow1 = p.sb + size_t(sok1 ? row + 8 : 0) * unsigned(kgroups);
+    }
+    load_scales(0, scales[0]);
+    load_scales(1, scales[1]);
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) acc[i] = 0.0f;
-    int kb = 0;
+    stage(std::integral_constant<int, 0>(), 0, true);
+    int kb = 1;
     for (; kb + 1 < nk; kb += 2) {
-      stage(std::integral_constant<int, 0>());
-      stage(std::integral_constant<int, 1>());
+      stage(std::integral_constant<int, 1>(), kb, false);
+      stage(std::integral_constant<int, 0>(), kb + 1, false);
     }
-    if (kb < nk) stage(std::integral_constant<int, 0>());
+    if (kb < nk) stage(std::integral_constant<int, 1>(), kb, false);
     wgmma_wait<0>();
+    mbar_arrive(kF16In ? raw_empty((it + R - 1) % R) : b_empty((it + F - 1) % F));
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) fence_operand(acc[i]);
 
-    // Epilogue. D fragment: acc[4i + 2h + e] = (row r0 + 8h, token 8i + 2c + e).
-    const int n0 = nt * kBN + r0, n1 = n0 + 8;
+    asm volatile("bar.sync 1, %0;" ::"n"(kConsumerThreads) : "memory");  // previous tile's reads done
+    if (ct < BM) asm volatile("st.shared.f32 [%0], %1;" ::"r"(rs_smem + 4 * ct), "f"(my_rs) : "memory");
+    asm volatile("bar.sync 1, %0;" ::"n"(kConsumerThreads) : "memory");
+    // Epilogue. D fragment: acc[4i + 2h + e] = (channel r0 + 8h, token 8i + 2c + e). Lanes g
+    // and g^1 swap one value so that each holds two neighbouring channels of one token.
+    const int n0 = nt * kBN + r0;
     const float bias0 = p.bias && n0 < N ? bf16_bits_to_float(__ldg(p.bias + n0)) : 0.0f;
-    const float bias1 = p.bias && n1 < N ? bf16_bits_to_float(__ldg(p.bias + n1)) : 0.0f;
+    const float bias1 = p.bias && n0 + 8 < N ? bf16_bits_to_float(__ldg(p.bias + n0 + 8)) : 0.0f;
+    const bool odd_g = g & 1;
 #pragma unroll
-    for (int i = 0; i < BM / 8; ++i)
+    for (int i = 0; i < BM / 8; ++i) {
+      const int mb = mt * BM + 8 * i + 2 * c;
+      float2 rs2;  // tokens mb, mb + 1 (zero past M)
+      asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(rs2.x), "=f"(rs2.y) : "r"(rs_smem + 4 * (8 * i + 2 * c)) : "memory");
+      const float sc_e0 = base * rs2.x, sc_e1 = base * rs2.y;
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int m = mt * BM + 8 * i + 2 * c + e;
-        if (m >= M) continue;
-        const float scale = base * __ldg(p.row_scale + m);
-        uint16_t* yrow = p.y + size_t(m) * unsigned(N);
-        if (n0 < N) yrow[n0] = float_to_bf16_bits(acc[4 * i + e] * scale + bias0);
-        if (n1 < N) yrow[n1] = float_to_bf16_bits(acc[4 * i + 2 + e] * scale + bias1);
+      for (int h = 0; h < 2; ++h) {
+        const int n = n0 + 8 * h;
+        const float bias = h ? bias1 : bias0;
+        const float v0 = acc[4 * i + 2 * h] * sc_e0 + bias;      // token mb
+        const float v1 = acc[4 * i + 2 * h + 1] * sc_e1 + bias;  // token mb + 1
+        if (pairs) {
+          // even g keeps token mb (channels n, n+1), odd g token mb+1 (channels n-1, n).
+          const float other = __shfl_xor_sync(0xFFFFFFFFu, odd_g ? v0 : v1, 4);
+          const int m = odd_g ? mb + 1 : mb;
+          const int nn = odd_g ? n - 1 : n;
+          if (m < M && nn < N) {
+            const uint32_t lo = float_to_bf16_bits(odd_g ? other : v0);
+            const uint32_t hi = float_to_bf16_bits(odd_g ? v1 : other);
+            *reinterpret_cast<uint32_t*>(p.y + size_t(m) * unsigned(N) + nn) = lo | (hi << 16);
+          }
+        } else if (n < N) {
+          if (mb < M) p.y[size_t(mb) * unsigned(N) + n] = float_to_bf16_bits(v0);
+          if (mb + 1 < M) p.y[size_t(mb + 1) * unsigned(N) + n] = float_to_bf16_bits(v1);
+        }
       }
+    }
   }
 #else
   __trap();  // never launched: the host dispatches this kernel only on sm_90a builds and GPUs
@@ -308,15 +378,20 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 // ---- the whitelist ----------------------------------------------------------------------
-#define W4A8_WGMMA_CONFIGS(X) X(16, 128) X(16, 256) X(16, 64) X(32, 128) X(32, 256) X(32, 64)
+// X(group, tokens per tile, FP16 activations from the prologue)
+#define W4A8_WGMMA_CONFIGS(X) \
+  X(16, 128, 1) X(16, 256, 1) X(16, 64, 1) X(32, 128, 1) X(32, 256, 1) X(32, 64, 1) \
+  X(16, 128, 0) X(16, 256, 0) X(32, 128, 0) X(32, 256, 0)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
-#define W4A8_WGMMA_ENTRY(G, BM) {G, BM, "wgmma_exact_bm" W4A8_STR(BM) "_g" W4A8_STR(G)},
+#define W4A8_WGMMA_NAME(G, BM, F16) \
+  ((F16) ? "wgmma_exact_bm" W4A8_STR(BM) "_g" W4A8_STR(G) : "wgmma_exact_cvt_bm" W4A8_STR(BM) "_g" W4A8_STR(G))
+#define W4A8_WGMMA_ENTRY(G, BM, F16) {G, BM, F16 != 0, W4A8_WGMMA_NAME(G, BM, F16)},
 const WgmmaConfig kConfigs[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_ENTRY)};
 using KernelFn = void (*)(const CUtensorMap, const CUtensorMap, const GemmParams);
-#define W4A8_WGMMA_FN(G, BM) &wgmma_exact_kernel<G, BM>,
+#define W4A8_WGMMA_FN(G, BM, F16) &wgmma_exact_kernel<G, BM, F16 != 0>,
 const KernelFn kKernels[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_FN)};
-#define W4A8_WGMMA_SMEM(G, BM) Layout<BM>::kDynamicSmem,
+#define W4A8_WGMMA_SMEM(G, BM, F16) Layout<BM, F16 != 0>::kDynamicSmem,
 const int kSmem[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_SMEM)};
 constexpr int kNumConfigs = sizeof(kConfigs) / sizeof(kConfigs[0]);
 
@@ -335,14 +410,14 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
 
 // A 2-D byte tensor [rows, cols] with row stride `cols` bytes, copied in [box_rows, box_cols].
 bool encode_2d(CUtensorMap* map, const void* base, uint64_t cols, uint64_t rows, uint32_t box_cols,
-               uint32_t box_rows, CUtensorMapSwizzle swizzle) {
+               uint32_t box_rows, CUtensorMapSwizzle swizzle, int elem_bytes = 1) {
   auto fn = encode_fn();
   if (!fn) return false;
   const cuuint64_t dims[2] = {cols, rows};
-  const cuuint64_t strides[1] = {cols};
+  const cuuint64_t strides[1] = {cols * elem_bytes};
   const cuuint32_t box[2] = {box_cols, box_rows};
   const cuuint32_t elem[2] = {1, 1};
-  return fn(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box, elem,
+  return fn(map, elem_bytes == 2 ? CU_TENSOR_MAP_DATA_TYPE_UINT16 : CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box, elem,
             CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
@@ -366,8 +441,12 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
   const WgmmaConfig& c = kConfigs[index];
   if (p.M == 0 || p.N == 0) return cudaSuccess;
   CUtensorMap wmap, xmap;
-  if (!encode_2d(&wmap, p.w, uint64_t(p.K / 2), uint64_t(p.N), kBK / 2, kBN, CU_TENSOR_MAP_SWIZZLE_NONE) ||
-      !encode_2d(&xmap, p.x, uint64_t(p.K), uint64_t(p.M), kBK, c.bm, CU_TENSOR_MAP_SWIZZLE_64B))
+  if (c.f16_in != (p.x16 != nullptr)) return cudaErrorInvalidValue;
+  const bool xok = c.f16_in ? encode_2d(&xmap, p.x16, uint64_t(f16p_row_elems(p.K)), uint64_t(p.M), kBK,
+                                        c.bm, CU_TENSOR_MAP_SWIZZLE_128B, 2)
+                            : encode_2d(&xmap, p.x, uint64_t(p.K), uint64_t(p.M), kBK, c.bm,
+                                        CU_TENSOR_MAP_SWIZZLE_64B);
+  if (!xok || !encode_2d(&wmap, p.w, uint64_t(p.K / 2), uint64_t(p.N), kBK / 2, kBN, CU_TENSOR_MAP_SWIZZLE_NONE))
     return cudaErrorInvalidValue;
   // The dynamic shared-memory opt-in is per kernel and device: once per config and device
   // (ordinals >= 64 set it on every call).

@@ -23,6 +23,9 @@ struct GemmParams {
   int64_t M = 0, N = 0, K = 0;
   int group = 16;                      // block-scale group size, 16 or 32
   float alpha = 1.0f;
+  // The wgmma kernel's FP16 activations (f16p layout below), when the caller made them;
+  // nullptr: the kernel converts the FP8 activations itself.
+  const uint16_t* x16 = nullptr;
 };
 
 // One instantiated configuration of the mma.sync exact kernel. The whitelist lives in
@@ -48,8 +51,9 @@ cudaError_t mma_kernel_available();
 // One instantiated configuration of the sm_90a wgmma prefill kernel (gemm_wgmma.cu): 128
 // output channels x `bm` tokens per CTA tile.
 struct WgmmaConfig {
-  int group;  // 16 or 32
-  int bm;     // tokens per tile: 64, 128 or 256
+  int group;    // 16 or 32
+  int bm;       // tokens per tile: 64, 128 or 256
+  bool f16_in;  // takes GemmParams::x16 (FP16 activations made by the prologue), not x
   const char* name;
 };
 int wgmma_config_count();
@@ -67,6 +71,18 @@ cudaError_t launch_naive(const GemmParams& p, cudaStream_t stream);
 // Quantizers (see include/w4a8/w4a8.h for the numerics).
 cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
                                        int64_t M, int64_t K, cudaStream_t stream);
+// FP16 activations for the wgmma kernel (gemm_wgmma.cu): the FP8 values widened to FP16,
+// k permuted within each 64-k block, rows padded with zeros to f16p_row_elems(K) values.
+inline int64_t f16p_row_elems(int64_t K) { return (K + 63) / 64 * 64; }
+// k of the block that logical column L (0..63) of a 64-k block holds.
+inline int f16p_k_of_column(int L) {
+  const int s = L >> 4, h = (L >> 3) & 1, c = (L >> 1) & 3, e = L & 1;
+  return 16 * c + 8 * (s >> 1) + (s & 1) + 4 * h + 2 * e;
+}
+cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
+                                            int64_t M, int64_t K, cudaStream_t stream);
+cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
+                               cudaStream_t stream);
 cudaError_t launch_quantize_weight(const uint16_t* w, uint8_t* packed, uint8_t* block_scale,
                                    float* tensor_scale, int64_t N, int64_t K, int group,
                                    cudaStream_t stream);

@@ -67,6 +67,95 @@ __global__ void __launch_bounds__(kActThreads)
   if (threadIdx.x == 0) row_scale[row] = s;
 }
 
+// ---- FP16 activations for the wgmma kernel -----------------------------------------------
+// The wgmma kernel takes its activations as FP16 (the FP8 values, exactly) in a k order
+// permuted within each 64-k block (gemm_wgmma.cu explains why): logical column
+// 16s + 8h + 2c + e of a block holds k = 16c + 8(s>>1) + (s&1) + 4h + 2e. Rows are padded
+// with zeros to Kp = K rounded up to 64. One thread makes one block row: 64 FP8 values in,
+// eight 16-byte chunks out, chunk (s, h) = pairs c = 0..3.
+__device__ __forceinline__ void write_f16p_block(const uint32_t (&q)[16], uint4* out) {
+  // q[i] holds the FP8 codes of k = 4i .. 4i+3 of the block.
+#pragma unroll
+  for (int s = 0; s < 4; ++s)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      uint32_t w[4];
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int k0 = 16 * c + 8 * (s >> 1) + (s & 1) + 4 * h;  // and k0 + 2
+        const uint32_t word = q[k0 >> 2];
+        const int b = k0 & 3;  // 0 or 1: bytes b and b + 2 of the word
+        w[c] = e4m3x2_to_f16x2(prmt(word, 0u, b ? 0x3331u : 0x3320u));
+      }
+      out[2 * s + h] = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+}
+
+// FP8 [M, K] -> permuted FP16 [M, Kp]. Grid: (blocks per row, M).
+__global__ void fp8_to_f16p_kernel(const uint8_t* __restrict__ q, uint16_t* __restrict__ out, int64_t K,
+                                   int64_t Kp) {
+  const int64_t row = blockIdx.y;
+  const int64_t blk = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (blk * 64 >= Kp) return;
+  uint32_t w[16];
+  const uint8_t* src = q + row * K + blk * 64;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (blk * 64 + 16 * i < K) v = __ldg(reinterpret_cast<const uint4*>(src) + i);
+    w[4 * i] = v.x;
+    w[4 * i + 1] = v.y;
+    w[4 * i + 2] = v.z;
+    w[4 * i + 3] = v.w;
+  }
+  write_f16p_block(w, reinterpret_cast<uint4*>(out + row * Kp + blk * 64));
+}
+
+// BF16 [M, K] -> permuted FP16 [M, Kp] + row scales: the FP8 quantizer above (same amax,
+// same scale, same RNE + satfinite codes), with the codes widened to FP16.
+__global__ void __launch_bounds__(kActThreads)
+    quantize_activation_f16p_kernel(const uint16_t* __restrict__ x, uint16_t* __restrict__ out,
+                                    float* __restrict__ row_scale, int64_t K, int64_t Kp) {
+  __shared__ uint32_t smem[32];
+  const int64_t row = blockIdx.x;
+  const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
+  const int64_t nvec = K / 8;
+  uint32_t m = 0;
+  for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) m = max(m, amax_bits8(__ldg(xr + i)));
+  m = block_max_u32(m, smem);
+  const bool finite = m < kBf16InfBits;
+  const float s = finite ? activation_scale(bf16_bits_to_float(m)) : 0.0f;
+  const float inv = finite ? 1.0f / s : 0.0f;
+  for (int64_t blk = threadIdx.x; blk * 64 < Kp; blk += blockDim.x) {
+    uint32_t q[16];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {  // 8 k per 16-byte vector
+      const int64_t k = blk * 64 + 8 * i;
+      uint32_t out2[2] = {0u, 0u};  // padding past K stays zero
+      if (k < K && !finite) {
+        out2[0] = out2[1] = 0x7F7F7F7Fu;
+      } else if (k < K) {
+        const uint4 v = __ldg(xr + k / 8);
+        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const float2 f0 = make_float2(bf16_bits_to_float(w[2 * j] & 0xFFFFu) * inv,
+                                        bf16_bits_to_float(w[2 * j] >> 16) * inv);
+          const float2 f1 = make_float2(bf16_bits_to_float(w[2 * j + 1] & 0xFFFFu) * inv,
+                                        bf16_bits_to_float(w[2 * j + 1] >> 16) * inv);
+          const uint32_t p0 = __nv_cvt_float2_to_fp8x2(f0, __NV_SATFINITE, __NV_E4M3);
+          const uint32_t p1 = __nv_cvt_float2_to_fp8x2(f1, __NV_SATFINITE, __NV_E4M3);
+          out2[j] = p0 | (p1 << 16);
+        }
+      }
+      q[2 * i] = out2[0];
+      q[2 * i + 1] = out2[1];
+    }
+    write_f16p_block(q, reinterpret_cast<uint4*>(out + row * Kp + blk * 64));
+  }
+  if (threadIdx.x == 0) row_scale[row] = finite ? s : __uint_as_float(0x7FC00000u);
+}
+
 // Weight step 1: amax over the whole tensor, as float bits, atomically max-ed into
 // *amax_bits (zeroed by the launcher right before).
 __global__ void weight_amax_kernel(const uint16_t* __restrict__ w, int64_t nvec,
@@ -144,6 +233,22 @@ cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row
                                        int64_t M, int64_t K, cudaStream_t stream) {
   quantize_activation_kernel<<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
       x, q, row_scale, K);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
+                                            int64_t M, int64_t K, cudaStream_t stream) {
+  quantize_activation_f16p_kernel<<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
+      x, out, row_scale, K, f16p_row_elems(K));
+  return cudaGetLastError();
+}
+
+cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
+                               cudaStream_t stream) {
+  const int64_t blocks = f16p_row_elems(K) / 64;
+  const int threads = 128;
+  const dim3 grid(static_cast<unsigned>((blocks + threads - 1) / threads), static_cast<unsigned>(M));
+  fp8_to_f16p_kernel<<<grid, threads, 0, stream>>>(q, out, K, f16p_row_elems(K));
   return cudaGetLastError();
 }
 
