@@ -247,18 +247,28 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
 
   float acc[BM / 2];
-  uint32_t afrag[2][4][4];
-  uint32_t scales[2][2] = {{0u, 0u}, {0u, 0u}};
+  // Stages of wgmmas kept in flight behind the one being issued (the FP16-fed variant keeps
+  // two up to 128 tokens, so the tensor pipe has queued work while the next stage is
+  // dequantized; 256 tokens have no registers for a third fragment set (ptxas would
+  // serialize the wgmmas, C7512); the converter variant keeps one, to leave its B ring
+  // room), and one set of A fragments and scale registers per stage in flight or prepared.
+  constexpr int kDepth = kF16In && BM <= 128 ? 2 : 1;
+  constexpr int NP = kDepth + 1;
+  uint32_t afrag[NP][4][4];
+  uint32_t scales[NP][2] = {};
   uint32_t it = 0;
 
-  auto stage = [&](auto parity, int kb, bool first) {
+  auto release = [&](uint32_t stage_it) {  // the B (and raw) buffers of that stage are read
+    mbar_arrive(kF16In ? raw_empty(stage_it % R) : b_empty(stage_it % F));
+  };
+  auto stage = [&](auto parity, int kb) {
     constexpr int P = decltype(parity)::value;
     const int s = it % R, f = it % F;
     (void)f;
     // (sb, sb) of both rows for this stage; then the loads for stage kb + 2.
     const uint32_t f0 = e4m3x2_to_f16x2(prmt(scales[P][0], 0u, 0x0000u));
     const uint32_t f1 = e4m3x2_to_f16x2(prmt(scales[P][1], 0u, 0x0000u));
-    load_scales(kb + 2, scales[P]);
+    load_scales(kb + NP, scales[P]);
 
     // This thread's packed weights: 16 k of rows r0 and r0 + 8.
     mbar_wait(raw_full(s), (it / R) & 1);
@@ -296,8 +306,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int st = 0; st < 4; ++st) wgmma_rs<BM>(acc, a[st], desc + 2 * st);  // +32 bytes per k16
     wgmma_commit();
-    wgmma_wait<1>();
-    if (!first) mbar_arrive(kF16In ? raw_empty((it + R - 1) % R) : b_empty((it + F - 1) % F));
+    wgmma_wait<kDepth>();
+    if (kb >= kDepth) release(it - kDepth);
     ++it;
   };
 
@@ -318,19 +328,23 @@ __global__ void __launch_bounds__(kThreads, 1)
       srow0 = p.sb + size_t(sok0 ? row : 0) * unsigned(kgroups);
       srow1 = p.sb + size_t(sok1 ? row + 8 : 0) * unsigned(kgroups);
     }
-    load_scales(0, scales[0]);
-    load_scales(1, scales[1]);
+#pragma unroll
+    for (int k = 0; k < NP; ++k) load_scales(k, scales[k]);
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) acc[i] = 0.0f;
-    stage(std::integral_constant<int, 0>(), 0, true);
-    int kb = 1;
-    for (; kb + 1 < nk; kb += 2) {
-      stage(std::integral_constant<int, 1>(), kb, false);
-      stage(std::integral_constant<int, 0>(), kb + 1, false);
+    int kb = 0;
+    for (; kb + NP <= nk; kb += NP) {  // unrolled so that fragment sets are compile-time
+      stage(std::integral_constant<int, 0>(), kb);
+      stage(std::integral_constant<int, 1>(), kb + 1);
+      if constexpr (NP == 3) stage(std::integral_constant<int, 2>(), kb + 2);
     }
-    if (kb < nk) stage(std::integral_constant<int, 1>(), kb, false);
+    if (kb < nk) stage(std::integral_constant<int, 0>(), kb);
+    if constexpr (NP == 3)
+      if (kb + 1 < nk) stage(std::integral_constant<int, 1>(), kb + 1);
     wgmma_wait<0>();
-    mbar_arrive(kF16In ? raw_empty((it + R - 1) % R) : b_empty((it + F - 1) % F));
+    if constexpr (kDepth == 2)
+      if (nk >= 2) release(it - 2);
+    release(it - 1);
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) fence_operand(acc[i]);
 
