@@ -205,13 +205,19 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
   return W4A8_STATUS_SUCCESS;
 }
 
+// after_quantizer: the preceding kernel is our activation quantizer (w4a8_linear_bf16), which
+// writes only activations and row scales, so at small M the mma kernel may be launched as its
+// programmatic dependent and stream its first weights while the quantizer runs (sm_90+;
+// small M only, where the quantizer is a handful of CTAs the waiting GEMM CTAs cannot crowd).
 w4a8_status launch_gemm(const char* fn, const kernels::GemmParams& p, int index,
-                        const heuristics::Device& dev, cudaStream_t stream) {
+                        const heuristics::Device& dev, cudaStream_t stream,
+                        bool after_quantizer = false) {
+  const bool pdl = after_quantizer && dev.cc >= 90 && p.M <= 64;
   const cudaError_t err =
       index < 0 ? kernels::launch_naive(p, stream)
       : heuristics::is_wgmma(index)
           ? kernels::launch_wgmma(heuristics::wgmma_index(index), p, dev.ordinal, dev.sm_count, stream)
-          : kernels::launch_mma(index, p, dev.sm_count, stream);
+          : kernels::launch_mma(index, p, dev.sm_count, stream, pdl);
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
   return detail::ok();
 }
@@ -383,7 +389,7 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
     err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s);
   }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
-  return launch_gemm(fn, p, index, dev, s);
+  return launch_gemm(fn, p, index, dev, s, /*after_quantizer=*/true);
 }
 
 w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_size,

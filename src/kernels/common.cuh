@@ -80,6 +80,20 @@ __device__ __forceinline__ uint2 ld_stream_8(const void* p) {
   return v;
 }
 
+// Programmatic dependent launch (sm_90+; no-ops elsewhere and when the kernel was launched
+// without the attribute). wait: block until the preceding kernel in the stream has finished
+// and its writes are visible; launch_dependents: let the next kernel start its prologue now.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // BF16 bits -> float (exact).
 __device__ __forceinline__ float bf16_bits_to_float(uint32_t b) {
   return __uint_as_float(b << 16);

@@ -222,7 +222,7 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   // then the FP32 epilogue: 2^6 (weight bias, see the top), alpha, s2, row scale, bias; one
   // BF16 rounding. C fragment: c0,c1 = (row g, tokens 2t, 2t+1); c2,c3 = (row g+8, same).
   __shared__ float red[WK > 1 ? WK - 1 : 1][WN][MT * 4][32];
-  const float base = p.alpha * (p.s2 ? __ldg(p.s2) : 1.0f) * 64.0f;
+  float base = 0.0f;  // alpha * s2 * 2^6, read after pdl_wait below
   auto finish_tile = [&](const TileCtx& c) {
     if constexpr (WK > 1) {
       if (wk > 0) {
@@ -264,6 +264,11 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   TileCtx ctx = make_ctx(tile);
   Batch<VEC, U, kGroups> cur;
   load(cur, ctx, 0);
+  // Launched as a programmatic dependent of the activation quantizer (w4a8_linear_bf16 at
+  // small M), the first batch of weights is in flight before we wait for the activations.
+  // Only weights and scales are read above: nothing the preceding kernel writes.
+  pdl_wait();
+  base = p.alpha * (p.s2 ? __ldg(p.s2) : 1.0f) * 64.0f;
   while (true) {
 #pragma unroll
     for (int i = 0; i < MT; ++i)
@@ -338,7 +343,7 @@ int resident_ctas(int index) {
   return v;
 }
 
-cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_t stream) {
+cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_t stream, bool pdl) {
   if (index < 0 || index >= kNumConfigs) return cudaErrorInvalidValue;
   const MmaConfig& c = kConfigs[index];
   const int64_t token_tiles = (p.M + 8 * c.mt - 1) / (8 * c.mt);
@@ -348,8 +353,20 @@ cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_
   // One wave at most: the CTAs walk the tiles themselves.
   const int64_t wave = int64_t(sm_count > 0 ? sm_count : 1) * resident_ctas(index);
   const int64_t grid = tiles < wave ? tiles : wave;
-  kKernels[index]<<<static_cast<unsigned>(grid), 32 * c.wn * c.wk, 0, stream>>>(p, token_tiles);
-  return cudaGetLastError();
+  if (!pdl) {
+    kKernels[index]<<<static_cast<unsigned>(grid), 32 * c.wn * c.wk, 0, stream>>>(p, token_tiles);
+    return cudaGetLastError();
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(static_cast<unsigned>(grid));
+  cfg.blockDim = dim3(32 * c.wn * c.wk);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kKernels[index], p, token_tiles);
 }
 
 cudaError_t mma_kernel_available() {

@@ -43,8 +43,11 @@ struct MmaConfig {
 int mma_config_count();
 const MmaConfig& mma_config(int index);
 // Enqueues configuration `index` for `p` on the current device, which has `sm_count` SMs.
+// pdl (sm_90+ only): launch as a programmatic dependent of the preceding kernel, which must
+// not write the weights, scales or s2 (the kernel reads those before griddepcontrol.wait).
 // Returns cudaErrorInvalidValue for a bad index.
-cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_t stream);
+cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_t stream,
+                       bool pdl = false);
 // Checks that this build holds a kernel image for the current device (no launch).
 cudaError_t mma_kernel_available();
 

@@ -30,6 +30,9 @@ __device__ __forceinline__ uint32_t amax_bits8(uint4 v) {
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
                                float* __restrict__ row_scale, int64_t K) {
+  // The fused linear launches its GEMM as a programmatic dependent: it may start reading
+  // weights now and waits (griddepcontrol.wait) before it reads what this kernel writes.
+  pdl_launch_dependents();
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
