@@ -40,7 +40,7 @@ def main():
     L = _lib.lib()
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     lines = [f"Card: {torch.cuda.get_device_name()}; torch {torch.__version__}; command: "
-             f"`python3 bench/bench_torch.py --build build-gpu --md torch.md`", "",
+             f"`python3 bench/bench_torch.py {' '.join(sys.argv[1:])}`", "",
              "| N x K | M | raw library call us | W4A8Linear in graph us | overhead | eager host us/call |",
              "|---|---|---|---|---|---|"]
     for (N, K) in [(16384, 2048), (2048, 2048), (4096, 1024)]:
