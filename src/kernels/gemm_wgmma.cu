@@ -53,7 +53,6 @@ namespace {
 
 constexpr int kBN = 128;               // output channels per CTA (64 per consumer warpgroup)
 constexpr int kBK = 64;                // k per stage
-constexpr int kConverterThreads = 96;  // warps 1-3 of warpgroup 0
 constexpr int kConsumerThreads = 256;  // warpgroups 1 and 2
 constexpr int kThreads = 128 + kConsumerThreads;
 constexpr int kWBytes = kBN * kBK / 2;  // packed weights per stage
@@ -145,6 +144,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_exact_kernel(const __grid_constant__ CUtensorMap wmap,
                        const __grid_constant__ CUtensorMap xmap, const GemmParams p) {
 #if defined(W4A8_WGMMA_DEVICE)
+  constexpr int kConverterThreads = 96;  // warps 1-3 of warpgroup 0
   using L = Layout<BM, kF16In>;
   constexpr int R = L::kRawStages, F = kF16In ? 1 : L::kB16Stages;  // (F unused when kF16In)
   extern __shared__ uint8_t smem_dyn[];
