@@ -49,6 +49,28 @@ def test_module_equals_direct_library_call_and_cpu_reference():
     assert torch.allclose(y.cpu().float(), y_cpu.float(), rtol=2 ** -7, atol=1e-3)
 
 
+def test_eager_plan_follows_the_buffers():
+    """The eager fast path caches the weight's C struct; it must follow load_state_dict (in
+    place), a moved module (new addresses) and a replaced bias, and equal the custom op."""
+    torch.manual_seed(3)
+    a = W4A8Linear.from_linear(nn.Linear(512, 300, bias=True).to(torch.bfloat16).cuda())
+    b = W4A8Linear.from_linear(nn.Linear(512, 300, bias=True).to(torch.bfloat16).cuda())
+    x = torch.randn(5, 512).to(torch.bfloat16).cuda()
+    op = lambda m: torch.ops.w4a8.linear(x, m.weight_packed, m.weight_scale, m.weight_scale_2, m.bias, m.alpha,
+                                         m.group_size)
+    assert torch.equal(a(x), op(a))
+    a.load_state_dict(b.state_dict())  # in place: same addresses, new values
+    assert torch.equal(a(x), op(b))
+    a.bias = torch.zeros(300, dtype=torch.bfloat16, device="cuda")  # new buffer, new address
+    assert torch.equal(a(x), op(a))
+    if torch.cuda.device_count() > 1:
+        a2 = a.to("cuda:1")
+        assert torch.equal(a2(x.to("cuda:1")).cpu(), a(x).cpu())
+    with pytest.raises(ValueError, match="bias: expected shape"):
+        a.bias = torch.zeros(299, dtype=torch.bfloat16, device="cuda")
+        a(x)
+
+
 def test_cuda_graph_and_compile_equal_eager():
     torch.manual_seed(2)
     m = W4A8Linear.from_linear(nn.Linear(1024, 4096).to(torch.bfloat16).cuda())

@@ -39,7 +39,7 @@ class Weight(ctypes.Structure):
     ]
 
 
-KERNEL_AUTO, KERNEL_MMA_EXACT, KERNEL_NAIVE = 0, 1, 2
+KERNEL_AUTO, KERNEL_MMA_EXACT, KERNEL_NAIVE, KERNEL_WGMMA_EXACT = 0, 1, 2, 3
 
 
 def _candidates():

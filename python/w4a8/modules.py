@@ -101,9 +101,23 @@ class W4A8Linear(nn.Module):
         # PyTorch 2.11); tracing (torch.compile, export) goes through torch.ops.w4a8.linear.
         if torch.compiler.is_compiling() or torch.is_grad_enabled() and x2.requires_grad:
             y = torch.ops.w4a8.linear(*args)
+        elif x2.is_cuda:  # input checked above: the planned fast path
+            y = ops.linear_planned(x2, self._plan(), self.alpha)
         else:
             y = ops.linear_impl(*args)
         return y.reshape(*lead, self.out_features)
+
+    def _plan(self) -> "ops.LinearPlan":
+        """The eager call plan of the current buffers (validated once; rebuilt when a buffer is
+        replaced or moved, which changes its address)."""
+        b = self.bias
+        key = (self.weight_packed.data_ptr(), self.weight_scale.data_ptr(), self.weight_scale_2.data_ptr(),
+               None if b is None else b.data_ptr(), self.group_size)
+        plan = self.__dict__.get("_eager_plan")
+        if plan is None or plan.key != key:
+            plan = ops.LinearPlan(self.weight_packed, self.weight_scale, self.weight_scale_2, b, self.group_size, key)
+            self.__dict__["_eager_plan"] = plan
+        return plan
 
     def extra_repr(self) -> str:
         dev = self.weight_packed.device

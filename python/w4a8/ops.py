@@ -216,6 +216,39 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
     return y
 
 
+class LinearPlan:
+    """What an eager GPU linear call needs besides its input, made once per weight: the
+    validated weight (as the C struct of its buffers' addresses) and the workspace size per M.
+    `W4A8Linear` keeps one and rebuilds it when its buffers move (see `W4A8Linear._plan`)."""
+
+    __slots__ = ("key", "struct", "N", "K", "group_size", "ws")
+
+    def __init__(self, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int, key):
+        self.N, self.K = check_weight(packed, scales, s2, bias, group_size)
+        self.group_size = group_size
+        self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size)
+        self.key = key
+        self.ws = {}
+
+
+def linear_planned(x: Tensor, plan: LinearPlan, alpha: float) -> Tensor:
+    """linear_impl for a CUDA input already checked by the caller (BF16, contiguous [M, K] on the
+    weight's device): the eager fast path of `W4A8Linear` (no per-call weight checks, struct or
+    workspace-size query)."""
+    M = x.shape[0]
+    y = torch.empty(M, plan.N, dtype=torch.bfloat16, device=x.device)
+    if M == 0:
+        return y
+    need = plan.ws.get(M)
+    if need is None:
+        need = plan.ws[M] = _lib.linear_workspace_size(M, plan.N, plan.K, plan.group_size)
+    ws = torch.empty(need, dtype=torch.uint8, device=x.device)
+    with _OnDevice(x) as stream:
+        _lib.check(_lib.lib().w4a8_linear_bf16(x.data_ptr(), ctypes.byref(plan.struct), y.data_ptr(), M, alpha,
+                                               ws.data_ptr(), need, stream))
+    return y
+
+
 @torch.library.custom_op("w4a8::linear", mutates_args=())
 def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
            group_size: int) -> Tensor:
