@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "host/heuristics.hpp"
 #include "kernels/launch.hpp"
@@ -51,6 +52,33 @@ TEST(Heuristics, TallKSplitsKInsideTheCta) {
 TEST(Heuristics, NamesAreUniqueAndDescribeTheConfig) {
   for (int i = 0; i < heuristics::config_count(); ++i)
     for (int j = 0; j < i; ++j) EXPECT_STRNE(heuristics::config_name(i), heuristics::config_name(j));
+}
+
+// The k order of the wgmma kernel's FP16 activations within a 64-k block must (1) be a
+// permutation, (2) give each thread (c) all of its 16 k from one 16-k group (one block scale
+// per row and stage), and (3) match the order the dequantization produces A fragments in:
+// step s = 2 * word + odd takes, from 32-bit word `word` of the thread's 8 bytes, the
+// even-k (odd = 0) or odd-k (odd = 1) nibbles, as pairs (k0, k0 + 2) then (k0 + 4, k0 + 6).
+TEST(Heuristics, WgmmaActivationOrderMatchesTheDequantization) {
+  std::vector<int> seen(64, 0);
+  for (int L = 0; L < 64; ++L) {
+    const int k = kernels::f16p_k_of_column(L);
+    ASSERT_GE(k, 0);
+    ASSERT_LT(k, 64);
+    ++seen[k];
+  }
+  for (int k = 0; k < 64; ++k) EXPECT_EQ(seen[k], 1) << "k=" << k;
+  for (int c = 0; c < 4; ++c)
+    for (int s = 0; s < 4; ++s) {
+      const int word = s / 2, odd = s % 2;
+      const int k0 = 16 * c + 8 * word + odd;  // first nibble of this register pair
+      // wgmma fragment slots of thread c in step s: 2c, 2c+1 (reg 0/1), 2c+8, 2c+9 (reg 2/3)
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c), k0);
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 1), k0 + 2);
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 8), k0 + 4);
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 9), k0 + 6);
+      for (int j : {0, 1, 8, 9}) EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + j) / 16, c);
+    }
 }
 
 // The wgmma prefill kernel: where its tiles fill the GPU, with the tile the sweep found best;

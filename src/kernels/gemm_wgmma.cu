@@ -19,8 +19,14 @@
 //    in the wgmma B layout, and there are no converters.
 //  - Warpgroups 1 and 2 (the consumers, 64 output channels each): read their weights from the
 //    raw stage, dequantize them into wgmma A fragments in registers (swap-AB: weights are
-//    wgmma's M, tokens its N), and issue 4 wgmma m64nBMk16 per stage, keeping one stage in
-//    flight while they dequantize the next.
+//    wgmma's M, tokens its N), and issue 4 wgmma m64nBMk16 per stage, keeping one (256
+//    tokens, converter variant) or two (otherwise) earlier stages in flight while they
+//    dequantize the next. Block scales come from global memory, a few stages ahead.
+//  - Epilogue: FP32 scaling by row scale (staged in shared memory), alpha, s2, 2^6; bias;
+//    neighbouring channels swapped between lanes so that each store writes two BF16.
+// Persistent: the grid is at most one CTA per SM and every role walks the same tile
+// sequence (tile = blockIdx.x, +gridDim.x, ...; tokens fastest), so the TMA thread runs into
+// the next tile while the consumers finish the current one.
 // Nothing but mbarriers connects the roles, so the converters run ahead of the consumers by
 // up to the depth of the B ring and the TMA thread by up to the depth of the raw ring.
 //
@@ -29,8 +35,9 @@
 // (16 k = exactly one g16 group, so one block scale per row and stage) of each row, and
 // its nibble pairs fill the 4 k16 steps of the stage in the order the shift trick produces
 // them: logical slot (step s, 2c + e + 8h) holds k = 16c + 8(s>>1) + (s&1) + 4h + 2e of the
-// stage. The converters write the activations into the B buffer with the same permutation,
-// so the products pair up as in an unpermuted GEMM and no prepacking is needed.
+// stage. The converters (or the prologue, kernels/launch.hpp f16p_k_of_column) write the
+// activations with the same permutation, so the products pair up as in an unpermuted GEMM
+// and the weights need no prepacking.
 //
 // Determinism: every output is accumulated by one warpgroup in a fixed k order; no split-K.
 #include <cuda.h>
