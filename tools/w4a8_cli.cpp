@@ -70,11 +70,24 @@ int fail_status(w4a8_status s) {
   return 1;
 }
 
+// Which kernel families serve the current device (or, without one, an H100 with this build).
+void print_kernels(const char* indent) {
+  const char* name = nullptr;
+  const bool wgmma = w4a8_gemm_kernel_name(968, 16384, 2048, 16, W4A8_KERNEL_WGMMA_EXACT, &name) == W4A8_STATUS_SUCCESS;
+  w4a8_gemm_kernel_name(1, 16384, 2048, 16, W4A8_KERNEL_AUTO, &name);
+  std::printf("%sdecode (M=1, 16384x2048): %s\n", indent, name);
+  w4a8_gemm_kernel_name(968, 16384, 2048, 16, W4A8_KERNEL_AUTO, &name);
+  std::printf("%sprefill (M=968, 16384x2048): %s%s\n", indent, name,
+              wgmma ? "" : " (the sm_90a wgmma kernel is not available here)");
+}
+
 int cmd_info() {
   std::printf("w4a8 %s\n", w4a8_version());
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    std::printf("GPU: none found (the CPU reference path is available)\n");
+    cudaGetLastError();
+    std::printf("GPU: none found (the CPU reference path is available); on an H100 this build would run:\n");
+    print_kernels("  ");
     return 0;
   }
   for (int d = 0; d < n; ++d) {
@@ -82,6 +95,7 @@ int cmd_info() {
     cudaGetDeviceProperties(&p, d);
     std::printf("GPU %d: %s, sm_%d%d, %d SMs, %.0f MB L2\n", d, p.name, p.major, p.minor, p.multiProcessorCount,
                 p.l2CacheSize / 1e6);
+    if (cudaSetDevice(d) == cudaSuccess) print_kernels("  ");
   }
   return 0;
 }
