@@ -367,6 +367,36 @@ TEST(GpuGemm, EveryConfigurationMatchesReference) {
   }
 }
 
+// Small integers with unit scales: x in [-2, 2], w in {0, +-0.5, +-1}, so every product and
+// partial sum is a multiple of 0.5 and the outputs below 128 in magnitude (at least
+// min_percent of them) are exact in BF16: compared exactly with the reference.
+void check_small_integers_exact(int64_t M, int64_t N, int64_t K, int group, w4a8_kernel kernel, int min_percent,
+                                std::mt19937_64& rng) {
+  Problem pb(M, N, K, group);
+  pb.x.resize(M * K);
+  pb.packed.resize(N * K / 2);
+  pb.scales.assign(N * K / group, kE4M3One);
+  pb.rs.assign(M, 1.0f);
+  std::uniform_int_distribution<int> xd(-2, 2), wd(0, 2);
+  for (auto& v : pb.x) v = float_to_e4m3(static_cast<float>(xd(rng)));
+  auto code = [&] { return static_cast<uint8_t>(wd(rng) | (rng() & 1 ? 8 : 0)); };
+  for (auto& v : pb.packed) v = pack_e2m1(code(), code());
+  pb.upload();
+  const auto y = run_api(pb, kernel);
+  std::vector<uint16_t> yr(M * N);
+  std::vector<double> ye(M * N);
+  ASSERT_EQ(ref::gemm(pb.x.data(), pb.rs.data(), pb.host_weight(), M, pb.alpha, yr.data(), ye.data()),
+            W4A8_STATUS_SUCCESS);
+  int64_t checked = 0;
+  for (int64_t i = 0; i < M * N; ++i) {
+    if (std::fabs(ye[i]) >= 128.0) continue;  // not necessarily exact in BF16
+    ASSERT_EQ(bf16_to_float(y[i]), ye[i]) << "M=" << M << " N=" << N << " K=" << K << " g" << group << " at ("
+                                          << i / N << "," << i % N << ")";
+    ++checked;
+  }
+  EXPECT_GE(checked, M * N * min_percent / 100);
+}
+
 // Whether this GPU runs the sm_90a wgmma kernels. On an sm_90 GPU they must be there: a
 // build without them would otherwise skip their tests silently.
 bool wgmma_available() {
@@ -430,29 +460,7 @@ TEST(GpuWgmma, PrefillShapesAndSmallIntegers) {
     const auto yc = run_api(pb, W4A8_KERNEL_WGMMA_EXACT, false);
     ASSERT_EQ(0, std::memcmp(y.data(), yc.data(), y.size() * 2)) << "converter variant differs";
   }
-  const int64_t M = 300, N = 200, K = 4096;
-  Problem pb(M, N, K, 16);
-  pb.x.resize(M * K);
-  pb.packed.resize(N * K / 2);
-  pb.scales.assign(N * K / 16, kE4M3One);
-  pb.rs.assign(M, 1.0f);
-  std::uniform_int_distribution<int> xd(-2, 2), wd(0, 2);
-  for (auto& v : pb.x) v = float_to_e4m3(static_cast<float>(xd(rng)));
-  auto code = [&] { return static_cast<uint8_t>(wd(rng) | (rng() & 1 ? 8 : 0)); };
-  for (auto& v : pb.packed) v = pack_e2m1(code(), code());
-  pb.upload();
-  const auto y = run_api(pb, W4A8_KERNEL_WGMMA_EXACT);
-  std::vector<uint16_t> yr(M * N);
-  std::vector<double> ye(M * N);
-  ASSERT_EQ(ref::gemm(pb.x.data(), pb.rs.data(), pb.host_weight(), M, pb.alpha, yr.data(), ye.data()),
-            W4A8_STATUS_SUCCESS);
-  int64_t checked = 0;
-  for (int64_t i = 0; i < M * N; ++i) {
-    if (std::fabs(ye[i]) >= 128.0) continue;  // not necessarily exact in BF16
-    ASSERT_EQ(bf16_to_float(y[i]), ye[i]) << "(" << i / N << "," << i % N << ")";
-    ++checked;
-  }
-  EXPECT_GE(checked, M * N * 90 / 100);
+  check_small_integers_exact(300, 200, 4096, 16, W4A8_KERNEL_WGMMA_EXACT, 90, rng);
 }
 
 TEST(GpuWgmma, DeterministicAndRefusedWhereItCannotRun) {
@@ -544,31 +552,8 @@ TEST(GpuGemm, SmallIntegersExact) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(5);
   for (int group : {16, 32}) {
-    const int64_t M = 37, N = 45, K = 2 * 1024 + (group == 16 ? 16 : 0);
-    Problem pb(M, N, K, group);
-    pb.x.resize(M * K);
-    pb.packed.resize(N * K / 2);
-    pb.scales.assign(N * K / group, kE4M3One);
-    pb.rs.assign(M, 1.0f);
-    // x in [-2, 2], w in {0, +-0.5, +-1}: sums are multiples of 0.5 and almost always
-    // below 128 in magnitude, where BF16 holds them exactly.
-    std::uniform_int_distribution<int> xd(-2, 2), wd(0, 2);
-    for (auto& v : pb.x) v = float_to_e4m3(static_cast<float>(xd(rng)));
-    auto code = [&] { return static_cast<uint8_t>(wd(rng) | (rng() & 1 ? 8 : 0)); };
-    for (auto& v : pb.packed) v = pack_e2m1(code(), code());
-    pb.upload();
-    const auto y = run_api(pb, W4A8_KERNEL_AUTO);
-    std::vector<uint16_t> yr(M * N);
-    std::vector<double> ye(M * N);
-    ASSERT_EQ(ref::gemm(pb.x.data(), pb.rs.data(), pb.host_weight(), M, pb.alpha, yr.data(), ye.data()),
-              W4A8_STATUS_SUCCESS);
-    int64_t checked = 0;
-    for (int64_t i = 0; i < M * N; ++i) {
-      if (std::fabs(ye[i]) >= 128.0) continue;  // not necessarily exact in BF16
-      ASSERT_EQ(bf16_to_float(y[i]), ye[i]) << "(" << i / N << "," << i % N << ")";
-      ++checked;
-    }
-    EXPECT_GE(checked, M * N * 95 / 100);
+    check_small_integers_exact(37, 45, 2 * 1024 + (group == 16 ? 16 : 0), group, W4A8_KERNEL_AUTO, 95, rng);
+    if (HasFatalFailure()) return;
   }
 }
 

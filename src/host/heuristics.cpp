@@ -80,9 +80,14 @@ int config_group(int index) {
   return is_wgmma(index) ? kernels::wgmma_config(wgmma_index(index)).group : kernels::mma_config(index).group;
 }
 
+// The kernel's own shape rules (the API guarantees the pointer alignment it also checks).
 bool wgmma_fits(const Problem& p) {
-  return p.K % 32 == 0 && p.M < (int64_t(1) << 31) && p.N < (int64_t(1) << 31) &&
-         p.K < (int64_t(1) << 31) && ceil_div(p.M, 64) * ceil_div(p.N, 128) < (int64_t(1) << 31);
+  kernels::GemmParams g;
+  g.M = p.M;
+  g.N = p.N;
+  g.K = p.K;
+  g.group = p.group;
+  return kernels::wgmma_supported(g);
 }
 
 // The wgmma kernel can run from M = 33 (tiles of 64 tokens). The workspace queries size the

@@ -25,6 +25,24 @@ __device__ __forceinline__ uint32_t amax_bits8(uint4 v) {
   return m;
 }
 
+// Eight BF16 values (one 16-byte vector) times 1/scale -> eight E4M3 codes, RNE + satfinite:
+// the reference's expression, shared by both activation quantizers.
+__device__ __forceinline__ uint2 quantize8(uint4 v, float inv) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+  uint32_t out[2];
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const float2 f0 = make_float2(bf16_bits_to_float(w[2 * j] & 0xFFFFu) * inv,
+                                  bf16_bits_to_float(w[2 * j] >> 16) * inv);
+    const float2 f1 = make_float2(bf16_bits_to_float(w[2 * j + 1] & 0xFFFFu) * inv,
+                                  bf16_bits_to_float(w[2 * j + 1] >> 16) * inv);
+    const uint32_t p0 = __nv_cvt_float2_to_fp8x2(f0, __NV_SATFINITE, __NV_E4M3);
+    const uint32_t p1 = __nv_cvt_float2_to_fp8x2(f1, __NV_SATFINITE, __NV_E4M3);
+    out[j] = p0 | (p1 << 16);
+  }
+  return make_uint2(out[0], out[1]);
+}
+
 // One CTA per row. Pass 1 finds the row's amax; pass 2 re-reads the row (from L1/L2) and
 // converts. K % 16 == 0, so the row is a whole number of 16-byte vectors of 8 values.
 __global__ void __launch_bounds__(kActThreads)
@@ -52,20 +70,7 @@ __global__ void __launch_bounds__(kActThreads)
   const float s = activation_scale(bf16_bits_to_float(m));
   const float inv = 1.0f / s;  // IEEE division, same as the reference
   for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) {
-    const uint4 v = __ldg(xr + i);
-    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-    uint32_t out[2];
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const float2 f0 = make_float2(bf16_bits_to_float(w[2 * j] & 0xFFFFu) * inv,
-                                    bf16_bits_to_float(w[2 * j] >> 16) * inv);
-      const float2 f1 = make_float2(bf16_bits_to_float(w[2 * j + 1] & 0xFFFFu) * inv,
-                                    bf16_bits_to_float(w[2 * j + 1] >> 16) * inv);
-      const uint32_t p0 = __nv_cvt_float2_to_fp8x2(f0, __NV_SATFINITE, __NV_E4M3);
-      const uint32_t p1 = __nv_cvt_float2_to_fp8x2(f1, __NV_SATFINITE, __NV_E4M3);
-      out[j] = p0 | (p1 << 16);
-    }
-    qr[i] = make_uint2(out[0], out[1]);
+    qr[i] = quantize8(__ldg(xr + i), inv);
   }
   if (threadIdx.x == 0) row_scale[row] = s;
 }
@@ -134,25 +139,11 @@ __global__ void __launch_bounds__(kActThreads)
 #pragma unroll
     for (int i = 0; i < 8; ++i) {  // 8 k per 16-byte vector
       const int64_t k = blk * 64 + 8 * i;
-      uint32_t out2[2] = {0u, 0u};  // padding past K stays zero
-      if (k < K && !finite) {
-        out2[0] = out2[1] = 0x7F7F7F7Fu;
-      } else if (k < K) {
-        const uint4 v = __ldg(xr + k / 8);
-        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          const float2 f0 = make_float2(bf16_bits_to_float(w[2 * j] & 0xFFFFu) * inv,
-                                        bf16_bits_to_float(w[2 * j] >> 16) * inv);
-          const float2 f1 = make_float2(bf16_bits_to_float(w[2 * j + 1] & 0xFFFFu) * inv,
-                                        bf16_bits_to_float(w[2 * j + 1] >> 16) * inv);
-          const uint32_t p0 = __nv_cvt_float2_to_fp8x2(f0, __NV_SATFINITE, __NV_E4M3);
-          const uint32_t p1 = __nv_cvt_float2_to_fp8x2(f1, __NV_SATFINITE, __NV_E4M3);
-          out2[j] = p0 | (p1 << 16);
-        }
-      }
-      q[2 * i] = out2[0];
-      q[2 * i + 1] = out2[1];
+      uint2 c = make_uint2(0u, 0u);  // padding past K stays zero
+      if (k < K && !finite) c = make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu);
+      else if (k < K) c = quantize8(__ldg(xr + k / 8), inv);
+      q[2 * i] = c.x;
+      q[2 * i + 1] = c.y;
     }
     write_f16p_block(q, reinterpret_cast<uint4*>(out + row * Kp + blk * 64));
   }
