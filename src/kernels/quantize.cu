@@ -75,6 +75,53 @@ __global__ void __launch_bounds__(kActThreads)
   if (threadIdx.x == 0) row_scale[row] = s;
 }
 
+// Few rows (decode): the same quantization with the whole row in registers, one read. One CTA
+// per row of up to 1024 threads, kVecsPerThread 16-byte vectors each (K <= 32768). With one
+// 256-thread CTA per row, a 32 KB row is read twice by 256 threads in sequence (~4 us at
+// K = 16384 before the GEMM may start); here every load of the row is in flight at once.
+// Same amax (an order-free max), same scale, same conversions: bit-exact with the reference.
+constexpr int kVecsPerThread = 4;
+constexpr int kRegsMaxThreads = 1024;
+
+__global__ void __launch_bounds__(kRegsMaxThreads)
+    quantize_activation_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
+                                    float* __restrict__ row_scale, int64_t K) {
+  pdl_launch_dependents();  // see quantize_activation_kernel
+  __shared__ uint32_t smem[32];
+  const int64_t row = blockIdx.x;
+  const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
+  uint2* qr = reinterpret_cast<uint2*>(q + row * K);
+  const int nvec = static_cast<int>(K / 8);
+
+  uint4 v[kVecsPerThread];
+  uint32_t m = 0;
+#pragma unroll
+  for (int j = 0; j < kVecsPerThread; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    v[j] = i < nvec ? __ldg(xr + i) : make_uint4(0u, 0u, 0u, 0u);
+    m = max(m, amax_bits8(v[j]));
+  }
+  m = block_max_u32(m, smem);
+
+  if (m >= kBf16InfBits) {  // non-finite row: NaN scale, NaN codes (w4a8.h contract)
+#pragma unroll
+    for (int j = 0; j < kVecsPerThread; ++j) {
+      const int i = threadIdx.x + j * blockDim.x;
+      if (i < nvec) qr[i] = make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu);
+    }
+    if (threadIdx.x == 0) row_scale[row] = __uint_as_float(0x7FC00000u);
+    return;
+  }
+  const float s = activation_scale(bf16_bits_to_float(m));
+  const float inv = 1.0f / s;  // IEEE division, same as the reference
+#pragma unroll
+  for (int j = 0; j < kVecsPerThread; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i < nvec) qr[i] = quantize8(v[j], inv);
+  }
+  if (threadIdx.x == 0) row_scale[row] = s;
+}
+
 // ---- FP16 activations for the wgmma kernel -----------------------------------------------
 // The wgmma kernel takes its activations as FP16 (the FP8 values, exactly) in a k order
 // permuted within each 64-k block (gemm_wgmma.cu explains why): logical column
@@ -225,6 +272,15 @@ __global__ void finalize_tensor_scale_kernel(uint32_t* amax_bits) {
 
 cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
                                        int64_t M, int64_t K, cudaStream_t stream) {
+  // Few rows: the register kernel (latency: the GEMM waits for it). Many rows: 256-thread
+  // CTAs, many per SM, keep the copy bandwidth (the prefill case).
+  const int64_t nvec = K / 8;
+  if (M <= 64 && nvec <= int64_t(kVecsPerThread) * kRegsMaxThreads) {
+    const int64_t per = (nvec + kVecsPerThread - 1) / kVecsPerThread;
+    const int threads = static_cast<int>((per + 31) / 32 * 32);
+    quantize_activation_regs_kernel<<<static_cast<unsigned>(M), threads, 0, stream>>>(x, q, row_scale, K);
+    return cudaGetLastError();
+  }
   quantize_activation_kernel<<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
       x, q, row_scale, K);
   return cudaGetLastError();
