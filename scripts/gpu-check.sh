@@ -80,7 +80,9 @@ fi
 
 if has sweep; then
   step "configuration sweep (bench/bench.py --sweep)"
+  # SWEEP_MS, SWEEP_SHAPES (NxK,...), SWEEP_CONFIGS (regex of configuration names) narrow it.
   PYTHONUNBUFFERED=1 python3 bench/bench.py --build "$BUILD" --sweep "$RESULTS/sweep.csv" --ms "${SWEEP_MS:-1,16,50,128}" \
+    ${SWEEP_SHAPES:+--shapes "$SWEEP_SHAPES"} ${SWEEP_CONFIGS:+--configs "$SWEEP_CONFIGS"} \
     >"$OUT/sweep.log" 2>&1 || { status=1; tail -20 "$OUT/sweep.log"; }
   grep "^sweep" "$OUT/sweep.log"
 fi

@@ -10,12 +10,19 @@ BUILD=${BUILD:-build}
 i=0
 for shape in ${SHAPES:-"4096 16384 2048"}; do
   shape=${shape//x/ }
-  timeout 200 ncu --clock-control none -k regex:${KREGEX:-wgmma} --launch-count 1 \
+  # CONFIG=regex: profile that forced configuration (bench/profile_configs.py) instead of AUTO.
+  if [ -n "${CONFIG:-}" ]; then
+    target=(python3 bench/profile_configs.py "$CONFIG" $shape "$BUILD"); skip=2
+  else
+    target=("$BUILD/tools/test_w4a8_gemm" $shape); skip=0
+  fi
+  timeout 200 ncu -f --clock-control none -k regex:${KREGEX:-wgmma} --launch-skip $skip --launch-count 1 \
     --section SpeedOfLight --section WarpStateStats --section SourceCounters --section MemoryWorkloadAnalysis \
-    --section ComputeWorkloadAnalysis --import-source no \
-    -o /tmp/prof$i "$BUILD/tools/test_w4a8_gemm" $shape > $OUT/ncu$i.txt 2>&1
+    --section ComputeWorkloadAnalysis --section Occupancy --section LaunchStats --section SchedulerStats \
+    --import-source no \
+    -o /tmp/prof$i "${target[@]}" > $OUT/ncu$i.txt 2>&1
   ncu -i /tmp/prof$i.ncu-rep --page source --csv --print-source sass > $OUT/src$i.csv 2>&1
   ncu -i /tmp/prof$i.ncu-rep --page details --print-details all > $OUT/details$i.txt 2>&1
-  echo "$shape"; grep -E "wgmma_exact|Duration|L2 Cache Throughput|Tensor Cycles|Issue Slots" $OUT/details$i.txt | head -8
+  echo "$shape"; grep -E "_exact|Duration|DRAM Throughput|L2 Cache Throughput|Tensor Cycles|Issue Slots|Achieved Occupancy|Theoretical Occupancy|Block Limit|Grid Size|Dynamic Shared|No Eligible|Registers Per" $OUT/details$i.txt | head -24
   i=$((i+1))
 done
