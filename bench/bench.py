@@ -127,7 +127,7 @@ class Lib:
         _lib.check(self.B.w4a8_bench_read(ptr(w["buf"]), w["read_bytes"], ptr(self.sink), stream()))
 
 
-def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None):
+def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None, check=True):
     """Every whitelisted configuration that fits, per (shape, M): the data behind heuristics.cpp."""
     L = lib.L
     names = [L.w4a8_gemm_config_name(i).decode() for i in range(L.w4a8_gemm_config_count())]
@@ -161,7 +161,7 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None):
                 call(base)
                 torch.cuda.synchronize()
                 err = rel_err(y, ref)
-                assert err < 4e-3, f"{name} wrong on {M}x{N}x{K}: {err}"
+                assert err < 4e-3 or not check, f"{name} wrong on {M}x{N}x{K}: {err}"
                 us = graph_time([lambda w=w: call(w) for w in nv])
                 res.append((us, name))
                 lines.append(f"{N},{K},{M},{name},{us:.2f},{floor:.2f},{int(name == auto)}")
@@ -404,6 +404,7 @@ def main():
     ap.add_argument("--no-trace", action="store_true")
     ap.add_argument("--sweep", metavar="CSV", help="time every configuration per (shape, M) instead")
     ap.add_argument("--configs", default=None, help="with --sweep: only configurations whose name matches this regex")
+    ap.add_argument("--no-check", action="store_true", help="with --sweep: time even wrong results (builds made for timing experiments)")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True
     lib = Lib(Path(args.build))
@@ -416,7 +417,7 @@ def main():
     if args.ms:
         ms = [int(v) for v in args.ms.split(",")]
     if args.sweep:
-        sweep(lib, shapes, ms, l2, gen, args.sweep, args.configs)
+        sweep(lib, shapes, ms, l2, gen, args.sweep, args.configs, check=not args.no_check)
         return
     rows = []
     for N, K in shapes:
