@@ -144,7 +144,8 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None, check
             ref = reference_fp64(q, s, base)
             auto = _lib.kernel_name(M, N, K, GROUP)
             res = []
-            ws = torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256, dtype=torch.uint8, device="cuda")
+            # FP16 activations, then FP32 partials of up to 8 K-splits (split-K wgmma configurations).
+            ws = torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256 + 8 * M * N * 4 + 256, dtype=torch.uint8, device="cuda")
             for i, name in enumerate(names):
                 if f"_g{GROUP}" not in name or (config_filter and not re.search(config_filter, name)):
                     continue

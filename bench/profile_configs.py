@@ -26,7 +26,7 @@ def main():
     w = lib.quantize_weight((torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16))
     q, s = lib.quantize_act(torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16))
     y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
-    ws = torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256, dtype=torch.uint8, device="cuda")
+    ws = torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256 + 8 * M * N * 4 + 256, dtype=torch.uint8, device="cuda")
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     for i in range(L.w4a8_gemm_config_count()):
         name = L.w4a8_gemm_config_name(i).decode()

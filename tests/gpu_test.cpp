@@ -410,7 +410,8 @@ bool wgmma_available() {
 std::vector<uint16_t> run_config(Problem& pb, int index) {
   pb.dy.fill_bytes(0xFF);
   const w4a8_weight w = pb.weight();
-  DeviceBuffer<uint8_t> ws(size_t(pb.M) * ((pb.K + 63) / 64 * 64) * 2 + 256);
+  // FP16 activations, then FP32 partials of up to 8 K-splits.
+  DeviceBuffer<uint8_t> ws(size_t(pb.M) * ((pb.K + 63) / 64 * 64) * 2 + 256 + 8 * size_t(pb.M) * pb.N * 4 + 256);
   const w4a8_status st = w4a8_gemm_with_config(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, index,
                                                ws.get(), ws.size(), nullptr);
   EXPECT_EQ(st, W4A8_STATUS_SUCCESS) << w4a8_last_error();
@@ -419,7 +420,9 @@ std::vector<uint16_t> run_config(Problem& pb, int index) {
 }
 
 // Every wgmma configuration, forced, on ragged M and N, K with a half stage at the end
-// (K % 64 == 32), and enough tiles that persistent CTAs walk several (M = 1000, N = 2053).
+// (K % 64 == 32: for split-K in the last split), and enough work items that persistent CTAs
+// walk several (M = 1000, N = 2053); K = 64 leaves split-K configurations one split. Split-K
+// configurations also run twice: bit for bit the same (partials added in a fixed order).
 TEST(GpuWgmma, EveryConfigurationMatchesReference) {
   W4A8_REQUIRE_GPU();
   if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";
@@ -434,8 +437,12 @@ TEST(GpuWgmma, EveryConfigurationMatchesReference) {
       if (s[2] % group) continue;
       Problem pb(s[0], s[1], s[2], group);
       pb.randomize(rng, s[0] > 1);
-      check_against_reference(pb, run_config(pb, i), name.c_str());
+      const auto y = run_config(pb, i);
+      check_against_reference(pb, y, name.c_str());
       if (HasFatalFailure()) return;
+      if (name.find("_k") != std::string::npos) {
+        ASSERT_TRUE(run_config(pb, i) == y) << name << " not deterministic";
+      }
     }
     ++tested;
   }

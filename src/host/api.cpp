@@ -160,8 +160,30 @@ bool wgmma_candidate(int64_t M, int64_t N, int64_t K, int group) {
   return heuristics::wgmma_candidate(prob);
 }
 // The FP16 activation region of w4a8_gemm's workspace (0: none needed).
-size_t gemm_workspace_bytes(int64_t M, int64_t N, int64_t K, int group) {
+size_t f16_region_bytes(int64_t M, int64_t N, int64_t K, int group) {
   return wgmma_candidate(M, N, K, group) ? align_up(f16p_bytes(M, K), kWorkspaceAlign) : 0;
+}
+// FP32 split-K partials of configuration `index` (0 for unsplit and mma.sync configurations).
+size_t partial_bytes(int index, int64_t M, int64_t N, int64_t K) {
+  if (index < 0 || !heuristics::is_wgmma(index)) return 0;
+  return align_up(kernels::wgmma_partial_bytes(heuristics::wgmma_index(index), M, N, K), kWorkspaceAlign);
+}
+// The partials the dispatcher plans for on an H100 (the queries do not know the device; on
+// another sm_90 GPU a split configuration that needs more than the caller has runs unsplit).
+size_t planned_partial_bytes(int64_t M, int64_t N, int64_t K, int group) {
+  if (!wgmma_candidate(M, N, K, group)) return 0;
+  heuristics::Problem prob;
+  prob.M = M;
+  prob.N = N;
+  prob.K = K;
+  prob.group = group;
+  heuristics::Device h100;
+  h100.wgmma = true;
+  return partial_bytes(heuristics::choose_config(prob, h100, true), M, N, K);
+}
+// w4a8_gemm's workspace: FP16 activations, then the partials.
+size_t gemm_workspace_bytes(int64_t M, int64_t N, int64_t K, int group) {
+  return f16_region_bytes(M, N, K, group) + planned_partial_bytes(M, N, K, group);
 }
 
 // Resolves AUTO and checks the kernel exists; returns the config index (shared index space of
@@ -249,9 +271,17 @@ w4a8_status prepare_f16_in(const char* fn, kernels::GemmParams* p, void* workspa
   return W4A8_STATUS_SUCCESS;
 }
 
+// Points a split-K configuration at its partials in `room` (bytes of workspace left), or,
+// where they do not fit (a device whose plan differs from the H100's the queries assume),
+// switches to the same tile unsplit.
+void place_partials(int* index, kernels::GemmParams* p, uint8_t* room, size_t room_bytes) {
+  if (partial_bytes(*index, p->M, p->N, p->K) > room_bytes) *index = heuristics::unsplit(*index);
+  p->partial = partial_bytes(*index, p->M, p->N, p->K) ? reinterpret_cast<float*>(room) : nullptr;
+}
+
 size_t linear_act_bytes(int64_t M, int64_t N, int64_t K, int group) {
   const size_t fp8 = align_up(static_cast<size_t>(M) * static_cast<size_t>(K), kWorkspaceAlign);
-  const size_t f16 = gemm_workspace_bytes(M, N, K, group);
+  const size_t f16 = f16_region_bytes(M, N, K, group);
   return fp8 > f16 ? fp8 : f16;
 }
 
@@ -271,7 +301,11 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
   kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   int index = -1;
   W4A8_CHECK(select_kernel(fn, p, kernel, dev, f16, &index));
-  if (index >= 0 && heuristics::config_f16_in(index)) W4A8_CHECK(prepare_f16_in(fn, &p, workspace, stream));
+  if (index >= 0 && heuristics::config_f16_in(index)) {
+    const size_t f16_bytes = f16_region_bytes(M, weight->N, weight->K, weight->group_size);
+    place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
+    W4A8_CHECK(prepare_f16_in(fn, &p, workspace, stream));
+  }
   return launch_gemm(fn, p, index, dev, stream);
 }
 
@@ -336,9 +370,10 @@ w4a8_status w4a8_linear_workspace_size(int64_t M, int64_t N, int64_t K, int grou
   W4A8_CHECK(check_problem(fn, M, N, K, group_size));
   W4A8_CHECK(check_not_null(fn, "bytes", bytes));
   // The quantized activations (FP8 [M, K], or for the wgmma kernels FP16 [M, K rounded up
-  // to 64]), then the FP32 row scales, each 256-byte aligned.
+  // to 64]), the FP32 row scales, then split-K partials where planned, each 256-byte aligned.
   *bytes = linear_act_bytes(M, N, K, group_size) +
-           align_up(static_cast<size_t>(M) * sizeof(float), kWorkspaceAlign);
+           align_up(static_cast<size_t>(M) * sizeof(float), kWorkspaceAlign) +
+           planned_partial_bytes(M, N, K, group_size);
   return detail::ok();
 }
 
@@ -382,6 +417,9 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
   const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
   cudaError_t err;
   if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
+    const size_t head = linear_act_bytes(M, weight->N, weight->K, weight->group_size) +
+                        align_up(static_cast<size_t>(M) * sizeof(float), kWorkspaceAlign);
+    place_partials(&index, &p, xq + head, workspace_size - head);
     p.x16 = reinterpret_cast<uint16_t*>(xq);
     p.x = nullptr;
     err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s);
@@ -443,12 +481,14 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 heuristics::config_group(index), k32 ? " and K % 32 == 0" : "",
                 weight->group_size, static_cast<long long>(weight->K));
   const bool f16 = heuristics::config_f16_in(index);
+  const size_t f16_bytes = f16 ? align_up(f16p_bytes(M, weight->K), kWorkspaceAlign) : 0;
   if (f16) {
-    const size_t need = align_up(f16p_bytes(M, weight->K), kWorkspaceAlign);
+    const size_t need = f16_bytes + partial_bytes(index, M, weight->N, weight->K);
     W4A8_CHECK(check_aligned(fn, "workspace", workspace, 16));
     if (workspace_size < need)
       return fail(W4A8_STATUS_WORKSPACE_TOO_SMALL, fn,
-                  "configuration %s needs a workspace of %zu bytes for FP16 activations; got %zu",
+                  "configuration %s needs a workspace of %zu bytes for FP16 activations and split-K "
+                  "partials; got %zu",
                   name, need, workspace_size);
   }
   heuristics::Device dev;
@@ -460,7 +500,12 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 name, dev.cc, W4A8_CUDA_ARCHS_STRING);
   kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-  if (f16) W4A8_CHECK(prepare_f16_in(fn, &p, workspace, s));
+  if (f16) {
+    p.partial = partial_bytes(index, M, weight->N, weight->K)
+                    ? reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + f16_bytes)
+                    : nullptr;
+    W4A8_CHECK(prepare_f16_in(fn, &p, workspace, s));
+  }
   return launch_gemm(fn, p, index, dev, s);
 }
 

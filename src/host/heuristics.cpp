@@ -11,10 +11,11 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int find_wgmma(int group, int bm, bool f16_in) {
+int find_wgmma(int group, int bm, bool f16_in, int splits = 1) {
   for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
     const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
-    if (c.group == group && c.bm == bm && c.f16_in == f16_in) return kernels::mma_config_count() + i;
+    if (c.group == group && c.bm == bm && c.f16_in == f16_in && c.splits == splits)
+      return kernels::mma_config_count() + i;
   }
   return -1;
 }
@@ -96,27 +97,48 @@ bool wgmma_fits(const Problem& p) {
 int64_t wgmma_min_m(const Problem&) { return 33; }
 
 namespace {
-// Persistent CTAs walk the tiles round-robin, so the busiest SM runs ceil(tiles / SMs) of
-// them; a tile costs about (tokens + 32) token-rows of work (the 32: per-tile fill, drain,
-// epilogue; larger tiles also move fewer L2 bytes per MMA).
-int64_t wgmma_cost(const Problem& p, const Device& d, int bm) {
-  const int64_t tiles = ceil_div(p.M, bm) * ceil_div(p.N, 128);
-  return ceil_div(tiles, d.sm_count) * (bm + 32);
-}
+// Persistent CTAs walk the work items round-robin, so the busiest SM runs ceil(items / SMs)
+// of them; an item costs about (tokens + 32) token-rows of work per 64-k stage (the 32:
+// per-tile fill, drain, epilogue; larger tiles also move fewer L2 bytes per MMA); a unit is
+// ~3.5 ns on an H100. Split-K (S items per tile, K / S stages each) adds the FP32 partials'
+// round trip, S x M x N x 8 bytes (1.2e-3 units per element and split), and the reduction
+// launch (~4 us, 1200 units); and it is only considered while every split keeps >= 16 stages
+// (1024 k): below that the fixed costs dominate (2048x2048 M=64: 8 splits of 4 stages 10.8 us,
+// mma.sync 8.1 us).
 int64_t wgmma_tiles(const Problem& p, int bm) { return ceil_div(p.M, bm) * ceil_div(p.N, 128); }
+bool split_ok(const Problem& p, int splits) { return splits == 1 || ceil_div(ceil_div(p.K, 64), splits) >= 16; }
+double wgmma_cost(const Problem& p, const Device& d, int bm, int splits) {
+  const int64_t nk = ceil_div(p.K, 64);
+  const int64_t items = wgmma_tiles(p, bm) * splits;
+  const double work = double(ceil_div(items, d.sm_count)) * double(bm + 32) * double(ceil_div(nk, splits));
+  return work + (splits > 1 ? 1200.0 + 1.2e-3 * double(splits) * double(p.M) * double(p.N) : 0.0);
+}
 }  // namespace
 
-// Tokens per tile: the cheapest by wgmma_cost (ties: the larger tile). Checked against
-// bench/results/sweep-wgmma-h100-2026-11-25.csv (H100, CUDA graphs, us; with the prologue):
+// Tokens per tile and K splits: the cheapest by wgmma_cost (ties: the larger tile, the fewer
+// splits). Split-K, from bench/results/sweep-splitk-h100-2026-11-25.csv (same method):
+//   2048x16384  M=64: bm128_k8 26.1 (mma.sync 30.8)   M=128: bm128_k8 30.0, k4 39.1 (mma 51.7)
+//               M=256: bm128_k4 46.5, k8 52.7   M=968: bm256_k2 157.4, bm128 159.8
+//   2048x2048   M=256: bm128_k4 15.2 (mma 18.0)   1024x4096 M=256: bm128_k8 16.3 (mma 17.3)
+// Unsplit, from bench/results/sweep-wgmma-h100-2026-11-25.csv (H100, CUDA graphs, us; with
+// the prologue):
 //   16384x2048  M=64: bm64 17.9, bm128 24.3    M=128: bm128 20.6, bm64 29.2, bm256 36.1
 //               M=968: bm256 100.1, bm128 125.2   M=4096: bm256 441.9, bm128 521.8
 //   2048x16384  M=968: bm128 160.0, bm256 207.3   M=4096: bm256 605.0, bm128 700.7
 //   32768x2048  M=64: bm64 31.8   M=128: bm128 36.6   M=968: bm256 206.0   M=4096: bm256 864.5
+// Split-K only where the caller gives the FP16 activations (it needs the workspace).
 int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
-  int best = f16_in ? 64 : 128;  // the converter variant has no 64-token tile
-  for (int bm : {128, 256})
-    if (wgmma_cost(p, d, bm) <= wgmma_cost(p, d, best)) best = bm;
-  return find_wgmma(p.group, best, f16_in);
+  int best_bm = f16_in ? 64 : 128, best_s = 1;  // the converter variant has no 64-token tile
+  for (int bm : {64, 128, 256})
+    for (int splits : {1, 2, 4, 8}) {
+      if ((!f16_in && (bm == 64 || splits > 1)) || (splits > 1 && bm == 64) || (splits == 8 && bm != 128) ||
+          !split_ok(p, splits))
+        continue;
+      if (wgmma_cost(p, d, bm, splits) < wgmma_cost(p, d, best_bm, best_s) ||
+          (wgmma_cost(p, d, bm, splits) == wgmma_cost(p, d, best_bm, best_s) && splits == best_s && bm > best_bm))
+        best_bm = bm, best_s = splits;
+    }
+  return find_wgmma(p.group, best_bm, f16_in, best_s);
 }
 
 bool wgmma_candidate(const Problem& p) { return wgmma_fits(p) && p.M >= wgmma_min_m(p); }
@@ -125,13 +147,20 @@ bool config_f16_in(int index) {
   return is_wgmma(index) && kernels::wgmma_config(wgmma_index(index)).f16_in;
 }
 
+int unsplit(int index) {
+  if (!is_wgmma(index)) return index;
+  const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
+  return c.splits > 1 ? find_wgmma(c.group, c.bm, c.f16_in, 1) : index;
+}
+
 // wgmma when its tiles occupy at least half the SMs; below that the mma.sync kernel, which
 // splits K across warps, wins (same sweep: 2048x16384 M=64 mma 31.9 us vs wgmma bm64 86.4 us
 // on 32 tiles; M=128 mma 52.0 vs 87.9; 16384x2048 M=64 wgmma 17.9 vs mma 30.5 on 128 tiles).
 int choose_config(const Problem& p, const Device& d, bool f16_in) {
   if (d.wgmma && wgmma_candidate(p)) {
     const int index = choose_wgmma_config(p, d, f16_in);
-    if (2 * wgmma_tiles(p, kernels::wgmma_config(wgmma_index(index)).bm) >= d.sm_count) return index;
+    const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
+    if (2 * wgmma_tiles(p, c.bm) * kernels::wgmma_splits(wgmma_index(index), p.K) >= d.sm_count) return index;
   }
   return choose_mma_config(p, d);
 }

@@ -43,6 +43,8 @@ int choose_config(const Problem& problem, const Device& device, bool f16_in);
 // queries (host-only, device-agnostic) size the FP16 activations for it when true.
 bool wgmma_candidate(const Problem& problem);
 bool config_f16_in(int index);
+// The unsplit configuration with the same tile (itself when not a split-K wgmma one).
+int unsplit(int index);
 
 }  // namespace heuristics
 }  // namespace w4a8

@@ -39,7 +39,18 @@
 // activations with the same permutation, so the products pair up as in an unpermuted GEMM
 // and the weights need no prepacking.
 //
-// Determinism: every output is accumulated by one warpgroup in a fixed k order; no split-K.
+// Work items and split-K: a CTA tile is 128 channels x BM tokens over all of K, or, for
+// configurations with S splits, over one of S contiguous K ranges; the S partial tiles go
+// to an FP32 workspace and a second kernel adds them in split order and applies the
+// epilogue. Tall-K layers with few output tiles (N = 2048, K = 16384) thus run the 256-token
+// tile on every SM instead of a 128-token tile (whose dequantization per MMA is twice as
+// large) or half the SMs. Items are numbered split fastest, then tiles; tiles are numbered
+// channel-tile fastest when the activations outweigh the weights (every SM then streams the
+// same activation rows, which do not fit in L2, while the weights stay there), token-tile
+// fastest otherwise.
+//
+// Determinism: every output (or partial) is accumulated by one warpgroup in a fixed k
+// order, partials are added in a fixed order; no atomics.
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
@@ -149,7 +160,8 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[BM / 2], const uint32_t (&a)
 template <int GROUP, int BM, bool kF16In>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_exact_kernel(const __grid_constant__ CUtensorMap wmap,
-                       const __grid_constant__ CUtensorMap xmap, const GemmParams p) {
+                       const __grid_constant__ CUtensorMap xmap, const GemmParams p, const int splits,
+                       const int raster_n) {
 #if defined(W4A8_WGMMA_DEVICE)
   constexpr int kConverterThreads = 96;  // warps 1-3 of warpgroup 0
   using L = Layout<BM, kF16In>;
@@ -166,8 +178,24 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int M = static_cast<int>(p.M), N = static_cast<int>(p.N), K = static_cast<int>(p.K);
   const int nk = (K + kBK - 1) / kBK;
-  const int mtiles = (M + BM - 1) / BM;
-  const int tiles = mtiles * ((N + kBN - 1) / kBN);
+  const int mtiles = (M + BM - 1) / BM, ntiles = (N + kBN - 1) / kBN;
+  const int tiles = mtiles * ntiles;
+  const int items = tiles * splits;
+  const int kbs = (nk + splits - 1) / splits;  // 64-k stages per split (the host keeps none empty)
+  // Work item -> output tile (mt, nt) and its stages [kb0, kb1).
+  struct Item {
+    int mt, nt, split, kb0, kb1;
+  };
+  auto item_of = [&](int item) {
+    Item w;
+    w.split = item % splits;
+    const int tile = item / splits;
+    w.mt = raster_n ? tile / ntiles : tile % mtiles;
+    w.nt = raster_n ? tile % ntiles : tile / mtiles;
+    w.kb0 = w.split * kbs;
+    w.kb1 = min(nk, w.kb0 + kbs);
+    return w;
+  };
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < R; ++s) {
@@ -186,19 +214,23 @@ __global__ void __launch_bounds__(kThreads, 1)
     asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
     if (threadIdx.x == 0) {  // TMA
       uint32_t it = 0;
-      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const int mt = tile % mtiles, nt = tile / mtiles;
-        for (int kb = 0; kb < nk; ++kb, ++it) {
+      for (int item = blockIdx.x; item < items; item += gridDim.x) {
+        const Item w = item_of(item);
+        for (int kb = w.kb0; kb < w.kb1; ++kb, ++it) {
           const int s = it % R;
           mbar_wait(raw_empty(s), ((it / R) & 1) ^ 1);
           mbar_expect_tx(raw_full(s), L::kRawBytes);
-          tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kBK / 2), nt * kBN);
-          tma_load_2d(raw_x(s), &xmap, raw_full(s), kb * kBK, mt * BM);
+          tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kBK / 2), w.nt * kBN);
+          tma_load_2d(raw_x(s), &xmap, raw_full(s), kb * kBK, w.mt * BM);
         }
       }
     } else if (!kF16In && threadIdx.x >= 32) {  // converters
       const int t = threadIdx.x - 32;
-      const uint32_t total = uint32_t(tiles > int(blockIdx.x) ? (tiles - 1 - blockIdx.x) / gridDim.x + 1 : 0) * nk;
+      uint32_t total = 0;  // stages of this CTA's items
+      for (int item = blockIdx.x; item < items; item += gridDim.x) {
+        const Item w = item_of(item);
+        total += uint32_t(w.kb1 - w.kb0);
+      }
       for (uint32_t it = 0; it < total; ++it) {
         const int s = it % R, f = it % F;
     (void)f;
@@ -264,6 +296,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint32_t afrag[NP][4][4];
   uint32_t scales[NP][2] = {};
   uint32_t it = 0;
+  int kb_first = 0;  // the current item's first stage
 
   auto release = [&](uint32_t stage_it) {  // the B (and raw) buffers of that stage are read
     mbar_arrive(kF16In ? raw_empty(stage_it % R) : b_empty(stage_it % F));
@@ -314,7 +347,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int st = 0; st < 4; ++st) wgmma_rs<BM>(acc, a[st], desc + 2 * st);  // +32 bytes per k16
     wgmma_commit();
     wgmma_wait<kDepth>();
-    if (kb >= kDepth) release(it - kDepth);
+    if (kb - kb_first >= kDepth) release(it - kDepth);
     ++it;
   };
 
@@ -322,12 +355,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   // 4-byte output stores of channel pairs need an even N and a 4-byte aligned y.
   const bool pairs = N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.y) & 3) == 0;
   const uint32_t rs_smem = sbase + L::kRowScaleOff;
-  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const int mt = tile % mtiles, nt = tile / mtiles;
+  for (int item = blockIdx.x; item < items; item += gridDim.x) {
+    const Item w = item_of(item);
+    const int mt = w.mt, nt = w.nt;
+    kb_first = w.kb0;
     // This tile's row scales: one per consumer thread, loaded now, used (through shared
     // memory) by the epilogue, so their latency hides behind the main loop.
     float my_rs = 0.0f;
-    if (ct < BM && mt * BM + ct < M) my_rs = __ldg(p.row_scale + mt * BM + ct);
+    if (splits == 1 && ct < BM && mt * BM + ct < M) my_rs = __ldg(p.row_scale + mt * BM + ct);
     {
       const int row = nt * kBN + r0;
       sok0 = row < N;
@@ -336,24 +371,42 @@ __global__ void __launch_bounds__(kThreads, 1)
       srow1 = p.sb + size_t(sok1 ? row + 8 : 0) * unsigned(kgroups);
     }
 #pragma unroll
-    for (int k = 0; k < NP; ++k) load_scales(k, scales[k]);
+    for (int k = 0; k < NP; ++k) load_scales(w.kb0 + k, scales[k]);
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) acc[i] = 0.0f;
-    int kb = 0;
-    for (; kb + NP <= nk; kb += NP) {  // unrolled so that fragment sets are compile-time
+    int kb = w.kb0;
+    for (; kb + NP <= w.kb1; kb += NP) {  // unrolled so that fragment sets are compile-time
       stage(std::integral_constant<int, 0>(), kb);
       stage(std::integral_constant<int, 1>(), kb + 1);
       if constexpr (NP == 3) stage(std::integral_constant<int, 2>(), kb + 2);
     }
-    if (kb < nk) stage(std::integral_constant<int, 0>(), kb);
+    if (kb < w.kb1) stage(std::integral_constant<int, 0>(), kb);
     if constexpr (NP == 3)
-      if (kb + 1 < nk) stage(std::integral_constant<int, 1>(), kb + 1);
+      if (kb + 1 < w.kb1) stage(std::integral_constant<int, 1>(), kb + 1);
     wgmma_wait<0>();
     if constexpr (kDepth == 2)
-      if (nk >= 2) release(it - 2);
+      if (w.kb1 - w.kb0 >= 2) release(it - 2);
     release(it - 1);
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) fence_operand(acc[i]);
+
+    if (splits > 1) {
+      // A partial tile: raw FP32 sums to the workspace, scaled and rounded by the reduction.
+      // acc[4i + 2h + e] = (channel r0 + 8h, token 8i + 2c + e); a warp's stores for one
+      // register cover 8 channels x 4 tokens (32-byte segments).
+      float* part = p.partial + size_t(w.split) * unsigned(M) * unsigned(N);
+      const int n0 = nt * kBN + r0;
+#pragma unroll
+      for (int i = 0; i < BM / 8; ++i)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int m = mt * BM + 8 * i + 2 * c + e, n = n0 + 8 * h;
+            if (m < M && n < N) part[size_t(m) * unsigned(N) + n] = acc[4 * i + 2 * h + e];
+          }
+      continue;
+    }
 
     asm volatile("bar.sync 1, %0;" ::"n"(kConsumerThreads) : "memory");  // previous tile's reads done
     if (ct < BM) asm volatile("st.shared.f32 [%0], %1;" ::"r"(rs_smem + 4 * ct), "f"(my_rs) : "memory");
@@ -398,21 +451,50 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
+// Split-K partials summed in split order, then the unsplit kernel's epilogue (same FP32
+// expression: sum * (alpha * s2 * 2^6 * row_scale) + bias, one BF16 rounding). Two
+// neighbouring channels per thread; rows in blockIdx.y (strided past 65535).
+__global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, const int splits) {
+  const int64_t M = p.M, N = p.N, MN = M * N;
+  const int64_t n = 2 * (int64_t(blockIdx.x) * blockDim.x + threadIdx.x);
+  if (n >= N) return;
+  const float base = p.alpha * (p.s2 ? __ldg(p.s2) : 1.0f) * 64.0f;
+  const bool two = n + 1 < N;
+  const float bias0 = p.bias ? bf16_bits_to_float(__ldg(p.bias + n)) : 0.0f;
+  const float bias1 = p.bias && two ? bf16_bits_to_float(__ldg(p.bias + n + 1)) : 0.0f;
+  for (int64_t m = blockIdx.y; m < M; m += gridDim.y) {
+    const float* src = p.partial + m * N + n;
+    float v0 = 0.0f, v1 = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      v0 += __ldg(src + s * MN);
+      if (two) v1 += __ldg(src + s * MN + 1);
+    }
+    const float sc = base * __ldg(p.row_scale + m);
+    p.y[m * N + n] = float_to_bf16_bits(v0 * sc + bias0);
+    if (two) p.y[m * N + n + 1] = float_to_bf16_bits(v1 * sc + bias1);
+  }
+}
+
 // ---- the whitelist ----------------------------------------------------------------------
-// X(group, tokens per tile, FP16 activations from the prologue)
-#define W4A8_WGMMA_CONFIGS(X) \
-  X(16, 128, 1) X(16, 256, 1) X(16, 64, 1) X(32, 128, 1) X(32, 256, 1) X(32, 64, 1) \
-  X(16, 128, 0) X(16, 256, 0) X(32, 128, 0) X(32, 256, 0)
+// X(group, tokens per tile, FP16 activations from the prologue, K splits). The first ten
+// keep their indices from before split-K existed.
+#define W4A8_WGMMA_CONFIGS(X)                                                                      \
+  X(16, 128, 1, 1) X(16, 256, 1, 1) X(16, 64, 1, 1) X(32, 128, 1, 1) X(32, 256, 1, 1) X(32, 64, 1, 1) \
+  X(16, 128, 0, 1) X(16, 256, 0, 1) X(32, 128, 0, 1) X(32, 256, 0, 1) X(16, 256, 1, 2) X(16, 256, 1, 4) \
+  X(16, 128, 1, 2) X(16, 128, 1, 4) X(32, 256, 1, 2) X(32, 256, 1, 4) X(32, 128, 1, 2) X(32, 128, 1, 4) \
+  X(16, 128, 1, 8) X(32, 128, 1, 8)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
-#define W4A8_WGMMA_NAME(G, BM, F16) \
-  ((F16) ? "wgmma_exact_bm" W4A8_STR(BM) "_g" W4A8_STR(G) : "wgmma_exact_cvt_bm" W4A8_STR(BM) "_g" W4A8_STR(G))
-#define W4A8_WGMMA_ENTRY(G, BM, F16) {G, BM, F16 != 0, W4A8_WGMMA_NAME(G, BM, F16)},
+#define W4A8_WGMMA_NAME(G, BM, F16, S)                                                              \
+  ((F16) ? ((S) > 1 ? "wgmma_exact_bm" W4A8_STR(BM) "_k" W4A8_STR(S) "_g" W4A8_STR(G)                \
+                    : "wgmma_exact_bm" W4A8_STR(BM) "_g" W4A8_STR(G))                                \
+         : "wgmma_exact_cvt_bm" W4A8_STR(BM) "_g" W4A8_STR(G))
+#define W4A8_WGMMA_ENTRY(G, BM, F16, S) {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S)},
 const WgmmaConfig kConfigs[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_ENTRY)};
-using KernelFn = void (*)(const CUtensorMap, const CUtensorMap, const GemmParams);
-#define W4A8_WGMMA_FN(G, BM, F16) &wgmma_exact_kernel<G, BM, F16 != 0>,
+using KernelFn = void (*)(const CUtensorMap, const CUtensorMap, const GemmParams, const int, const int);
+#define W4A8_WGMMA_FN(G, BM, F16, S) &wgmma_exact_kernel<G, BM, F16 != 0>,
 const KernelFn kKernels[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_FN)};
-#define W4A8_WGMMA_SMEM(G, BM, F16) Layout<BM, F16 != 0>::kDynamicSmem,
+#define W4A8_WGMMA_SMEM(G, BM, F16, S) Layout<BM, F16 != 0>::kDynamicSmem,
 const int kSmem[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_SMEM)};
 constexpr int kNumConfigs = sizeof(kConfigs) / sizeof(kConfigs[0]);
 
@@ -446,6 +528,19 @@ bool encode_2d(CUtensorMap* map, const void* base, uint64_t cols, uint64_t rows,
 }  // namespace
 
 int wgmma_config_count() { return kNumConfigs; }
+
+int wgmma_splits(int index, int64_t K) {
+  const int64_t nk = (K + kBK - 1) / kBK;
+  int64_t s = kConfigs[index].splits;
+  if (s > nk) s = nk > 0 ? nk : 1;
+  const int64_t per = (nk + s - 1) / s;  // stages per split; then no split is left empty
+  return static_cast<int>(per > 0 ? (nk + per - 1) / per : 1);
+}
+
+size_t wgmma_partial_bytes(int index, int64_t M, int64_t N, int64_t K) {
+  const int s = wgmma_splits(index, K);
+  return s > 1 ? size_t(s) * size_t(M) * size_t(N) * sizeof(float) : 0;
+}
 const WgmmaConfig& wgmma_config(int index) { return kConfigs[index]; }
 
 bool wgmma_supported(const GemmParams& p) {
@@ -454,7 +549,7 @@ bool wgmma_supported(const GemmParams& p) {
   return p.K % 32 == 0 && p.K > 0 && (reinterpret_cast<uintptr_t>(p.w) % 16) == 0 &&
          (reinterpret_cast<uintptr_t>(p.x) % 16) == 0 && p.M < (int64_t(1) << 31) &&
          p.N < (int64_t(1) << 31) && p.K < (int64_t(1) << 31) &&
-         ((p.M + 63) / 64) * ((p.N + kBN - 1) / kBN) < (int64_t(1) << 31);
+         ((p.M + 63) / 64) * ((p.N + kBN - 1) / kBN) * 8 < (int64_t(1) << 31);  // items, 8 splits
 }
 
 cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_count, cudaStream_t stream) {
@@ -479,9 +574,18 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
     if (err != cudaSuccess) return err;
     attr_set[index].fetch_or(bit, std::memory_order_acq_rel);
   }
-  const int64_t tiles = ((p.M + c.bm - 1) / c.bm) * ((p.N + kBN - 1) / kBN);
-  const int64_t grid = tiles < sm_count ? tiles : sm_count;  // persistent: one CTA per SM
-  kKernels[index]<<<static_cast<unsigned>(grid), kThreads, kSmem[index], stream>>>(wmap, xmap, p);
+  const int splits = wgmma_splits(index, p.K);
+  if (splits > 1 && (p.partial == nullptr || !c.f16_in)) return cudaErrorInvalidValue;
+  const int64_t items = ((p.M + c.bm - 1) / c.bm) * ((p.N + kBN - 1) / kBN) * splits;
+  const int64_t grid = items < sm_count ? items : sm_count;  // persistent: one CTA per SM
+  // Channel tiles fastest when the activations outweigh the weights (see the top).
+  const int raster_n = p.M * p.K * (c.f16_in ? 2 : 1) > p.N * p.K / 2;
+  kKernels[index]<<<static_cast<unsigned>(grid), kThreads, kSmem[index], stream>>>(wmap, xmap, p, splits,
+                                                                                    raster_n);
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess || splits == 1) return err;
+  const dim3 rgrid(static_cast<unsigned>((p.N / 2 + 1 + 255) / 256), static_cast<unsigned>(p.M < 65535 ? p.M : 65535));
+  splitk_reduce_kernel<<<rgrid, 256, 0, stream>>>(p, splits);
   return cudaGetLastError();
 }
 

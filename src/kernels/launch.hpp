@@ -26,6 +26,9 @@ struct GemmParams {
   // The wgmma kernel's FP16 activations (f16p layout below), when the caller made them;
   // nullptr: the kernel converts the FP8 activations itself.
   const uint16_t* x16 = nullptr;
+  // wgmma kernel, split-K (WgmmaConfig::splits > 1): FP32 partial sums [splits][M][N], summed
+  // in split order by a second kernel (launch_wgmma runs both). Part of the workspace.
+  float* partial = nullptr;
 };
 
 // One instantiated configuration of the mma.sync exact kernel. The whitelist lives in
@@ -57,6 +60,7 @@ struct WgmmaConfig {
   int group;    // 16 or 32
   int bm;       // tokens per tile: 64, 128 or 256
   bool f16_in;  // takes GemmParams::x16 (FP16 activations made by the prologue), not x
+  int splits;   // K cut into this many contiguous ranges (work items); > 1: needs GemmParams::partial
   const char* name;
 };
 int wgmma_config_count();
@@ -64,6 +68,10 @@ const WgmmaConfig& wgmma_config(int index);
 // Whether the problem meets the kernel's TMA constraints (K % 32 == 0, 16-byte aligned
 // weights and activations, tile counts in 32 bits). Pure host check.
 bool wgmma_supported(const GemmParams& p);
+// The split count a configuration really runs with for K (never more splits than 64-k
+// stages, and no empty split), and the bytes of FP32 partial sums it needs (0 unsplit).
+int wgmma_splits(int index, int64_t K);
+size_t wgmma_partial_bytes(int index, int64_t M, int64_t N, int64_t K);
 // Enqueues wgmma configuration `index` on the current device (`device` = its ordinal,
 // `sm_count` its SMs). Only valid where the build has an sm_90a image and the GPU is sm_90.
 cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_count, cudaStream_t stream);
