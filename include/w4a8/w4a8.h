@@ -126,9 +126,12 @@ typedef enum w4a8_kernel {
 
 /* y[M, N] = W4A8 GEMM of pre-quantized activations. Workspace: pass the
  * w4a8_gemm_workspace_size() bytes it asks for (zero at small M; at large M on sm_90a the
- * prefill kernel uses it for FP16 copies of the activations, made once per call), or NULL/0,
- * which is always accepted (the prefill kernel then converts activations in every CTA, slower).
- * A workspace that is not NULL must be 16-byte aligned and at least the queried size.
+ * prefill kernel uses it for FP16 copies of the activations, made once per call, and on
+ * layers with few output tiles for FP32 split-K partial sums), or NULL/0, which is always
+ * accepted (the prefill kernel then converts activations in every CTA and never splits K:
+ * slower). A workspace that is not NULL must be 16-byte aligned and at least the queried size.
+ * The queries plan for an H100; on another sm_90 GPU whose plan would need more partials than
+ * the workspace holds, the same tile runs unsplit. Results are deterministic either way. 
  * Requirements: x_fp8 16-byte aligned, row_scale 4-byte aligned, y 2-byte aligned,
  * alpha finite. */
 W4A8_API w4a8_status w4a8_gemm(const void* x_fp8, const float* row_scale,
@@ -141,7 +144,8 @@ W4A8_API w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* wei
                                       void* y_bf16, int64_t M, float alpha, void* workspace,
                                       size_t workspace_size, w4a8_stream_t stream);
 
-/* Workspace queries. Pure host functions: no device is touched. */
+/* Workspace queries. Pure host functions: no device is touched (the split-K part is sized
+ * for the H100's 132 SMs, see w4a8_gemm). */
 W4A8_API w4a8_status w4a8_gemm_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
                                               size_t* bytes);
 W4A8_API w4a8_status w4a8_linear_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
@@ -184,8 +188,9 @@ W4A8_API const char* w4a8_gemm_config_name(int index);
 /* w4a8_gemm with configuration `index`; W4A8_STATUS_NOT_SUPPORTED if it does not fit the
  * problem (its group size or load width) or the GPU (wgmma configurations need sm_90a).
  * The "wgmma_exact_bm*" configurations take FP16 activations made in the workspace:
- * M * (K rounded up to 64) * 2 bytes, 16-byte aligned (w4a8_gemm_workspace_size() at large
- * M); every other configuration ignores the workspace (NULL/0 is fine). */
+ * M * (K rounded up to 64) * 2 bytes rounded up to 256, 16-byte aligned; the split-K ones
+ * ("..._kS_...", S K-splits) also S * M * N * 4 bytes of FP32 partials after that (S capped
+ * by the 64-k stages of K); every other configuration ignores the workspace (NULL/0 is fine). */
 W4A8_API w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                                            const w4a8_weight* weight, void* y_bf16, int64_t M,
                                            float alpha, int index, void* workspace,
