@@ -125,5 +125,37 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   EXPECT_EQ(ws, 0u);
 }
 
+// Split-K: the split count a configuration runs with never leaves a split empty (the kernel
+// gives split s the stages [s * ceil(nk / S), ...)), never exceeds the configuration's, and
+// the workspace queries hold the FP16 activations plus the partials of whatever AUTO picks
+// on an H100, for every shape.
+TEST(Heuristics, SplitKPartitionsAndWorkspace) {
+  for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
+    const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
+    for (int64_t K = 32; K <= 70000; K += K < 2048 ? 32 : 992) {
+      const int s = kernels::wgmma_splits(i, K);
+      const int64_t nk = (K + 63) / 64, per = (nk + s - 1) / s;
+      ASSERT_GE(s, 1);
+      ASSERT_LE(s, c.splits);
+      ASSERT_LT((s - 1) * per, nk) << c.name << " K=" << K << ": an empty split";
+      EXPECT_EQ(kernels::wgmma_partial_bytes(i, 100, 300, K), s > 1 ? size_t(s) * 100 * 300 * 4 : 0u);
+    }
+  }
+  heuristics::Device h100;
+  for (const int64_t M : {int64_t(33), int64_t(50), int64_t(128), int64_t(256), int64_t(968), int64_t(4096)})
+    for (const auto& nk : std::vector<std::pair<int64_t, int64_t>>{{2048, 16384}, {16384, 2048}, {1024, 4096}, {2048, 2048}}) {
+      const int idx = heuristics::choose_config({M, nk.first, nk.second, 16}, h100, true);
+      size_t gemm_ws = 0, linear_ws = 0;
+      ASSERT_EQ(w4a8_gemm_workspace_size(M, nk.first, nk.second, 16, &gemm_ws), W4A8_STATUS_SUCCESS);
+      ASSERT_EQ(w4a8_linear_workspace_size(M, nk.first, nk.second, 16, &linear_ws), W4A8_STATUS_SUCCESS);
+      size_t need = 0;
+      if (heuristics::is_wgmma(idx))
+        need = size_t(M) * ((nk.second + 63) / 64 * 64) * 2 +
+               kernels::wgmma_partial_bytes(heuristics::wgmma_index(idx), M, nk.first, nk.second);
+      EXPECT_GE(gemm_ws, need) << heuristics::config_name(idx);
+      EXPECT_GE(linear_ws, need + size_t(M) * 4) << heuristics::config_name(idx);
+    }
+}
+
 }  // namespace
 }  // namespace w4a8

@@ -40,7 +40,8 @@ bool wgmma_fits(const Problem& problem);
 // The configuration AUTO runs (index in the shared space).
 int choose_config(const Problem& problem, const Device& device, bool f16_in);
 // Whether AUTO may pick a wgmma kernel for this shape on an sm_90a device: the workspace
-// queries (host-only, device-agnostic) size the FP16 activations for it when true.
+// queries (host-only, device-agnostic) size the FP16 activations for it when true, plus the
+// split-K partials of the configuration an H100 would run.
 bool wgmma_candidate(const Problem& problem);
 bool config_f16_in(int index);
 // The unsplit configuration with the same tile (itself when not a split-K wgmma one).
