@@ -4,7 +4,9 @@
 // (the benchmark's read floor), (b) cp.async 16 B into a per-thread ring of D stages,
 // wait_group D-2 and a CTA barrier per stage (a shared-memory stream GEMM's schedule), (c) the same
 // without the barrier, (d) like (b) with each warp reading 16 rows x 64 B per stage (the
-// GEMM's access pattern) instead of consecutive 512 B.
+// GEMM's access pattern on the canonical layout) instead of consecutive 512 B, (e) like (b)
+// with each warp streaming its own region, 1 KB per stage (a prepacked layout that stores a
+// warp's 16 rows x 128-k chunk contiguously).
 //   built as <build>/bench/w4a8_probe_cp_async_stream (bench/CMakeLists.txt); run it on the GPU.
 #include <cuda_runtime.h>
 
@@ -36,16 +38,18 @@ __global__ void __launch_bounds__(512) plain(const uint4* p, size_t n, uint32_t*
 }
 
 // Each CTA streams `per_cta` bytes: stage = 2 x 16 B per thread (like the GEMM's two rows).
-// rows: 0 = consecutive bytes; 1 = GEMM pattern (thread (g, t) of warp w reads rows
-// 16 w + g and + 8 at byte 64 s + 16 t of a row of `row_bytes`).
-template <int D, bool BARRIER, bool ROWS>
+// PATTERN 0 = the CTA's consecutive bytes; 1 = GEMM pattern on the canonical layout (thread
+// (g, t) of warp w reads rows 16 w + g and + 8 at byte 64 s + 16 t of a row of `row_bytes`);
+// 2 = prepacked: warp w streams its own 1/8 of the CTA's bytes, 1 KB per stage.
+template <int D, bool BARRIER, int PATTERN>
 __global__ void __launch_bounds__(256) ring(const uint8_t* p, size_t per_cta, size_t row_bytes, uint32_t* sink) {
   extern __shared__ uint4 sm[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const uint8_t* base = p + blockIdx.x * per_cta;
   const int steps = static_cast<int>(per_cta / (256 * 32));
   auto src = [&](int s, int r) -> const uint8_t* {
-    if (!ROWS) return base + size_t(s) * 256 * 32 + r * 256 * 16 + tid * 16;
+    if (PATTERN == 0) return base + size_t(s) * 256 * 32 + r * 256 * 16 + tid * 16;
+    if (PATTERN == 2) return base + warp * (per_cta / 8) + size_t(s) * 1024 + r * 512 + lane * 16;
     const size_t row = 16 * warp + g + 8 * r;  // 128 rows of row_bytes per CTA
     return base + row * row_bytes + size_t(s) * 64 + t * 16;
   };
@@ -111,12 +115,14 @@ int main() {
       cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
       timeit(name, [&](const uint8_t* p) { kern<<<ctas, 256, smem>>>(p, per, per / 128, sink); }, per * ctas);
     };
-    go(ring<8, true, false>, 8, "cp.async ring D=8, barrier, consecutive");
-    go(ring<8, false, false>, 8, "cp.async ring D=8, no barrier, consecutive");
-    go(ring<12, true, false>, 12, "cp.async ring D=12, barrier, consecutive");
-    go(ring<8, true, true>, 8, "cp.async ring D=8, barrier, GEMM rows");
-    go(ring<12, true, true>, 12, "cp.async ring D=12, barrier, GEMM rows");
-    go(ring<4, true, true>, 4, "cp.async ring D=4, barrier, GEMM rows");
+    go(ring<8, true, 0>, 8, "cp.async ring D=8, barrier, consecutive");
+    go(ring<8, false, 0>, 8, "cp.async ring D=8, no barrier, consecutive");
+    go(ring<12, true, 0>, 12, "cp.async ring D=12, barrier, consecutive");
+    go(ring<8, true, 1>, 8, "cp.async ring D=8, barrier, GEMM rows");
+    go(ring<12, true, 1>, 12, "cp.async ring D=12, barrier, GEMM rows");
+    go(ring<4, true, 1>, 4, "cp.async ring D=4, barrier, GEMM rows");
+    go(ring<8, true, 2>, 8, "cp.async ring D=8, barrier, prepacked warp blocks");
+    go(ring<4, true, 2>, 4, "cp.async ring D=4, barrier, prepacked warp blocks");
   }
   return 0;
 }
