@@ -152,12 +152,7 @@ size_t f16p_bytes(int64_t M, int64_t K) {
   return static_cast<size_t>(M) * static_cast<size_t>(kernels::f16p_row_elems(K)) * 2;
 }
 bool wgmma_candidate(int64_t M, int64_t N, int64_t K, int group) {
-  heuristics::Problem prob;
-  prob.M = M;
-  prob.N = N;
-  prob.K = K;
-  prob.group = group;
-  return heuristics::wgmma_candidate(prob);
+  return heuristics::wgmma_candidate(heuristics::Problem{M, N, K, group});
 }
 // The FP16 activation region of w4a8_gemm's workspace (0: none needed).
 size_t f16_region_bytes(int64_t M, int64_t N, int64_t K, int group) {
@@ -172,11 +167,7 @@ size_t partial_bytes(int index, int64_t M, int64_t N, int64_t K) {
 // another sm_90 GPU a split configuration that needs more than the caller has runs unsplit).
 size_t planned_partial_bytes(int64_t M, int64_t N, int64_t K, int group) {
   if (!wgmma_candidate(M, N, K, group)) return 0;
-  heuristics::Problem prob;
-  prob.M = M;
-  prob.N = N;
-  prob.K = K;
-  prob.group = group;
+  const heuristics::Problem prob{M, N, K, group};
   heuristics::Device h100;
   h100.wgmma = true;
   return partial_bytes(heuristics::choose_config(prob, h100, true), M, N, K);
@@ -284,6 +275,11 @@ size_t linear_act_bytes(int64_t M, int64_t N, int64_t K, int group) {
   const size_t f16 = f16_region_bytes(M, N, K, group);
   return fp8 > f16 ? fp8 : f16;
 }
+// w4a8_linear_bf16's workspace: the quantized activations (linear_act_bytes), the FP32 row
+// scales, then split-K partials where planned, each 256-byte aligned. Offset of the partials.
+size_t linear_partials_offset(int64_t M, int64_t N, int64_t K, int group) {
+  return linear_act_bytes(M, N, K, group) + align_up(static_cast<size_t>(M) * sizeof(float), kWorkspaceAlign);
+}
 
 w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
                       const w4a8_weight* weight, void* y_bf16, int64_t M, float alpha,
@@ -371,9 +367,7 @@ w4a8_status w4a8_linear_workspace_size(int64_t M, int64_t N, int64_t K, int grou
   W4A8_CHECK(check_not_null(fn, "bytes", bytes));
   // The quantized activations (FP8 [M, K], or for the wgmma kernels FP16 [M, K rounded up
   // to 64]), the FP32 row scales, then split-K partials where planned, each 256-byte aligned.
-  *bytes = linear_act_bytes(M, N, K, group_size) +
-           align_up(static_cast<size_t>(M) * sizeof(float), kWorkspaceAlign) +
-           planned_partial_bytes(M, N, K, group_size);
+  *bytes = linear_partials_offset(M, N, K, group_size) + planned_partial_bytes(M, N, K, group_size);
   return detail::ok();
 }
 
@@ -417,8 +411,7 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
   const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
   cudaError_t err;
   if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
-    const size_t head = linear_act_bytes(M, weight->N, weight->K, weight->group_size) +
-                        align_up(static_cast<size_t>(M) * sizeof(float), kWorkspaceAlign);
+    const size_t head = linear_partials_offset(M, weight->N, weight->K, weight->group_size);
     place_partials(&index, &p, xq + head, workspace_size - head);
     p.x16 = reinterpret_cast<uint16_t*>(xq);
     p.x = nullptr;
@@ -500,10 +493,8 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 name, dev.cc, W4A8_CUDA_ARCHS_STRING);
   kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-  if (f16) {
-    p.partial = partial_bytes(index, M, weight->N, weight->K)
-                    ? reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + f16_bytes)
-                    : nullptr;
+  if (f16) {  // the partials fit (checked above): place_partials keeps the configuration
+    place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
     W4A8_CHECK(prepare_f16_in(fn, &p, workspace, s));
   }
   return launch_gemm(fn, p, index, dev, s);

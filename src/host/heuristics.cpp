@@ -127,18 +127,20 @@ double wgmma_cost(const Problem& p, const Device& d, int bm, int splits) {
 //   2048x16384  M=968: bm128 160.0, bm256 207.3   M=4096: bm256 605.0, bm128 700.7
 //   32768x2048  M=64: bm64 31.8   M=128: bm128 36.6   M=968: bm256 206.0   M=4096: bm256 864.5
 // Split-K only where the caller gives the FP16 activations (it needs the workspace).
+// The candidates are the whitelist's (gemm_wgmma.cu: no 64-token tile in the converter
+// variant, splits only with FP16 activations, 8 splits only at 128 tokens).
 int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
-  int best_bm = f16_in ? 64 : 128, best_s = 1;  // the converter variant has no 64-token tile
+  int best = -1, best_bm = 0, best_s = 0;
+  double best_cost = 0.0;
   for (int bm : {64, 128, 256})
     for (int splits : {1, 2, 4, 8}) {
-      if ((!f16_in && (bm == 64 || splits > 1)) || (splits > 1 && bm == 64) || (splits == 8 && bm != 128) ||
-          !split_ok(p, splits))
-        continue;
-      if (wgmma_cost(p, d, bm, splits) < wgmma_cost(p, d, best_bm, best_s) ||
-          (wgmma_cost(p, d, bm, splits) == wgmma_cost(p, d, best_bm, best_s) && splits == best_s && bm > best_bm))
-        best_bm = bm, best_s = splits;
+      const int index = find_wgmma(p.group, bm, f16_in, splits);
+      if (index < 0 || !split_ok(p, splits)) continue;
+      const double cost = wgmma_cost(p, d, bm, splits);
+      if (best < 0 || cost < best_cost || (cost == best_cost && splits == best_s && bm > best_bm))
+        best = index, best_bm = bm, best_s = splits, best_cost = cost;
     }
-  return find_wgmma(p.group, best_bm, f16_in, best_s);
+  return best;
 }
 
 bool wgmma_candidate(const Problem& p) { return wgmma_fits(p) && p.M >= wgmma_min_m(p); }
