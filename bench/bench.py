@@ -37,6 +37,7 @@ MS = [1, 16, 50, 128, 968, 4096]
 GROUP = 16
 CALLS_PER_GRAPH = 20
 REPLAYS = 15
+LAYOUT = "tiled"  # weight layout the w4a8 rows use (--layout)
 
 E2M1 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
 
@@ -63,8 +64,17 @@ def graph_time(calls, n_calls=CALLS_PER_GRAPH, replays=REPLAYS) -> float:
     with torch.cuda.graph(g):
         for i in range(n):
             calls[i % len(calls)]()
-    times = []
+    # Warm-up: replay for >= 30 ms first, so the clocks have ramped up after the setup pause
+    # (one replay set is only a few ms; without this the first shape's first M read high).
     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for _ in range(200):
+        g.replay()
+        b.record()
+        b.synchronize()
+        if a.elapsed_time(b) >= 30.0:
+            break
+    times = []
     for r in range(replays + 1):
         a.record()
         g.replay()
@@ -85,16 +95,27 @@ class Lib:
         self.sink = torch.zeros(4, dtype=torch.int32, device="cuda")
 
     def quantize_weight(self, w: torch.Tensor, group=GROUP):
-        """BF16 [N, K] -> one contiguous buffer holding packed [N, K/2] then scales [N, K/g], and s2."""
+        """BF16 [N, K] -> one contiguous buffer holding packed [N, K/2] then scales [N, K/g], and s2;
+        with the tiled layout (LAYOUT, the default where K % 32 == 0) the GEMMs read a second buffer
+        with the prepacked copy (packed then scales), and the read floor streams that one."""
         N, K = w.shape
         np_, ns = N * K // 2, N * K // group
         off = (np_ + 255) // 256 * 256
         buf = torch.empty(off + ns, dtype=torch.uint8, device="cuda")
         s2 = torch.empty(1, dtype=torch.float32, device="cuda")
         _lib.check(self.L.w4a8_quantize_weight_nvfp4(ptr(w), ptr(buf), ptr(buf) + off, ptr(s2), N, K, group, stream()))
-        return {"buf": buf, "packed": buf[:np_].view(N, K // 2), "scales": buf[off:off + ns].view(N, K // group),
-                "s2": s2, "N": N, "K": K, "group": group, "read_bytes": off + ns,
-                "struct": _lib.Weight(ptr(buf), ptr(buf) + off, ptr(s2), None, N, K, group)}
+        out = {"buf": buf, "packed": buf[:np_].view(N, K // 2), "scales": buf[off:off + ns].view(N, K // group),
+               "s2": s2, "N": N, "K": K, "group": group, "read_bytes": off + ns, "layout": "canonical",
+               "struct": _lib.Weight(ptr(buf), ptr(buf) + off, ptr(s2), None, N, K, group, _lib.LAYOUT_CANONICAL)}
+        if LAYOUT == "tiled" and K % 32 == 0:
+            tp, ts = ctypes.c_size_t(), ctypes.c_size_t()
+            _lib.check(self.L.w4a8_tiled_weight_size(N, K, group, ctypes.byref(tp), ctypes.byref(ts)))
+            toff = (tp.value + 255) // 256 * 256
+            tbuf = torch.empty(toff + ts.value, dtype=torch.uint8, device="cuda")
+            _lib.check(self.L.w4a8_prepack_weight(ctypes.byref(out["struct"]), ptr(tbuf), ptr(tbuf) + toff, stream()))
+            out.update({"canonical_buf": buf, "buf": tbuf, "read_bytes": toff + ts.value, "layout": "tiled",
+                        "struct": _lib.Weight(ptr(tbuf), ptr(tbuf) + toff, ptr(s2), None, N, K, group, _lib.LAYOUT_TILED)})
+        return out
 
     def rotated_weights(self, w_bf16: torch.Tensor, l2: int):
         """Quantized copies of one weight, enough of them to exceed 3x the L2 together."""
@@ -131,7 +152,7 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None, check
     """Every whitelisted configuration that fits, per (shape, M): the data behind heuristics.cpp."""
     L = lib.L
     names = [L.w4a8_gemm_config_name(i).decode() for i in range(L.w4a8_gemm_config_count())]
-    lines = ["N,K,M,config,us,read_floor_us,auto"]
+    lines = ["N,K,M,config,us,read_floor_us,auto,layout"]
     for N, K in shapes:
         w_bf16 = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
         nv = lib.rotated_weights(w_bf16, l2)
@@ -151,7 +172,7 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None, check
                     continue
                 if name.startswith("mma_exact"):
                     mt = int(name.split("_mt")[1].split("_")[0])
-                    if ("_v8_" in name) != (K % 32 != 0) or 8 * mt > max(8, 2 * M):
+                    if ("_v8_" in name) != (K % 32 != 0) or 8 * mt > max(8, 2 * M) or ("_v8_" in name and base["layout"] == "tiled"):
                         continue
                 elif K % 32 or M < 64:  # wgmma: TMA rows of 16-byte units; prefill sizes only
                     continue
@@ -165,7 +186,7 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None, check
                 assert err < 4e-3 or not check, f"{name} wrong on {M}x{N}x{K}: {err}"
                 us = graph_time([lambda w=w: call(w) for w in nv])
                 res.append((us, name))
-                lines.append(f"{N},{K},{M},{name},{us:.2f},{floor:.2f},{int(name == auto)}")
+                lines.append(f"{N},{K},{M},{name},{us:.2f},{floor:.2f},{int(name == auto)},{base['layout']}")
             res.sort()
             best = ", ".join(f"{n.replace('mma_exact_', '')} {u:.2f}" for u, n in res[:4])
             auto_us = next((u for u, n in res if n == auto), float("nan"))
@@ -242,6 +263,7 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
             t_fp8 = float("nan")
         moved = base["read_bytes"] + M * K + M * N * 2
         rows.append({"workload": "layer", "N": N, "K": K, "M": M, "kernel": _lib.kernel_name(M, N, K, GROUP),
+                     "layout": base["layout"],
                      "w4a8_us": t_w4a8, "fused_us": t_fused, "cublas_bf16_us": t_bf16, "cublaslt_fp8_us": t_fp8,
                      "read_floor_us": t_floor, "gbps": moved / t_w4a8 * 1e-3, "rel_err": err,
                      "fused_equal": fused_equal})
@@ -299,7 +321,7 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
 
     res = {"gemm": t(run_gemm), "fused": t(run_fused), "bf16": t(run_bf16), "fp8": t(run_fp8)}
     kinds = sorted({_lib.kernel_name(M, l["N"], l["K"], GROUP) for M, l in seq})
-    rows.append({"workload": "pi05_trace", "N": "", "K": "", "M": f"P={P},H={H},steps={steps}",
+    rows.append({"workload": "pi05_trace", "N": "", "K": "", "M": f"P={P},H={H},steps={steps}", "layout": LAYOUT,
                  "kernel": "+".join(sorted({k.split('_mt')[0] for k in kinds})), "w4a8_us": res["gemm"],
                  "fused_us": res["fused"], "cublas_bf16_us": res["bf16"], "cublaslt_fp8_us": res["fp8"],
                  "read_floor_us": float("nan"), "gbps": float("nan"), "rel_err": float("nan"), "fused_equal": ""})
@@ -346,14 +368,15 @@ def fmt(v, spec):
 def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
     import csv
     cols = ["workload", "N", "K", "M", "kernel", "w4a8_us", "cublas_bf16_us", "cublaslt_fp8_us", "read_floor_us",
-            "card", "date", "fused_us", "gbps", "rel_err", "fused_equal"]
+            "card", "date", "fused_us", "gbps", "rel_err", "fused_equal", "layout"]
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             wr = csv.DictWriter(f, fieldnames=cols)
             wr.writeheader()
             for r in rows:
                 wr.writerow({**{k: r.get(k, "") for k in cols}, "card": card, "date": date})
-    lines = [f"Card: {card} (clocks sm/max/mem, driver: {clocks}); date {date}; group {GROUP}.",
+    lines = [f"Card: {card} (clocks sm/max/mem, driver: {clocks}); date {date}; group {GROUP}; "
+             f"weights in the {LAYOUT} layout (prepacked once at load; the read floor streams the same bytes).",
              f"Command: `{cmd}`", "",
              "| N x K | M | kernel | w4a8 us | fused (BF16 in) us | GB/s | read floor us | x floor | cuBLAS BF16 us "
              "| x BF16 | cuBLASLt FP8 us | x FP8 | rel. err vs exact |",
@@ -406,7 +429,11 @@ def main():
     ap.add_argument("--sweep", metavar="CSV", help="time every configuration per (shape, M) instead")
     ap.add_argument("--configs", default=None, help="with --sweep: only configurations whose name matches this regex")
     ap.add_argument("--no-check", action="store_true", help="with --sweep: time even wrong results (builds made for timing experiments)")
+    ap.add_argument("--layout", choices=["tiled", "canonical"], default="tiled",
+                    help="weight layout of the w4a8 rows (tiled: w4a8_prepack_weight at load time)")
     args = ap.parse_args()
+    global LAYOUT
+    LAYOUT = args.layout
     torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True
     lib = Lib(Path(args.build))
     gen = torch.Generator(device="cuda").manual_seed(1234)

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -229,8 +230,23 @@ struct Problem {
     ds2.upload(std::vector<float>{s2});
     if (!bias.empty()) dbias.upload(bias);
   }
+  // The weights also in the tiled layout (made by the CPU reference; weight() then returns
+  // that view while `tiled` is set).
+  std::unique_ptr<DeviceBuffer<uint8_t>> dtp, dts;
+  bool tiled = false;
+  void make_tiled() {
+    const w4a8_weight canon{packed.data(), scales.data(), nullptr, nullptr, N, K, group, W4A8_LAYOUT_CANONICAL};
+    std::vector<uint8_t> tp(tiled_packed_bytes(N, K)), ts(tiled_scale_bytes(N, K, group));
+    ASSERT_EQ(w4a8_ref_prepack_weight(&canon, tp.data(), ts.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
+    dtp = std::make_unique<DeviceBuffer<uint8_t>>(tp.size());
+    dts = std::make_unique<DeviceBuffer<uint8_t>>(ts.size());
+    dtp->upload(tp);
+    dts->upload(ts);
+  }
   w4a8_weight weight() const {
-    return w4a8_weight{dp.get(), ds.get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group};
+    if (tiled)
+      return w4a8_weight{dtp->get(), dts->get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_TILED};
+    return w4a8_weight{dp.get(), ds.get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_CANONICAL};
   }
   ref::HostWeight host_weight() const {
     return ref::HostWeight{packed.data(), scales.data(), s2, bias.empty() ? nullptr : bias.data(), N, K, group};
@@ -644,6 +660,105 @@ TEST(GpuLinear, FusedEqualsTwoStepsAndGraphReplays) {
 
 // The seed's flow end to end (SEED.md usage 1): quantize weight and activation on the GPU,
 // GEMM; compare with the reference built from the same BF16 inputs.
+// ---- the tiled weight layout ----------------------------------------------------------------
+
+// GPU prepack equals the CPU reference's bytes (padding zeros included; outputs poisoned first),
+// and GPU unprepack gives the canonical bytes back. Random bytes, not only quantizer output:
+// the conversion must not care what the bytes mean.
+TEST(GpuTiled, PrepackMatchesReferenceAndRoundTrips) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(616);
+  const int64_t shapes[][3] = {{1, 32, 16}, {20, 160, 16}, {33, 4096, 16}, {100, 96, 32}, {2053, 2048, 32}, {16, 128, 16}};
+  for (const auto& s : shapes) {
+    const int64_t N = s[0], K = s[1];
+    const int G = int(s[2]);
+    std::vector<uint8_t> packed(N * K / 2), scales(N * K / G);
+    for (auto& b : packed) b = uint8_t(rng());
+    for (auto& b : scales) b = uint8_t(rng());
+    const w4a8_weight hc{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL};
+    std::vector<uint8_t> tp(tiled_packed_bytes(N, K)), ts(tiled_scale_bytes(N, K, G));
+    ASSERT_EQ(w4a8_ref_prepack_weight(&hc, tp.data(), ts.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
+    DeviceBuffer<uint8_t> dp(packed.size()), ds(scales.size()), dtp(tp.size()), dts(ts.size());
+    dp.upload(packed);
+    ds.upload(scales);
+    dtp.fill_bytes(0xA5);
+    dts.fill_bytes(0xA5);
+    const w4a8_weight dc{dp.get(), ds.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL};
+    ASSERT_EQ(w4a8_prepack_weight(&dc, dtp.get(), dts.get(), nullptr), W4A8_STATUS_SUCCESS) << w4a8_last_error();
+    ASSERT_TRUE(dtp.download() == tp) << "packed codes, N=" << N << " K=" << K;
+    ASSERT_TRUE(dts.download() == ts) << "block scales, N=" << N << " K=" << K << " g" << G;
+    dp.fill_bytes(0x5A);
+    ds.fill_bytes(0x5A);
+    const w4a8_weight dt{dtp.get(), dts.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED};
+    ASSERT_EQ(w4a8_unprepack_weight(&dt, dp.get(), ds.get(), nullptr), W4A8_STATUS_SUCCESS) << w4a8_last_error();
+    ASSERT_TRUE(dp.download() == packed) << "round trip, packed, N=" << N << " K=" << K;
+    ASSERT_TRUE(ds.download() == scales) << "round trip, scales, N=" << N << " K=" << K;
+  }
+}
+
+// Every configuration that can read tiled weights (mma with 16-byte pieces, every wgmma one),
+// forced, gives bit for bit what it gives on the canonical layout (same kernel, same order of
+// accumulation: only the addresses differ), on ragged N and K % 128 != 0, and the canonical
+// result is checked against the CPU reference. The configurations with 8-byte pieces refuse it.
+TEST(GpuTiled, EveryConfigurationEqualsCanonical) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(617);
+  int tested = 0;
+  for (int i = 0; i < w4a8_gemm_config_count(); ++i) {
+    const std::string name = w4a8_gemm_config_name(i);
+    const bool wgmma = name.rfind("wgmma", 0) == 0;
+    if (wgmma && !wgmma_available()) continue;
+    const int group = name.find("_g32") != std::string::npos ? 32 : 16;
+    const bool v8 = name.find("_v8_") != std::string::npos;
+    const int64_t shapes[][3] = {{1, 133, 32 * 37}, {37, 389, 32 * 37}, {259, 2053, 2048}};
+    for (const auto& s : shapes) {
+      Problem pb(s[0], s[1], s[2], group);
+      pb.randomize(rng, s[0] > 1);
+      pb.make_tiled();
+      if (v8) {
+        pb.tiled = true;
+        const w4a8_weight w = pb.weight();
+        EXPECT_EQ(w4a8_gemm_with_config(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, 1.0f, i, nullptr, 0, nullptr),
+                  W4A8_STATUS_NOT_SUPPORTED) << name;
+        break;
+      }
+      const auto yc = run_config(pb, i);
+      if (s[0] == 37) check_against_reference(pb, yc, name.c_str());
+      pb.tiled = true;
+      const auto yt = run_config(pb, i);
+      if (HasFatalFailure()) return;
+      ASSERT_EQ(0, std::memcmp(yc.data(), yt.data(), yc.size() * 2)) << name << " M=" << s[0] << " N=" << s[1]
+                                                                     << " K=" << s[2] << ": tiled != canonical";
+    }
+    ++tested;
+  }
+  EXPECT_GE(tested, 40);
+}
+
+// AUTO and the naive kernel on tiled weights: the same bits as on canonical ones, across the
+// M range (decode, the mma/wgmma hand-over, prefill), and the pi0.5 shapes.
+TEST(GpuTiled, DispatchedAndNaiveEqualCanonical) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(618);
+  const int64_t shapes[][4] = {{1, 2048, 16384, 16}, {16, 16384, 2048, 16}, {50, 1024, 4096, 32},
+                               {128, 2048, 16384, 16}, {968, 2048, 2048, 16}, {300, 8200, 1056, 16}};
+  for (const auto& s : shapes) {
+    Problem pb(s[0], s[1], s[2], int(s[3]));
+    pb.randomize(rng, true);
+    pb.make_tiled();
+    const auto yc = run_api(pb, W4A8_KERNEL_AUTO);
+    const auto nc = s[0] * s[1] * s[2] <= (int64_t(1) << 33) ? run_api(pb, W4A8_KERNEL_NAIVE) : std::vector<uint16_t>();
+    pb.tiled = true;
+    const auto yt = run_api(pb, W4A8_KERNEL_AUTO);
+    ASSERT_EQ(0, std::memcmp(yc.data(), yt.data(), yc.size() * 2)) << "AUTO, M=" << s[0] << " N=" << s[1] << " K=" << s[2];
+    if (!nc.empty()) {
+      const auto nt = run_api(pb, W4A8_KERNEL_NAIVE);
+      ASSERT_EQ(0, std::memcmp(nc.data(), nt.data(), nc.size() * 2)) << "naive, M=" << s[0];
+    }
+    if (s[0] == 50) check_against_reference(pb, yt, "tiled AUTO");
+  }
+}
+
 TEST(GpuSeedApi, QuantizeQuantizeGemm) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(12);

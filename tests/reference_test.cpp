@@ -2,7 +2,9 @@
 // bounds, and the reference GEMM against exact small-integer answers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -306,6 +308,84 @@ TEST(GemmReference, ToleranceIsTightForExactValues) {
   // The bound allows one BF16 rounding of a large value, but not a unit error.
   EXPECT_LT(ref::gemm_tolerance(100.0, 100.0, 16), 0.5);
   EXPECT_GT(ref::gemm_tolerance(100.0, 100.0, 16), 0.2);
+}
+
+// ---- the tiled weight layout ---------------------------------------------------------
+
+// Offsets worked out by hand from the definition in w4a8.h: N = 20, K = 160 has 2 row blocks
+// of 2 k-tiles (the second half empty). Row 17, byte 70 (k 140..141): row block 1, k-tile 1
+// -> tile 3, row 1 of the tile, byte 6 of its row: 3 * 1024 + 64 + 6. Scale group 9 of row 17
+// at g16 (k 144..159): tile 3 (8 scale bytes per tile row, 128 per tile), row 1, byte 1.
+TEST(TiledLayout, HandComputedOffsets) {
+  EXPECT_EQ(tiled_packed_offset(17, 70, 160), 3 * 1024 + 64 + 6);
+  EXPECT_EQ(tiled_packed_offset(0, 0, 160), 0);
+  EXPECT_EQ(tiled_packed_offset(15, 63, 160), 15 * 64 + 63);
+  EXPECT_EQ(tiled_packed_offset(0, 64, 160), 1024);
+  EXPECT_EQ(tiled_scale_offset(17, 9, 160, 16), 3 * 128 + 8 + 1);
+  EXPECT_EQ(tiled_scale_offset(17, 4, 160, 32), 3 * 64 + 4 + 0);
+  EXPECT_EQ(tiled_packed_bytes(20, 160), 32 * 2 * 64);
+  EXPECT_EQ(tiled_scale_bytes(20, 160, 16), 32 * 2 * 8);
+  EXPECT_EQ(tiled_scale_bytes(20, 160, 32), 32 * 2 * 4);
+}
+
+// Prepack then unprepack gives the bytes back, the tiled arrays hold every byte once (no
+// two canonical bytes on one tiled byte) and zeros in the padding, and the GEMM oracle gives
+// the same bits on either layout.
+TEST(TiledLayout, RoundTripPaddingAndGemm) {
+  std::mt19937_64 rng(77);
+  const int64_t shapes[][3] = {{20, 160, 16}, {16, 128, 32}, {33, 96, 32}, {7, 1024, 16}};
+  for (const auto& s : shapes) {
+    const int64_t N = s[0], K = s[1];
+    const int G = int(s[2]);
+    std::vector<uint8_t> packed(N * K / 2), scales(N * K / G);
+    for (auto& b : packed) b = uint8_t(1 + rng() % 255);  // never 0: padding is what stays 0
+    for (auto& b : scales) b = uint8_t(1 + rng() % 126);
+    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL};
+    std::vector<uint8_t> tp(tiled_packed_bytes(N, K), 0xEE), ts(tiled_scale_bytes(N, K, G), 0xEE);
+    ASSERT_EQ(w4a8_ref_prepack_weight(&c, tp.data(), ts.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
+    EXPECT_EQ(std::count(tp.begin(), tp.end(), uint8_t(0)), int64_t(tp.size()) - N * K / 2) << N << "x" << K;
+    EXPECT_EQ(std::count(ts.begin(), ts.end(), uint8_t(0)), int64_t(ts.size()) - N * K / G) << N << "x" << K;
+    std::vector<uint8_t> bp(packed.size(), 0xEE), bs(scales.size(), 0xEE);
+    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED};
+    ASSERT_EQ(w4a8_ref_unprepack_weight(&t, bp.data(), bs.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
+    EXPECT_TRUE(bp == packed && bs == scales) << N << "x" << K << " g" << G;
+
+    const int64_t M = 3;
+    std::vector<uint8_t> x(M * K);
+    for (auto& b : x) b = uint8_t(rng() % 0x70);  // finite E4M3
+    const std::vector<float> rs = {0.5f, 1.0f, 0.25f};
+    std::vector<uint16_t> yc(M * N), yt(M * N);
+    ASSERT_EQ(w4a8_ref_gemm(x.data(), rs.data(), &c, yc.data(), M, 1.0f), W4A8_STATUS_SUCCESS);
+    ASSERT_EQ(w4a8_ref_gemm(x.data(), rs.data(), &t, yt.data(), M, 1.0f), W4A8_STATUS_SUCCESS);
+    EXPECT_TRUE(yc == yt);
+  }
+}
+
+// Bad requests: wrong input layout, K % 32 != 0, unknown layout value, overlapping buffers;
+// nothing written.
+TEST(TiledLayout, RefusesBadRequests) {
+  std::vector<uint8_t> packed(16 * 64, 1), scales(16 * 8, 1), tp(2048, 0xEE), ts(256, 0xEE);
+  w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, 16, 128, 16, W4A8_LAYOUT_CANONICAL};
+  w4a8_weight t = c;
+  t.layout = W4A8_LAYOUT_TILED;
+  EXPECT_EQ(w4a8_ref_prepack_weight(&t, tp.data(), ts.data()), W4A8_STATUS_INVALID_VALUE);
+  EXPECT_NE(std::string(w4a8_last_error()).find("W4A8_LAYOUT_CANONICAL"), std::string::npos) << w4a8_last_error();
+  EXPECT_EQ(w4a8_ref_unprepack_weight(&c, tp.data(), ts.data()), W4A8_STATUS_INVALID_VALUE);
+  w4a8_weight k48 = c;
+  k48.K = 48;
+  EXPECT_EQ(w4a8_ref_prepack_weight(&k48, tp.data(), ts.data()), W4A8_STATUS_K_NOT_MULTIPLE);
+  EXPECT_NE(std::string(w4a8_last_error()).find("K % 32"), std::string::npos) << w4a8_last_error();
+  EXPECT_EQ(w4a8_ref_prepack_weight(&c, packed.data() + 16, ts.data()), W4A8_STATUS_INVALID_VALUE);
+  EXPECT_NE(std::string(w4a8_last_error()).find("overlaps"), std::string::npos) << w4a8_last_error();
+  w4a8_weight odd = c;
+  odd.layout = 7;
+  std::vector<uint16_t> y(16);
+  std::vector<uint8_t> x(128);
+  const float rs = 1.0f;
+  EXPECT_EQ(w4a8_ref_gemm(x.data(), &rs, &odd, y.data(), 1, 1.0f), W4A8_STATUS_INVALID_VALUE);
+  EXPECT_NE(std::string(w4a8_last_error()).find("layout=7"), std::string::npos) << w4a8_last_error();
+  EXPECT_TRUE(std::all_of(tp.begin(), tp.end(), [](uint8_t b) { return b == 0xEE; }));
+  EXPECT_TRUE(std::all_of(ts.begin(), ts.end(), [](uint8_t b) { return b == 0xEE; }));
 }
 
 }  // namespace

@@ -91,7 +91,7 @@ TEST(Validation, QuantizeWeight) {
 
 TEST(Validation, Gemm) {
   Canary x, rs, wp, ws, ts, y, bias;
-  w4a8_weight w{wp.p(), ws.p(), static_cast<const float*>(ts.p()), nullptr, 32, 64, 16};
+  w4a8_weight w{wp.p(), ws.p(), static_cast<const float*>(ts.p()), nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL};
   auto call = [&](const void* xx, const float* r, const w4a8_weight* ww, void* yy, int64_t M, float a) {
     return w4a8_gemm(xx, r, ww, yy, M, a, nullptr, 0, nullptr);
   };
@@ -134,12 +134,54 @@ TEST(Validation, Gemm) {
   expect_error(w4a8_gemm_with_kernel(x.p(), r, &w, y.p(), 4, 1.0f, static_cast<w4a8_kernel>(42), nullptr, 0,
                                      nullptr),
                W4A8_STATUS_INVALID_VALUE, {"kernel=42"});
+  {
+    w4a8_weight bad = w;
+    bad.layout = 3;
+    expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_INVALID_VALUE, {"weight->layout=3"});
+    bad.layout = W4A8_LAYOUT_TILED;
+    bad.K = 48;
+    expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_K_NOT_MULTIPLE, {"tiled", "K % 32", "K=48"});
+    // The 8-byte-piece mma configurations read canonical weights only.
+    bad.K = 64;
+    int v8 = -1;
+    for (int i = 0; i < w4a8_gemm_config_count(); ++i)
+      if (std::string(w4a8_gemm_config_name(i)).find("_v8_g16") != std::string::npos) v8 = i;
+    ASSERT_GE(v8, 0);
+    expect_error(w4a8_gemm_with_config(x.p(), r, &bad, y.p(), 4, 1.0f, v8, nullptr, 0, nullptr),
+                 W4A8_STATUS_NOT_SUPPORTED, {"canonical", "W4A8_LAYOUT_TILED"});
+  }
   EXPECT_TRUE(y.untouched());
+}
+
+TEST(Validation, PrepackAndTiledSize) {
+  Canary wp, ws, out_p, out_s;
+  const w4a8_weight c{wp.p(), ws.p(), nullptr, nullptr, 20, 160, 16, W4A8_LAYOUT_CANONICAL};
+  size_t pb = 0, sb = 0;
+  ASSERT_EQ(w4a8_tiled_weight_size(20, 160, 16, &pb, &sb), W4A8_STATUS_SUCCESS);
+  EXPECT_EQ(pb, 32u * 2 * 64);
+  EXPECT_EQ(sb, 32u * 2 * 8);
+  expect_error(w4a8_tiled_weight_size(20, 48, 16, &pb, &sb), W4A8_STATUS_K_NOT_MULTIPLE, {"K % 32", "K=48"});
+  expect_error(w4a8_tiled_weight_size(20, 64, 16, nullptr, &sb), W4A8_STATUS_NULL_POINTER, {"packed_bytes"});
+  w4a8_weight t = c;
+  t.layout = W4A8_LAYOUT_TILED;
+  expect_error(w4a8_prepack_weight(&t, out_p.p(), out_s.p(), nullptr), W4A8_STATUS_INVALID_VALUE,
+               {"weight->layout=1", "W4A8_LAYOUT_CANONICAL"});
+  expect_error(w4a8_unprepack_weight(&c, out_p.p(), out_s.p(), nullptr), W4A8_STATUS_INVALID_VALUE,
+               {"W4A8_LAYOUT_TILED"});
+  expect_error(w4a8_prepack_weight(&c, out_p.p(8), out_s.p(), nullptr), W4A8_STATUS_MISALIGNED_POINTER,
+               {"packed output", "16-byte"});
+  expect_error(w4a8_prepack_weight(&c, out_p.p(), out_s.p(1), nullptr), W4A8_STATUS_MISALIGNED_POINTER,
+               {"block_scale output", "2-byte"});
+  expect_error(w4a8_prepack_weight(&c, wp.p(1024), out_s.p(), nullptr), W4A8_STATUS_INVALID_VALUE,
+               {"overlaps", "weight->packed"});
+  expect_error(w4a8_prepack_weight(nullptr, out_p.p(), out_s.p(), nullptr), W4A8_STATUS_NULL_POINTER, {"weight"});
+  EXPECT_TRUE(out_p.untouched());
+  EXPECT_TRUE(out_s.untouched());
 }
 
 TEST(Validation, LinearWorkspace) {
   Canary x, wp, ws, y, work;
-  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16};
+  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL};
   size_t need = 0;
   ASSERT_EQ(w4a8_linear_workspace_size(3, 32, 64, 16, &need), W4A8_STATUS_SUCCESS);
   EXPECT_GE(need, size_t(3 * 64 + 3 * 4));
@@ -161,7 +203,7 @@ TEST(Validation, LinearWorkspace) {
 // w4a8_gemm's workspace: NULL/0 always accepted; otherwise aligned and at least the query.
 TEST(Validation, GemmWorkspace) {
   Canary x, rs, wp, ws, y, work;
-  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16};
+  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL};
   size_t need = 0;
   ASSERT_EQ(w4a8_gemm_workspace_size(40, 32, 64, 16, &need), W4A8_STATUS_SUCCESS);
   EXPECT_GE(need, size_t(40 * 64 * 2));  // FP16 activations for the wgmma kernel
@@ -179,7 +221,7 @@ TEST(Validation, GemmWorkspace) {
                W4A8_STATUS_NOT_SUPPORTED, {"wgmma_exact_cvt_bm128_g32", "group_size=32"});
   // A split-K configuration needs room for its FP32 partials after the FP16 activations:
   // K = 128 (two 64-k stages, so two splits): 40 x 128 x 2 bytes, then 2 x 40 x 32 x 4 bytes.
-  const w4a8_weight w2{wp.p(), ws.p(), nullptr, nullptr, 32, 128, 16};
+  const w4a8_weight w2{wp.p(), ws.p(), nullptr, nullptr, 32, 128, 16, W4A8_LAYOUT_CANONICAL};
   expect_error(w4a8_gemm_with_config(x.p(), static_cast<const float*>(rs.p()), &w2, y.p(), 40, 1.0f,
                                      config("wgmma_exact_bm256_k2_g16"), work.p(), 10240, nullptr),
                W4A8_STATUS_WORKSPACE_TOO_SMALL, {"wgmma_exact_bm256_k2_g16", "split-K", std::to_string(10240 + 10240)});
@@ -214,7 +256,7 @@ TEST(Validation, ReferenceFunctionsValidateToo) {
 TEST(Validation, NoGpuGivesUnsupportedDevice) {
   if (test::gpu_available()) GTEST_SKIP() << "a GPU is present; this test covers CPU-only machines";
   Canary x, rs, wp, ws, y;
-  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16};
+  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL};
   expect_error(w4a8_gemm(x.p(), static_cast<const float*>(rs.p()), &w, y.p(), 4, 1.0f, nullptr, 0, nullptr),
                W4A8_STATUS_UNSUPPORTED_DEVICE, {"CUDA device"});
   EXPECT_TRUE(y.untouched());

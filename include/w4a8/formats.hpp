@@ -104,6 +104,34 @@ W4A8_HD float nvfp4_block_scale_unrounded(float amax_block, float s2) {
   return sb;
 }
 
+// ---- the tiled weight layout (W4A8_LAYOUT_TILED, see w4a8.h) --------------------------
+// Canonical NVFP4 is row-major: [N, K/2] packed codes, [N, K/g] block scales. The tiled
+// layout cuts it into tiles of 16 rows x 128 k, stored one after another, k-tiles of a row
+// block consecutive: tile (rb, kt) starts at (rb * k_tiles + kt) * tile_bytes and holds its
+// 16 rows row-major (64 bytes of codes per row; 128/g bytes of scales per row in the
+// separate scale array, same tile order). N is padded to a multiple of 16 and K to one of
+// 128 with zero bytes. Why: a warp of the decode kernel reads one whole tile (1 KB
+// contiguous) per step instead of 16 rows x 64 bytes that lie K/2 bytes apart, which a
+// streaming read of the same bytes shows is worth up to 1.35x at HBM speed.
+constexpr int64_t kTileRows = 16;
+constexpr int64_t kTileK = 128;
+W4A8_HD int64_t tiled_rows(int64_t N) { return (N + kTileRows - 1) / kTileRows * kTileRows; }
+W4A8_HD int64_t tiled_k_tiles(int64_t K) { return (K + kTileK - 1) / kTileK; }
+W4A8_HD int64_t tiled_packed_bytes(int64_t N, int64_t K) { return tiled_rows(N) * tiled_k_tiles(K) * (kTileK / 2); }
+W4A8_HD int64_t tiled_scale_bytes(int64_t N, int64_t K, int group) {
+  return tiled_rows(N) * tiled_k_tiles(K) * (kTileK / group);
+}
+// Offset in the tiled arrays of canonical byte `byte` (k / 2) of row n, and of block scale
+// `grp` (k / group) of row n.
+W4A8_HD int64_t tiled_packed_offset(int64_t n, int64_t byte, int64_t K) {
+  constexpr int64_t row = kTileK / 2;
+  return ((n / kTileRows) * tiled_k_tiles(K) + byte / row) * (kTileRows * row) + (n % kTileRows) * row + byte % row;
+}
+W4A8_HD int64_t tiled_scale_offset(int64_t n, int64_t grp, int64_t K, int group) {
+  const int64_t row = kTileK / group;
+  return ((n / kTileRows) * tiled_k_tiles(K) + grp / row) * (kTileRows * row) + (n % kTileRows) * row + grp % row;
+}
+
 }  // namespace w4a8
 
 #endif  // W4A8_FORMATS_HPP_

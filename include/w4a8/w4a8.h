@@ -102,17 +102,48 @@ W4A8_API w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_pack
  * GEMM (device)
  * ------------------------------------------------------------------------------------- */
 
-/* The operands of one W4A8 linear layer. Weight pointers refer to the canonical layout
- * above (no prepacking). w_tensor_scale and bias may be NULL (s2 = 1, no bias). */
+/* How packed codes and block scales are laid out in memory.
+ *   CANONICAL  the layout above: row-major [N, K/2] and [N, K/group]. The on-disk and API
+ *              format; every kernel reads it.
+ *   TILED      made once at load time by w4a8_prepack_weight (and undone by
+ *              w4a8_unprepack_weight): tiles of 16 rows x 128 k stored one after another,
+ *              the k-tiles of a 16-row block consecutive, each tile's rows row-major (64
+ *              bytes of codes, 128/group bytes of scales per row); N padded to a multiple of
+ *              16 and K to one of 128 with zeros. The small-M kernels stream it at closer
+ *              to HBM speed (each warp reads whole 1 KB tiles); the large-M kernels read it
+ *              too, so one tiled copy serves every M. Needs K % 32 == 0. Sizes:
+ *              w4a8_tiled_weight_size(). */
+typedef enum w4a8_weight_layout {
+  W4A8_LAYOUT_CANONICAL = 0,
+  W4A8_LAYOUT_TILED = 1
+} w4a8_weight_layout;
+
+/* The operands of one W4A8 linear layer. w_tensor_scale and bias may be NULL (s2 = 1, no
+ * bias). Zero-initialize it (`w4a8_weight w = {0};`) so that `layout` is CANONICAL unless set. */
 typedef struct w4a8_weight {
-  const void* packed;        /* uint8 [N, K/2], 16-byte aligned */
-  const void* block_scale;   /* E4M3 [N, K/group_size], 2-byte aligned */
+  const void* packed;        /* uint8 [N, K/2] (or tiled), 16-byte aligned */
+  const void* block_scale;   /* E4M3 [N, K/group_size] (or tiled), 2-byte aligned */
   const float* tensor_scale; /* device FP32 scalar s2, or NULL for 1.0 */
   const void* bias;          /* BF16 [N], 2-byte aligned, or NULL */
   int64_t N;
   int64_t K;
   int group_size;            /* 16 or 32 */
+  int layout;                /* w4a8_weight_layout */
 } w4a8_weight;
+
+/* Bytes of the tiled arrays for an N x K weight (host query; K % 32 == 0). */
+W4A8_API w4a8_status w4a8_tiled_weight_size(int64_t N, int64_t K, int group_size,
+                                            size_t* packed_bytes, size_t* block_scale_bytes);
+
+/* Canonical -> tiled (device). `canonical` must have layout CANONICAL; the outputs must hold
+ * w4a8_tiled_weight_size() bytes (packed 16-byte aligned, scales 2-byte aligned) and must
+ * not overlap the inputs. The tensor scale and bias are not copied: a tiled w4a8_weight
+ * points at the same ones. Byte-exact, and w4a8_unprepack_weight gives the input back. */
+W4A8_API w4a8_status w4a8_prepack_weight(const w4a8_weight* canonical, void* tiled_packed,
+                                         void* tiled_block_scale, w4a8_stream_t stream);
+/* Tiled -> canonical (device): [N, K/2] and [N, K/group] bytes, same rules. */
+W4A8_API w4a8_status w4a8_unprepack_weight(const w4a8_weight* tiled, void* packed,
+                                           void* block_scale, w4a8_stream_t stream);
 
 /* Which kernel family runs. AUTO follows the heuristics (src/host/heuristics.cpp). The
  * exact kernels give results equal to the CPU reference up to FP32 summation order. */
@@ -177,6 +208,11 @@ W4A8_API w4a8_status w4a8_ref_quantize_weight_nvfp4(const void* w_bf16, void* w_
 W4A8_API w4a8_status w4a8_ref_gemm(const void* x_fp8, const float* row_scale,
                                    const w4a8_weight* weight, void* y_bf16, int64_t M,
                                    float alpha);
+/* The layout conversions of w4a8_prepack_weight / w4a8_unprepack_weight on host memory. */
+W4A8_API w4a8_status w4a8_ref_prepack_weight(const w4a8_weight* canonical, void* tiled_packed,
+                                             void* tiled_block_scale);
+W4A8_API w4a8_status w4a8_ref_unprepack_weight(const w4a8_weight* tiled, void* packed,
+                                               void* block_scale);
 
 /* ---------------------------------------------------------------------------------------
  * Tuning and testing: the whitelist of kernel configurations, and a GEMM forced to one of

@@ -36,7 +36,11 @@ class Weight(ctypes.Structure):
         ("N", ctypes.c_int64),
         ("K", ctypes.c_int64),
         ("group_size", ctypes.c_int),
+        ("layout", ctypes.c_int),  # LAYOUT_CANONICAL or LAYOUT_TILED
     ]
+
+
+LAYOUT_CANONICAL, LAYOUT_TILED = 0, 1
 
 
 KERNEL_AUTO, KERNEL_MMA_EXACT, KERNEL_NAIVE, KERNEL_WGMMA_EXACT = 0, 1, 2, 3
@@ -99,9 +103,16 @@ def lib():
         for name in ("w4a8_ref_quantize_activation_fp8", "w4a8_ref_quantize_weight_nvfp4", "w4a8_ref_gemm"):
             getattr(L, name).restype = i32
         L.w4a8_gemm_kernel_name.argtypes = [i64, i64, i64, i32, i32, ctypes.POINTER(ctypes.c_char_p)]
+        L.w4a8_tiled_weight_size.argtypes = [i64, i64, i32, ctypes.POINTER(ctypes.c_size_t),
+                                             ctypes.POINTER(ctypes.c_size_t)]
+        L.w4a8_prepack_weight.argtypes = [ctypes.POINTER(Weight), vp, vp, vp]
+        L.w4a8_unprepack_weight.argtypes = [ctypes.POINTER(Weight), vp, vp, vp]
+        L.w4a8_ref_prepack_weight.argtypes = [ctypes.POINTER(Weight), vp, vp]
+        L.w4a8_ref_unprepack_weight.argtypes = [ctypes.POINTER(Weight), vp, vp]
         for name in ("w4a8_quantize_activation_fp8", "w4a8_quantize_weight_nvfp4", "w4a8_gemm",
                      "w4a8_gemm_with_kernel", "w4a8_linear_bf16", "w4a8_linear_workspace_size",
-                     "w4a8_gemm_workspace_size",
+                     "w4a8_gemm_workspace_size", "w4a8_tiled_weight_size", "w4a8_prepack_weight",
+                     "w4a8_unprepack_weight", "w4a8_ref_prepack_weight", "w4a8_ref_unprepack_weight",
                      "w4a8_gemm_kernel_name"):
             getattr(L, name).restype = i32
         _lib = L
@@ -126,6 +137,13 @@ def gemm_workspace_size(M: int, N: int, K: int, group_size: int = 16) -> int:
     out = ctypes.c_size_t()
     check(lib().w4a8_gemm_workspace_size(M, N, K, group_size, ctypes.byref(out)))
     return out.value
+
+
+def tiled_weight_size(N: int, K: int, group_size: int = 16) -> tuple[int, int]:
+    """Bytes of the tiled (prepacked) codes and block scales of an N x K weight."""
+    p, s = ctypes.c_size_t(), ctypes.c_size_t()
+    check(lib().w4a8_tiled_weight_size(N, K, group_size, ctypes.byref(p), ctypes.byref(s)))
+    return p.value, s.value
 
 
 def linear_workspace_size(M: int, N: int, K: int, group_size: int = 16) -> int:

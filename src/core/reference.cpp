@@ -226,6 +226,63 @@ w4a8_status gemm_points(const uint8_t* x_fp8, const float* row_scale, const Host
   return detail::ok();
 }
 
+namespace {
+// Buffers for the canonical copy of a tiled weight (checked: shape, group, layout).
+w4a8_status canonical_sizes(const char* fn, const w4a8_weight* w, std::vector<uint8_t>* packed,
+                            std::vector<uint8_t>* scales) {
+  W4A8_CHECK(check_dim(fn, "weight->N", w->N));
+  W4A8_CHECK(check_group_size(fn, w->group_size));
+  W4A8_CHECK(check_k(fn, w->K, w->group_size));
+  W4A8_CHECK(detail::check_layout(fn, w->layout, w->K));
+  packed->assign(static_cast<size_t>(w->N * (w->K / 2)), 0);
+  scales->assign(static_cast<size_t>(w->N * (w->K / w->group_size)), 0);
+  return W4A8_STATUS_SUCCESS;
+}
+
+// Canonical <-> tiled, byte by byte through formats.hpp's offsets. `from` is the layout the
+// input must have; the output gets the other one (tiled padding written as zeros).
+w4a8_status convert_layout(const char* fn, const w4a8_weight* in, int from, uint8_t* out_packed,
+                           uint8_t* out_scales) {
+  W4A8_CHECK(check_not_null(fn, "weight", in));
+  W4A8_CHECK(check_dim(fn, "weight->N", in->N));
+  W4A8_CHECK(check_group_size(fn, in->group_size));
+  W4A8_CHECK(check_k(fn, in->K, in->group_size));
+  W4A8_CHECK(detail::check_layout(fn, W4A8_LAYOUT_TILED, in->K));  // K % 32 == 0
+  if (in->layout != from)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->layout=%d must be %d (%s)", in->layout, from,
+                from == W4A8_LAYOUT_TILED ? "W4A8_LAYOUT_TILED" : "W4A8_LAYOUT_CANONICAL");
+  W4A8_CHECK(check_not_null(fn, "weight->packed", in->packed));
+  W4A8_CHECK(check_not_null(fn, "weight->block_scale", in->block_scale));
+  W4A8_CHECK(check_not_null(fn, "packed output", out_packed));
+  W4A8_CHECK(check_not_null(fn, "block_scale output", out_scales));
+  const int64_t N = in->N, K = in->K, G = in->group_size;
+  const bool to_tiled = from == W4A8_LAYOUT_CANONICAL;
+  const size_t tp = static_cast<size_t>(tiled_packed_bytes(N, K)), ts = static_cast<size_t>(tiled_scale_bytes(N, K, int(G)));
+  const size_t cp = static_cast<size_t>(N * (K / 2)), cs = static_cast<size_t>(N * (K / G));
+  W4A8_CHECK(detail::check_disjoint(fn, "packed output", out_packed, to_tiled ? tp : cp, "weight->packed",
+                                    in->packed, to_tiled ? cp : tp));
+  W4A8_CHECK(detail::check_disjoint(fn, "block_scale output", out_scales, to_tiled ? ts : cs,
+                                    "weight->block_scale", in->block_scale, to_tiled ? cs : ts));
+  const uint8_t* ip = static_cast<const uint8_t*>(in->packed);
+  const uint8_t* is = static_cast<const uint8_t*>(in->block_scale);
+  if (to_tiled) {
+    std::fill(out_packed, out_packed + tp, uint8_t(0));
+    std::fill(out_scales, out_scales + ts, uint8_t(0));
+  }
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t b = 0; b < K / 2; ++b) {
+      const int64_t t = tiled_packed_offset(n, b, K), c = n * (K / 2) + b;
+      if (to_tiled) out_packed[t] = ip[c]; else out_packed[c] = ip[t];
+    }
+    for (int64_t grp = 0; grp < K / G; ++grp) {
+      const int64_t t = tiled_scale_offset(n, grp, K, int(G)), c = n * (K / G) + grp;
+      if (to_tiled) out_scales[t] = is[c]; else out_scales[c] = is[t];
+    }
+  }
+  return detail::ok();
+}
+}  // namespace
+
 double gemm_tolerance(double y_exact, double y_abs, int64_t K) {
   // BF16 output rounding (half an ulp is <= 2^-9 relative; allow 2^-8 for the kernel's own
   // FP32 epilogue rounding), FP32 summation over K terms plus a few reduction steps
@@ -257,11 +314,20 @@ w4a8_status w4a8_ref_quantize_weight_nvfp4(const void* w_bf16, void* w_packed, v
 
 w4a8_status w4a8_ref_gemm(const void* x_fp8, const float* row_scale, const w4a8_weight* weight,
                           void* y_bf16, int64_t M, float alpha) {
-  if (weight == nullptr)
-    return w4a8::detail::fail(W4A8_STATUS_NULL_POINTER, "w4a8_ref_gemm", "weight must not be NULL");
+  const char* fn = "w4a8_ref_gemm";
+  W4A8_CHECK(w4a8::detail::check_not_null(fn, "weight", weight));
   w4a8::ref::HostWeight w;
   w.packed = static_cast<const uint8_t*>(weight->packed);
   w.block_scale = static_cast<const uint8_t*>(weight->block_scale);
+  // A tiled weight: back to the canonical layout first (an independent path from the
+  // kernels' tiled addressing, which the GPU tests compare against this).
+  std::vector<uint8_t> packed, scales;
+  if (weight->layout != W4A8_LAYOUT_CANONICAL) {
+    W4A8_CHECK(w4a8::ref::canonical_sizes(fn, weight, &packed, &scales));
+    W4A8_CHECK(w4a8_ref_unprepack_weight(weight, packed.data(), scales.data()));
+    w.packed = packed.data();
+    w.block_scale = scales.data();
+  }
   w.tensor_scale = weight->tensor_scale ? *weight->tensor_scale : 1.0f;
   w.bias = static_cast<const uint16_t*>(weight->bias);
   w.N = weight->N;
@@ -269,6 +335,17 @@ w4a8_status w4a8_ref_gemm(const void* x_fp8, const float* row_scale, const w4a8_
   w.group_size = weight->group_size;
   return w4a8::ref::gemm(static_cast<const uint8_t*>(x_fp8), row_scale, w, M, alpha,
                          static_cast<uint16_t*>(y_bf16));
+}
+
+w4a8_status w4a8_ref_prepack_weight(const w4a8_weight* canonical, void* tiled_packed,
+                                    void* tiled_block_scale) {
+  return w4a8::ref::convert_layout("w4a8_ref_prepack_weight", canonical, W4A8_LAYOUT_CANONICAL,
+                                   static_cast<uint8_t*>(tiled_packed), static_cast<uint8_t*>(tiled_block_scale));
+}
+
+w4a8_status w4a8_ref_unprepack_weight(const w4a8_weight* tiled, void* packed, void* block_scale) {
+  return w4a8::ref::convert_layout("w4a8_ref_unprepack_weight", tiled, W4A8_LAYOUT_TILED,
+                                   static_cast<uint8_t*>(packed), static_cast<uint8_t*>(block_scale));
 }
 
 }  // extern "C"

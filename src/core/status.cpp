@@ -63,6 +63,25 @@ w4a8_status check_aligned(const char* fn, const char* name, const void* p, size_
   return W4A8_STATUS_SUCCESS;
 }
 
+w4a8_status check_layout(const char* fn, int layout, int64_t K) {
+  if (layout != W4A8_LAYOUT_CANONICAL && layout != W4A8_LAYOUT_TILED)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn,
+                "weight->layout=%d must be W4A8_LAYOUT_CANONICAL (0) or W4A8_LAYOUT_TILED (1)", layout);
+  if (layout == W4A8_LAYOUT_TILED && K % 32 != 0)
+    return fail(W4A8_STATUS_K_NOT_MULTIPLE, fn, "the tiled weight layout needs K %% 32 == 0; got K=%lld",
+                static_cast<long long>(K));
+  return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_disjoint(const char* fn, const char* a_name, const void* a, size_t a_bytes,
+                           const char* b_name, const void* b, size_t b_bytes) {
+  const uintptr_t pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
+  if (pa < pb + b_bytes && pb < pa + a_bytes)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "%s=%p (%zu bytes) overlaps %s=%p (%zu bytes)", a_name, a,
+                a_bytes, b_name, b, b_bytes);
+  return W4A8_STATUS_SUCCESS;
+}
+
 }  // namespace detail
 }  // namespace w4a8
 

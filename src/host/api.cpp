@@ -9,6 +9,7 @@
 #include "core/status.hpp"
 #include "host/heuristics.hpp"
 #include "kernels/launch.hpp"
+#include "w4a8/formats.hpp"
 #include "w4a8/w4a8.h"
 
 namespace w4a8 {
@@ -91,6 +92,7 @@ w4a8_status check_weight(const char* fn, const w4a8_weight* w) {
   W4A8_CHECK(check_dim(fn, "weight->N", w->N));
   W4A8_CHECK(check_group_size(fn, w->group_size));
   W4A8_CHECK(check_k(fn, w->K, w->group_size));
+  W4A8_CHECK(detail::check_layout(fn, w->layout, w->K));
   W4A8_CHECK(check_aligned(fn, "weight->packed", w->packed, 16));
   W4A8_CHECK(check_aligned(fn, "weight->block_scale", w->block_scale, 2));
   if (w->tensor_scale) W4A8_CHECK(check_aligned(fn, "weight->tensor_scale", w->tensor_scale, 4));
@@ -139,6 +141,7 @@ kernels::GemmParams make_params(const void* x, const float* row_scale, const w4a
   p.K = w->K;
   p.group = w->group_size;
   p.alpha = alpha;
+  p.tiled = w->layout == W4A8_LAYOUT_TILED;
   return p;
 }
 
@@ -305,6 +308,34 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
   return launch_gemm(fn, p, index, dev, stream);
 }
 
+// w4a8_prepack_weight (from = CANONICAL) and w4a8_unprepack_weight (from = TILED).
+w4a8_status convert_layout(const char* fn, const w4a8_weight* in, int from, void* out_packed,
+                           void* out_scales, cudaStream_t stream) {
+  W4A8_CHECK(check_weight(fn, in));
+  W4A8_CHECK(detail::check_layout(fn, W4A8_LAYOUT_TILED, in->K));  // both directions need K % 32 == 0
+  if (in->layout != from)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->layout=%d must be %s (%d)", in->layout,
+                from == W4A8_LAYOUT_TILED ? "W4A8_LAYOUT_TILED" : "W4A8_LAYOUT_CANONICAL", from);
+  const bool to_tiled = from == W4A8_LAYOUT_CANONICAL;
+  W4A8_CHECK(check_aligned(fn, "packed output", out_packed, 16));
+  W4A8_CHECK(check_aligned(fn, "block_scale output", out_scales, 2));
+  const int64_t N = in->N, K = in->K;
+  const int G = in->group_size;
+  const size_t tp = static_cast<size_t>(tiled_packed_bytes(N, K)), ts = static_cast<size_t>(tiled_scale_bytes(N, K, G));
+  const size_t cp = static_cast<size_t>(N * (K / 2)), cs = static_cast<size_t>(N * (K / G));
+  W4A8_CHECK(detail::check_disjoint(fn, "packed output", out_packed, to_tiled ? tp : cp, "weight->packed",
+                                    in->packed, to_tiled ? cp : tp));
+  W4A8_CHECK(detail::check_disjoint(fn, "block_scale output", out_scales, to_tiled ? ts : cs,
+                                    "weight->block_scale", in->block_scale, to_tiled ? cs : ts));
+  heuristics::Device dev;
+  W4A8_CHECK(current_device(fn, &dev));
+  const cudaError_t err = kernels::launch_convert_layout(
+      static_cast<const uint8_t*>(in->packed), static_cast<const uint8_t*>(in->block_scale),
+      static_cast<uint8_t*>(out_packed), static_cast<uint8_t*>(out_scales), N, K, G, to_tiled, dev.sm_count, stream);
+  if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
+  return detail::ok();
+}
+
 }  // namespace
 }  // namespace w4a8
 
@@ -348,6 +379,32 @@ w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_packed, void*
       reinterpret_cast<cudaStream_t>(stream));
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
   return detail::ok();
+}
+
+w4a8_status w4a8_tiled_weight_size(int64_t N, int64_t K, int group_size, size_t* packed_bytes,
+                                   size_t* block_scale_bytes) {
+  const char* fn = "w4a8_tiled_weight_size";
+  W4A8_CHECK(check_dim(fn, "N", N));
+  W4A8_CHECK(check_group_size(fn, group_size));
+  W4A8_CHECK(check_k(fn, K, group_size));
+  W4A8_CHECK(detail::check_layout(fn, W4A8_LAYOUT_TILED, K));
+  W4A8_CHECK(check_not_null(fn, "packed_bytes", packed_bytes));
+  W4A8_CHECK(check_not_null(fn, "block_scale_bytes", block_scale_bytes));
+  *packed_bytes = static_cast<size_t>(tiled_packed_bytes(N, K));
+  *block_scale_bytes = static_cast<size_t>(tiled_scale_bytes(N, K, group_size));
+  return detail::ok();
+}
+
+w4a8_status w4a8_prepack_weight(const w4a8_weight* canonical, void* tiled_packed, void* tiled_block_scale,
+                                w4a8_stream_t stream) {
+  return convert_layout("w4a8_prepack_weight", canonical, W4A8_LAYOUT_CANONICAL, tiled_packed,
+                        tiled_block_scale, reinterpret_cast<cudaStream_t>(stream));
+}
+
+w4a8_status w4a8_unprepack_weight(const w4a8_weight* tiled, void* packed, void* block_scale,
+                                  w4a8_stream_t stream) {
+  return convert_layout("w4a8_unprepack_weight", tiled, W4A8_LAYOUT_TILED, packed, block_scale,
+                        reinterpret_cast<cudaStream_t>(stream));
 }
 
 w4a8_status w4a8_gemm_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
@@ -473,6 +530,9 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 "configuration %s needs group_size=%d%s; got group_size=%d, K=%lld", name,
                 heuristics::config_group(index), k32 ? " and K % 32 == 0" : "",
                 weight->group_size, static_cast<long long>(weight->K));
+  if (!k32 && weight->layout == W4A8_LAYOUT_TILED)  // 8-byte pieces do not follow 128-k tiles
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                "configuration %s reads the canonical weight layout only; got W4A8_LAYOUT_TILED", name);
   const bool f16 = heuristics::config_f16_in(index);
   const size_t f16_bytes = f16 ? align_up(f16p_bytes(M, weight->K), kWorkspaceAlign) : 0;
   if (f16) {

@@ -18,7 +18,7 @@ w4a8_status w4a8GemmForward(const __nv_fp8_e4m3* input_fp8, const float* input_s
                             const float* weight_scale_2, __nv_bfloat16* output_bf16, int M,
                             int N, int K, float alpha, void* workspace, size_t workspace_size,
                             cudaStream_t stream, int group_size, const __nv_bfloat16* bias) {
-  w4a8_weight w;
+  w4a8_weight w = {};  // canonical layout
   w.packed = weight_packed;
   w.block_scale = weight_scale;
   w.tensor_scale = weight_scale_2;

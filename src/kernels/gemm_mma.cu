@@ -56,7 +56,12 @@ struct Piece<8> {
 };
 
 // Where one warp's rows and tokens are, for one output tile. Indices are 32-bit (the API
-// caps M, N, K at 2^31); only row base pointers and output offsets are formed in 64 bits.
+// caps M, N, K at 2^31); row base pointers, chunk offsets and output offsets are 64-bit.
+// Addressing of both weight layouts: the piece of thread t of row r in chunk ch starts at
+//   w_row(r) + ch * w_chunk + t * VEC   (codes),   s_row(r) + ch * s_chunk + t * kGroups (scales)
+// canonical: w_row = r * K/2, w_chunk = kChunkK / 2 (s_row = r * K/g, s_chunk = kChunkK / g);
+// tiled (VEC 16, a chunk is one 16 x 128 tile, w4a8/formats.hpp): w_row = (r/16) * tiles * 1 KB
+// + (r%16) * 64, w_chunk = 1 KB; the scales alike with 128/g bytes per tile row.
 struct TileCtx {
   const uint8_t *w0, *w1, *s0, *s1;  // weight / scale rows g and g+8 (row 0 when outside N)
   int r0, m0;                        // first output row of this thread, first token of the tile
@@ -102,6 +107,19 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   const int ntok = static_cast<int>(token_tiles);
   const int tiles = ntok * ((N + 16 * WN - 1) / (16 * WN));
 
+  // Layout (see TileCtx): tiled only with VEC 16 (the host never passes it otherwise).
+  const bool tiled = VEC == 16 && p.tiled;
+  constexpr int kTileScaleRow = 128 / GROUP;  // scale bytes per tile row
+  const size_t ktiles = (unsigned(K) + 127u) / 128u;
+  const unsigned w_chunk = tiled ? 1024u : unsigned(kChunkK / 2);
+  const unsigned s_chunk = tiled ? 16u * kTileScaleRow : unsigned(kChunkK / GROUP);
+  auto w_row = [&](int r) {
+    return tiled ? size_t(r >> 4) * ktiles * 1024u + unsigned(r & 15) * 64u : size_t(r) * unsigned(K / 2);
+  };
+  auto s_row = [&](int r) {
+    return tiled ? size_t(r >> 4) * ktiles * (16u * kTileScaleRow) + unsigned(r & 15) * kTileScaleRow
+                 : size_t(r) * unsigned(K / GROUP);
+  };
   auto make_ctx = [&](int tile) {
     TileCtx c;
     const int token_tile = tile % ntok, row_group = tile / ntok;
@@ -109,10 +127,10 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
     c.m0 = token_tile * (8 * MT);
     c.ok0 = c.r0 < N;
     c.ok1 = c.r0 + 8 < N;
-    c.w0 = p.w + size_t(c.ok0 ? c.r0 : 0) * unsigned(K / 2);
-    c.w1 = p.w + size_t(c.ok1 ? c.r0 + 8 : 0) * unsigned(K / 2);
-    c.s0 = p.sb + size_t(c.ok0 ? c.r0 : 0) * unsigned(K / GROUP);
-    c.s1 = p.sb + size_t(c.ok1 ? c.r0 + 8 : 0) * unsigned(K / GROUP);
+    c.w0 = p.w + w_row(c.ok0 ? c.r0 : 0);
+    c.w1 = p.w + w_row(c.ok1 ? c.r0 + 8 : 0);
+    c.s0 = p.sb + s_row(c.ok0 ? c.r0 : 0);
+    c.s1 = p.sb + s_row(c.ok1 ? c.r0 + 8 : 0);
     return c;
   };
   // Chunk u of batch b of this warp: wk + WK * (U * b + u) (warps of a CTA interleave, so
@@ -120,9 +138,9 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   auto chunk_of = [&](int b, int u) { return wk + WK * (U * b + u); };
   // Scales of one row for one piece: kGroups consecutive bytes, one load (the API asks for
   // 2-byte aligned block scales, and a piece of 2 groups starts at an even group).
-  auto load_scales = [&](const uint8_t* row, unsigned grp) -> uint32_t {
-    if constexpr (kGroups == 2) return __ldg(reinterpret_cast<const uint16_t*>(row + grp));
-    else return __ldg(row + grp);
+  auto load_scales = [&](const uint8_t* at) -> uint32_t {
+    if constexpr (kGroups == 2) return __ldg(reinterpret_cast<const uint16_t*>(at));
+    else return __ldg(at);
   };
   auto load = [&](Batch<VEC, U, kGroups>& B, const TileCtx& c, int b) {
 #pragma unroll
@@ -130,10 +148,11 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
       const int ch = chunk_of(b, u);
       const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
       const bool valid = ch < nchunks && k < unsigned(K);
-      if (valid && c.ok0) B.wa[u].load(c.w0 + k / 2); else B.wa[u].zero();
-      if (valid && c.ok1) B.wb[u].load(c.w1 + k / 2); else B.wb[u].zero();
-      B.sa[u][0] = valid && c.ok0 ? load_scales(c.s0, k / GROUP) : 0u;
-      B.sc[u][0] = valid && c.ok1 ? load_scales(c.s1, k / GROUP) : 0u;
+      const size_t wo = size_t(ch) * w_chunk + t * VEC, so = size_t(ch) * s_chunk + t * kGroups;
+      if (valid && c.ok0) B.wa[u].load(c.w0 + wo); else B.wa[u].zero();
+      if (valid && c.ok1) B.wb[u].load(c.w1 + wo); else B.wb[u].zero();
+      B.sa[u][0] = valid && c.ok0 ? load_scales(c.s0 + so) : 0u;
+      B.sc[u][0] = valid && c.ok1 ? load_scales(c.s1 + so) : 0u;
     }
   };
 

@@ -22,11 +22,12 @@ __global__ void naive_kernel(const GemmParams p) {
   if (idx >= p.M * p.N) return;
   const int64_t m = idx / p.N, n = idx % p.N;
   const uint8_t* x = p.x + m * p.K;
-  const uint8_t* w = p.w + n * (p.K / 2);
-  const uint8_t* sb = p.sb + n * (p.K / group);
   float acc = 0.0f;
   for (int64_t k = 0; k < p.K; ++k) {
-    const float wv = e2m1_to_float(unpack_e2m1(w[k / 2], int(k & 1))) * e4m3_value(sb[k / group]);
+    // Either layout through formats.hpp's offsets (the fast kernels have their own addressing).
+    const uint8_t wb = p.w[p.tiled ? tiled_packed_offset(n, k / 2, p.K) : n * (p.K / 2) + k / 2];
+    const uint8_t sb = p.sb[p.tiled ? tiled_scale_offset(n, k / group, p.K, group) : n * (p.K / group) + k / group];
+    const float wv = e2m1_to_float(unpack_e2m1(wb, int(k & 1))) * e4m3_value(sb);
     acc = fmaf(e4m3_value(x[k]), wv, acc);
   }
   const float s2 = p.s2 ? *p.s2 : 1.0f;

@@ -132,6 +132,17 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1)
       : "memory");
 }
+// The tiled weight layout as a 4-D tensor (bytes of a tile row, rows of a tile, k-tiles,
+// row blocks): a box of (32, 16, 1, 8) lands in shared memory as the same [128 rows x 32
+// bytes] a 2-D box of the canonical layout gives, so the consumers do not know the layout.
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
+                                            int c1, int c2, int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%3, %4, %5, %6}], [%2];" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+      : "memory");
+}
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() {
   asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
@@ -220,7 +231,10 @@ __global__ void __launch_bounds__(kThreads, 1)
           const int s = it % R;
           mbar_wait(raw_empty(s), ((it / R) & 1) ^ 1);
           mbar_expect_tx(raw_full(s), L::kRawBytes);
-          tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kBK / 2), w.nt * kBN);
+          if (p.tiled)  // (half of a 64-byte tile row, row 0, k-tile, first row block)
+            tma_load_4d(raw_w(s), &wmap, raw_full(s), (kb & 1) * (kBK / 2), 0, kb >> 1, w.nt * (kBN / 16));
+          else
+            tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kBK / 2), w.nt * kBN);
           tma_load_2d(raw_x(s), &xmap, raw_full(s), kb * kBK, w.mt * BM);
         }
       }
@@ -277,12 +291,21 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   // Block scales come straight from global memory: 2 bytes per thread and stage (one group
   // of 16 k per row), loaded two stages ahead into the registers of the same parity.
+  // Layouts: group grp of a row lies at row + (grp / T) * s_tile + grp % T, T = 128 / GROUP
+  // groups per 128 k: canonical s_tile = T; tiled (16-row tiles, w4a8/formats.hpp) 16 T.
+  constexpr int T = 128 / GROUP;
+  const int s_tile = p.tiled ? 16 * T : T;
+  const size_t s_rowblock = size_t((K + 127) / 128) * (16 * T);  // tiled: bytes per 16 rows
+  auto s_row = [&](int row) {
+    return p.tiled ? size_t(row >> 4) * s_rowblock + unsigned(row & 15) * T : size_t(row) * unsigned(kgroups);
+  };
   const uint8_t *srow0 = p.sb, *srow1 = p.sb;
   bool sok0 = false, sok1 = false;
   auto load_scales = [&](int kb, uint32_t (&sc)[2]) {
     const int grp = (kb * kBK + 16 * c) / GROUP;
-    sc[0] = sok0 && grp < kgroups ? __ldg(srow0 + grp) : 0u;
-    sc[1] = sok1 && grp < kgroups ? __ldg(srow1 + grp) : 0u;
+    const unsigned at = unsigned(grp / T) * s_tile + grp % T;
+    sc[0] = sok0 && grp < kgroups ? __ldg(srow0 + at) : 0u;
+    sc[1] = sok1 && grp < kgroups ? __ldg(srow1 + at) : 0u;
   };
 
   float acc[BM / 2];
@@ -367,8 +390,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int row = nt * kBN + r0;
       sok0 = row < N;
       sok1 = row + 8 < N;
-      srow0 = p.sb + size_t(sok0 ? row : 0) * unsigned(kgroups);
-      srow1 = p.sb + size_t(sok1 ? row + 8 : 0) * unsigned(kgroups);
+      srow0 = p.sb + s_row(sok0 ? row : 0);
+      srow1 = p.sb + s_row(sok1 ? row + 8 : 0);
     }
 #pragma unroll
     for (int k = 0; k < NP; ++k) load_scales(w.kb0 + k, scales[k]);
@@ -525,6 +548,21 @@ bool encode_2d(CUtensorMap* map, const void* base, uint64_t cols, uint64_t rows,
             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// The tiled weights [row blocks][k-tiles][16 rows][64 bytes] as a 4-D byte tensor, copied in
+// boxes of 32 bytes x 16 rows x 1 k-tile x 8 row blocks (see tma_load_4d).
+bool encode_tiled_weights(CUtensorMap* map, const void* base, int64_t N, int64_t K) {
+  auto fn = encode_fn();
+  if (!fn) return false;
+  const cuuint64_t ktiles = cuuint64_t((K + 127) / 128), blocks = cuuint64_t((N + 15) / 16);
+  const cuuint64_t dims[4] = {64, 16, ktiles, blocks};
+  const cuuint64_t strides[3] = {64, 1024, 1024 * ktiles};
+  const cuuint32_t box[4] = {kBK / 2, 16, 1, kBN / 16};
+  const cuuint32_t elem[4] = {1, 1, 1, 1};
+  return fn(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, const_cast<void*>(base), dims, strides, box, elem,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 }  // namespace
 
 int wgmma_config_count() { return kNumConfigs; }
@@ -562,8 +600,10 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
                                         c.bm, CU_TENSOR_MAP_SWIZZLE_128B, 2)
                             : encode_2d(&xmap, p.x, uint64_t(p.K), uint64_t(p.M), kBK, c.bm,
                                         CU_TENSOR_MAP_SWIZZLE_64B);
-  if (!xok || !encode_2d(&wmap, p.w, uint64_t(p.K / 2), uint64_t(p.N), kBK / 2, kBN, CU_TENSOR_MAP_SWIZZLE_NONE))
-    return cudaErrorInvalidValue;
+  const bool wok = p.tiled ? encode_tiled_weights(&wmap, p.w, p.N, p.K)
+                           : encode_2d(&wmap, p.w, uint64_t(p.K / 2), uint64_t(p.N), kBK / 2, kBN,
+                                       CU_TENSOR_MAP_SWIZZLE_NONE);
+  if (!xok || !wok) return cudaErrorInvalidValue;
   // The dynamic shared-memory opt-in is per kernel and device: once per config and device
   // (ordinals >= 64 set it on every call).
   static std::atomic<uint64_t> attr_set[kNumConfigs];

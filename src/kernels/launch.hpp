@@ -29,6 +29,9 @@ struct GemmParams {
   // wgmma kernel, split-K (WgmmaConfig::splits > 1): FP32 partial sums [splits][M][N], summed
   // in split order by a second kernel (launch_wgmma runs both). Part of the workspace.
   float* partial = nullptr;
+  // Weights and block scales in the tiled layout (W4A8_LAYOUT_TILED, w4a8/formats.hpp)
+  // instead of the canonical one. The mma kernel takes it with 16-byte pieces only (vec 16).
+  bool tiled = false;
 };
 
 // One instantiated configuration of the mma.sync exact kernel. The whitelist lives in
@@ -94,6 +97,11 @@ cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, fl
                                             int64_t M, int64_t K, cudaStream_t stream);
 cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
                                cudaStream_t stream);
+// Weight layout conversion, canonical -> tiled (to_tiled) or back (w4a8/formats.hpp);
+// K % 32 == 0, outputs disjoint from inputs.
+cudaError_t launch_convert_layout(const uint8_t* packed, const uint8_t* scales, uint8_t* out_packed,
+                                  uint8_t* out_scales, int64_t N, int64_t K, int group, bool to_tiled,
+                                  int sm_count, cudaStream_t stream);
 cudaError_t launch_quantize_weight(const uint16_t* w, uint8_t* packed, uint8_t* block_scale,
                                    float* tensor_scale, int64_t N, int64_t K, int group,
                                    cudaStream_t stream);
