@@ -174,7 +174,7 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None, check
                     mt = int(name.split("_mt")[1].split("_")[0])
                     if ("_v8_" in name) != (K % 32 != 0) or 8 * mt > max(8, 2 * M) or ("_v8_" in name and base["layout"] == "tiled"):
                         continue
-                elif K % 32 or M < 64:  # wgmma: TMA rows of 16-byte units; prefill sizes only
+                elif K % 32 or M < 32:  # wgmma: TMA rows of 16-byte units; not at decode sizes
                     continue
                 call = lambda w, i=i: _lib.check(L.w4a8_gemm_with_config(ptr(q), ptr(s), ctypes.byref(w["struct"]),
                                                                          ptr(y), M, 1.0, i, ptr(ws), ws.numel(),

@@ -44,15 +44,34 @@ int find(int group, int mt, int wn, int wk, int vec) {
 // wants more rows per CTA (WN); (2) each K-warp should get >= 2 chunks per tile when few
 // tokens, >= 4 when many (reduction and epilogue cost per tile); (3) tall K with few row
 // tiles wants 16 K-warps; (4) 33..64 tokens on small layers run better as 32-token (or 16-token,
-// within 2%) tiles than as one 64-token tile. M=1 picks are within 5% of the best above.
+// within 2%) tiles than as one 64-token tile (now part of rule (5)). M=1 picks are within 5%
+// of the best above.
+//
+// Rule (5), small layers (N * K <= 8M, the pi0.5 action expert's) at 17..64 tokens, from
+// bench/results/sweep50-h200-2026-11-25.csv (H200; the expert's shapes were not in the
+// sweep above): the best configurations run ~1 CTA of 8 warps per SM, not 2. Best / rule (4)'s
+// pick at M = 50, us: 256x1024 mt2 wn1 wk8 3.96 / 7.50, 2048x1024 mt4 wn2 wk4 5.80 / 7.67,
+// 1024x2048 mt2 wn2 wk8 5.88 (mt4 wn1 wk8 5.90) / 7.72; 4096x1024, 1024x4096 and 2048x2048
+// (7.8-8.0) kept their picks. So: 32-token tiles unless that leaves fewer than half the SMs
+// a tile (then 16-token ones), the fewest rows per CTA that keep the tiles within one CTA per
+// SM, 8 warps per CTA, the rest along K.
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
   int mt = p.M <= 8 ? 1 : p.M <= 16 ? 2 : p.M <= 32 ? 4 : 8;
-  if (mt == 8 && p.M <= 64 && p.N * p.K <= (int64_t(8) << 20)) mt = 4;  // rule (4)
+  const int64_t row_tiles = ceil_div(p.N, 16);
+  const bool small_layer = p.M > 16 && p.M <= 64 && p.N * p.K <= (int64_t(8) << 20);
+  if (small_layer) {  // rule (5)
+    mt = row_tiles * ceil_div(p.M, 32) * 2 < d.sm_count ? 2 : 4;
+    if (vec == 16) {
+      const int64_t token_tiles = ceil_div(p.M, 8 * mt);
+      int wn = 1;
+      while (wn < 8 && ceil_div(row_tiles, wn) * token_tiles > d.sm_count) wn *= 2;
+      return find(p.group, mt, wn, 8 / wn, vec);
+    }
+  }
   if (vec == 8) return find(p.group, mt, 2, 4, 8);  // the only K % 32 != 0 configurations
 
-  const int64_t row_tiles = ceil_div(p.N, 16);
   const int64_t token_tiles = ceil_div(p.M, 8 * mt);
   const int64_t chunks = ceil_div(p.K, 8 * vec);
   const int64_t wave = 2 * int64_t(d.sm_count);
