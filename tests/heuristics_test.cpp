@@ -26,8 +26,9 @@ TEST(Heuristics, EveryLegalShapeGetsAConfig) {
           EXPECT_EQ(c.group, group);
           EXPECT_EQ(c.vec, K % 32 == 0 ? 16 : 8) << "16-byte loads need K % 32 == 0";
           // 32 tokens per warp when M needs it, except rule (5): 16 on small layers with few tiles.
-          const bool rule5 = M > 16 && M <= 64 && N * K <= (int64_t(8) << 20) && ((N + 15) / 16) * ((M + 31) / 32) * 2 < d.sm_count;
-          EXPECT_GE(8 * c.mt, rule5 ? 16 : M < 32 ? M : 32) << "tokens per warp, M=" << M << " N=" << N << " K=" << K;
+          // (rule (5): small layers at M <= 64 may take smaller tiles, to fill the SMs).
+          const bool rule5 = M <= 64 && N * K <= (int64_t(8) << 20) && K % 32 == 0;
+          if (!rule5) EXPECT_GE(8 * c.mt, M < 32 ? M : 32) << "tokens per warp, M=" << M << " N=" << N << " K=" << K;
         }
 }
 
@@ -51,19 +52,21 @@ TEST(Heuristics, TallKSplitsKInsideTheCta) {
   EXPECT_EQ(w.wn, 4);  // 1024 row tiles: 4 per CTA keep the tiles within one wave
 }
 
-// Rule (5): the pi0.5 action expert's layers at M = 50 get the sweep's best configurations
-// (about one 8-warp CTA per SM; 16-token tiles where 32-token ones leave half the SMs idle).
-TEST(Heuristics, SmallLayersAtFiftyTokens) {
+// Rule (5): the pi0.5 action expert's layers get the sweeps' best configurations (about one
+// 8-warp CTA per SM, the largest token tile that still makes that many tiles).
+TEST(Heuristics, SmallLayersFillTheSms) {
   heuristics::Device d;
   const struct {
-    int64_t N, K;
+    int64_t N, K, M;
     const char* name;
-  } cases[] = {{256, 1024, "mma_exact_mt2_wn1_wk8_v16_g16"}, {2048, 1024, "mma_exact_mt4_wn2_wk4_v16_g16"},
-               {1024, 2048, "mma_exact_mt4_wn1_wk8_v16_g16"}, {4096, 1024, "mma_exact_mt4_wn4_wk2_v16_g16"},
-               {1024, 4096, "mma_exact_mt4_wn1_wk8_v16_g16"}, {2048, 2048, "mma_exact_mt4_wn2_wk4_v16_g16"}};
+  } cases[] = {{256, 1024, 50, "mma_exact_mt1_wn1_wk8_v16_g16"}, {2048, 1024, 50, "mma_exact_mt4_wn2_wk4_v16_g16"},
+               {1024, 2048, 50, "mma_exact_mt4_wn1_wk8_v16_g16"}, {4096, 1024, 50, "mma_exact_mt4_wn4_wk2_v16_g16"},
+               {1024, 4096, 50, "mma_exact_mt4_wn1_wk8_v16_g16"}, {2048, 2048, 50, "mma_exact_mt4_wn2_wk4_v16_g16"},
+               {1024, 2048, 16, "mma_exact_mt1_wn1_wk8_v16_g16"}, {256, 2048, 64, "mma_exact_mt1_wn1_wk8_v16_g16"},
+               {1024, 4096, 1, "mma_exact_mt1_wn1_wk16_v16_g16"}, {2048, 2048, 1, "mma_exact_mt1_wn1_wk8_v16_g16"}};
   for (const auto& c : cases)
-    EXPECT_STREQ(kernels::mma_config(heuristics::choose_mma_config({50, c.N, c.K, 16}, d)).name, c.name)
-        << c.N << "x" << c.K;
+    EXPECT_STREQ(kernels::mma_config(heuristics::choose_mma_config({c.M, c.N, c.K, 16}, d)).name, c.name)
+        << c.N << "x" << c.K << " M=" << c.M;
 }
 
 TEST(Heuristics, NamesAreUniqueAndDescribeTheConfig) {

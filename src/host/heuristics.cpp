@@ -47,33 +47,40 @@ int find(int group, int mt, int wn, int wk, int vec) {
 // within 2%) tiles than as one 64-token tile (now part of rule (5)). M=1 picks are within 5%
 // of the best above.
 //
-// Rule (5), small layers (N * K <= 8M, the pi0.5 action expert's) at 17..64 tokens, from
-// bench/results/sweep50-h200-2026-11-25.csv (H200; the expert's shapes were not in the
-// sweep above): the best configurations run ~1 CTA of 8 warps per SM, not 2. Best / rule (4)'s
-// pick at M = 50, us: 256x1024 mt2 wn1 wk8 3.96 / 7.50, 2048x1024 mt4 wn2 wk4 5.80 / 7.67,
-// 1024x2048 mt2 wn2 wk8 5.88 (mt4 wn1 wk8 5.90) / 7.72; 4096x1024, 1024x4096 and 2048x2048
-// (7.8-8.0) kept their picks. So: 32-token tiles unless that leaves fewer than half the SMs
-// a tile (then 16-token ones), the fewest rows per CTA that keep the tiles within one CTA per
-// SM, 8 warps per CTA, the rest along K.
+// Rule (5), small layers (N * K <= 8M: the pi0.5 action expert's and the backbone's
+// attention projections) at M <= 64, from two H200 sweeps that had these shapes
+// (bench/results/sweep50-h200-2026-11-25.csv, sweep-small-h200-2026-11-25.csv; M in
+// {1, 16, 32, 50, 64}): the best configurations give about one 8-warp CTA per SM, reached
+// with the largest token tile that still makes that many tiles (fewer weight re-reads), and
+// otherwise 8-token tiles. Best / pick of rules (1)-(4), us: 256x1024 M=50 (mt1 not swept
+// there) mt2 wn1 wk8 3.96 / 7.50 and M=64 mt1 wn1 wk8 3.44 / 4.00; 2048x1024 M=50 mt4 wn2 wk4
+// 5.80 / 7.67; 1024x2048 M=50 mt4 wn1 wk8 5.90 / 7.72 and M=16 mt1 wn1 wk8 4.15 / 4.81;
+// 256x2048 M=16 mt1 wn1 wk8 3.91 / 4.60. The rule's picks are within 7% of the best in
+// every swept case (worst: 2048x1024 M=32, 5.05 vs 4.73).
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
   int mt = p.M <= 8 ? 1 : p.M <= 16 ? 2 : p.M <= 32 ? 4 : 8;
   const int64_t row_tiles = ceil_div(p.N, 16);
-  const bool small_layer = p.M > 16 && p.M <= 64 && p.N * p.K <= (int64_t(8) << 20);
-  if (small_layer) {  // rule (5)
-    mt = row_tiles * ceil_div(p.M, 32) * 2 < d.sm_count ? 2 : 4;
-    if (vec == 16) {
-      const int64_t token_tiles = ceil_div(p.M, 8 * mt);
-      int wn = 1;
-      while (wn < 8 && ceil_div(row_tiles, wn) * token_tiles > d.sm_count) wn *= 2;
-      return find(p.group, mt, wn, 8 / wn, vec);
-    }
+  const int64_t chunks = ceil_div(p.K, 8 * vec);
+  if (vec == 16 && p.M <= 64 && p.N * p.K <= (int64_t(8) << 20)) {  // rule (5)
+    const int64_t enough = d.sm_count - d.sm_count / 8;
+    int m5 = 1;
+    for (int c = std::min(mt, 4); c > 1; c /= 2)
+      if (row_tiles * ceil_div(p.M, 8 * c) >= enough) {
+        m5 = c;
+        break;
+      }
+    const int64_t tiles = row_tiles * ceil_div(p.M, 8 * m5);
+    int wn = 1;
+    while (wn < 8 && ceil_div(tiles, wn) > d.sm_count) wn *= 2;
+    const int wk = m5 <= 2 && wn == 1 && chunks / 2 >= 16 ? 16 : 8 / wn;  // rule (3)
+    return find(p.group, m5, wn, wk, vec);
   }
+  if (mt == 8 && p.M <= 64 && p.N * p.K <= (int64_t(8) << 20)) mt = 4;  // rule (4), K % 32 != 0
   if (vec == 8) return find(p.group, mt, 2, 4, 8);  // the only K % 32 != 0 configurations
 
   const int64_t token_tiles = ceil_div(p.M, 8 * mt);
-  const int64_t chunks = ceil_div(p.K, 8 * vec);
   const int64_t wave = 2 * int64_t(d.sm_count);
   // Rule (1): the fewest rows per CTA that keep the tiles within one wave.
   int wn = 1;
