@@ -24,6 +24,7 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -64,15 +65,14 @@ def graph_time(calls, n_calls=CALLS_PER_GRAPH, replays=REPLAYS) -> float:
     with torch.cuda.graph(g):
         for i in range(n):
             calls[i % len(calls)]()
-    # Warm-up: replay for >= 30 ms first, so the clocks have ramped up after the setup pause
-    # (one replay set is only a few ms; without this the first shape's first M read high).
+    # Warm-up: replay for >= 50 ms first, so the clocks have ramped up after the setup pause.
     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     a.record()
     for _ in range(200):
         g.replay()
         b.record()
         b.synchronize()
-        if a.elapsed_time(b) >= 30.0:
+        if a.elapsed_time(b) >= 50.0:
             break
     times = []
     for r in range(replays + 1):
@@ -224,6 +224,10 @@ def fp8_rowwise(w: torch.Tensor):
 
 
 def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
+    # The previous shape ended with M = 4096 (cuBLAS and us at full power): its first light row
+    # read up to 1.6x high (power/clock recovery; the same call measured alone or a moment later
+    # does not). An idle second before each shape, then graph_time's warm-up, removes it.
+    time.sleep(1.0)
     w_bf16 = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
     nv = lib.rotated_weights(w_bf16, l2)
     base = nv[0]
@@ -278,6 +282,7 @@ PI05_EXPERT = [(2048, 1024), (256, 1024), (256, 1024), (1024, 2048), (4096, 1024
 
 def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
     """Every linear layer of one pi0.5 inference, in order, with distinct weights per layer."""
+    time.sleep(1.0)  # after the M = 4096 rows (see bench_layer)
     def make(N, K):
         w = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
         wq8, sw8 = fp8_rowwise(w)

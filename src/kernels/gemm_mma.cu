@@ -287,7 +287,7 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   // small M), the first batch of weights is in flight before we wait for the activations.
   // Only weights and scales are read above: nothing the preceding kernel writes.
   pdl_wait();
-  base = p.alpha * (p.s2 ? __ldg(p.s2) : 1.0f) * 64.0f;
+  base = epilogue_base(p.alpha, p.s2);
   while (true) {
 #pragma unroll
     for (int i = 0; i < MT; ++i)

@@ -8,7 +8,8 @@
 // Warp specialization (384 threads, three warpgroups; setmaxnreg moves registers to the
 // consumers):
 //  - Warpgroup 0, warp 0, one thread: TMA copies, per 64-k stage, the packed weights of the
-//    CTA's 128 output channels ([128 rows x 32 bytes], canonical layout, no prepack) and the
+//    CTA's 128 output channels ([128 rows x 32 bytes]: a 2-D box of the canonical layout, or
+//    the same bytes of the tiled layout through a 4-D map, see tma_load_4d) and the
 //    FP8 activations of its BM tokens ([BM x 64 bytes], 64-byte swizzle) into a ring of raw
 //    stages, each completing on an mbarrier.
 //  - Warpgroup 0, warps 1-3 (the converters): turn each stage's FP8 activations into FP16 in a
@@ -37,7 +38,7 @@
 // them: logical slot (step s, 2c + e + 8h) holds k = 16c + 8(s>>1) + (s&1) + 4h + 2e of the
 // stage. The converters (or the prologue, kernels/launch.hpp f16p_k_of_column) write the
 // activations with the same permutation, so the products pair up as in an unpermuted GEMM
-// and the weights need no prepacking.
+// and the weights need no prepacking for this kernel (it reads either layout).
 //
 // Work items and split-K: a CTA tile is 128 channels x BM tokens over all of K, or, for
 // configurations with S splits, over one of S contiguous K ranges; the S partial tiles go
@@ -374,7 +375,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     ++it;
   };
 
-  const float base = p.alpha * (p.s2 ? __ldg(p.s2) : 1.0f) * 64.0f;
+  const float base = epilogue_base(p.alpha, p.s2);
   // 4-byte output stores of channel pairs need an even N and a 4-byte aligned y.
   const bool pairs = N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.y) & 3) == 0;
   const uint32_t rs_smem = sbase + L::kRowScaleOff;
@@ -481,7 +482,7 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   const int64_t M = p.M, N = p.N, MN = M * N;
   const int64_t n = 2 * (int64_t(blockIdx.x) * blockDim.x + threadIdx.x);
   if (n >= N) return;
-  const float base = p.alpha * (p.s2 ? __ldg(p.s2) : 1.0f) * 64.0f;
+  const float base = epilogue_base(p.alpha, p.s2);
   const bool two = n + 1 < N;
   const float bias0 = p.bias ? bf16_bits_to_float(__ldg(p.bias + n)) : 0.0f;
   const float bias1 = p.bias && two ? bf16_bits_to_float(__ldg(p.bias + n + 1)) : 0.0f;

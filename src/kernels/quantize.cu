@@ -43,6 +43,21 @@ __device__ __forceinline__ uint2 quantize8(uint4 v, float inv) {
   return make_uint2(out[0], out[1]);
 }
 
+// The per-row rule all three activation quantizers share (w4a8.h): from the bits of the row's
+// amax, the row scale (NaN for a non-finite row) and the E4M3 codes of 8 values (all 0x7F, NaN,
+// for a non-finite row).
+struct RowQuant {
+  bool finite;
+  float scale, inv;
+  __device__ __forceinline__ explicit RowQuant(uint32_t amax_bits) : finite(amax_bits < kBf16InfBits) {
+    scale = finite ? activation_scale(bf16_bits_to_float(amax_bits)) : __uint_as_float(0x7FC00000u);
+    inv = finite ? 1.0f / scale : 0.0f;  // IEEE division, same as the reference
+  }
+  __device__ __forceinline__ uint2 codes(const uint4& v) const {
+    return finite ? quantize8(v, inv) : make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu);
+  }
+};
+
 // One CTA per row. Pass 1 finds the row's amax; pass 2 re-reads the row (from L1/L2) and
 // converts. K % 16 == 0, so the row is a whole number of 16-byte vectors of 8 values.
 __global__ void __launch_bounds__(kActThreads)
@@ -59,20 +74,9 @@ __global__ void __launch_bounds__(kActThreads)
 
   uint32_t m = 0;
   for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) m = max(m, amax_bits8(__ldg(xr + i)));
-  m = block_max_u32(m, smem);
-
-  if (m >= kBf16InfBits) {  // non-finite row: NaN scale, NaN codes (w4a8.h contract)
-    for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x)
-      qr[i] = make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu);
-    if (threadIdx.x == 0) row_scale[row] = __uint_as_float(0x7FC00000u);
-    return;
-  }
-  const float s = activation_scale(bf16_bits_to_float(m));
-  const float inv = 1.0f / s;  // IEEE division, same as the reference
-  for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) {
-    qr[i] = quantize8(__ldg(xr + i), inv);
-  }
-  if (threadIdx.x == 0) row_scale[row] = s;
+  const RowQuant rq(block_max_u32(m, smem));
+  for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) qr[i] = rq.codes(__ldg(xr + i));
+  if (threadIdx.x == 0) row_scale[row] = rq.scale;
 }
 
 // Few rows (decode): the same quantization with the whole row in registers, one read. One CTA
@@ -101,25 +105,13 @@ __global__ void __launch_bounds__(kRegsMaxThreads)
     v[j] = i < nvec ? __ldg(xr + i) : make_uint4(0u, 0u, 0u, 0u);
     m = max(m, amax_bits8(v[j]));
   }
-  m = block_max_u32(m, smem);
-
-  if (m >= kBf16InfBits) {  // non-finite row: NaN scale, NaN codes (w4a8.h contract)
-#pragma unroll
-    for (int j = 0; j < kVecsPerThread; ++j) {
-      const int i = threadIdx.x + j * blockDim.x;
-      if (i < nvec) qr[i] = make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu);
-    }
-    if (threadIdx.x == 0) row_scale[row] = __uint_as_float(0x7FC00000u);
-    return;
-  }
-  const float s = activation_scale(bf16_bits_to_float(m));
-  const float inv = 1.0f / s;  // IEEE division, same as the reference
+  const RowQuant rq(block_max_u32(m, smem));
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
-    if (i < nvec) qr[i] = quantize8(v[j], inv);
+    if (i < nvec) qr[i] = rq.codes(v[j]);
   }
-  if (threadIdx.x == 0) row_scale[row] = s;
+  if (threadIdx.x == 0) row_scale[row] = rq.scale;
 }
 
 // ---- FP16 activations for the wgmma kernel -----------------------------------------------
@@ -177,24 +169,19 @@ __global__ void __launch_bounds__(kActThreads)
   const int64_t nvec = K / 8;
   uint32_t m = 0;
   for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) m = max(m, amax_bits8(__ldg(xr + i)));
-  m = block_max_u32(m, smem);
-  const bool finite = m < kBf16InfBits;
-  const float s = finite ? activation_scale(bf16_bits_to_float(m)) : 0.0f;
-  const float inv = finite ? 1.0f / s : 0.0f;
+  const RowQuant rq(block_max_u32(m, smem));
   for (int64_t blk = threadIdx.x; blk * 64 < Kp; blk += blockDim.x) {
     uint32_t q[16];
 #pragma unroll
     for (int i = 0; i < 8; ++i) {  // 8 k per 16-byte vector
       const int64_t k = blk * 64 + 8 * i;
-      uint2 c = make_uint2(0u, 0u);  // padding past K stays zero
-      if (k < K && !finite) c = make_uint2(0x7F7F7F7Fu, 0x7F7F7F7Fu);
-      else if (k < K) c = quantize8(__ldg(xr + k / 8), inv);
+      const uint2 c = k < K ? rq.codes(__ldg(xr + k / 8)) : make_uint2(0u, 0u);  // padding past K stays zero
       q[2 * i] = c.x;
       q[2 * i + 1] = c.y;
     }
     write_f16p_block(q, reinterpret_cast<uint4*>(out + row * Kp + blk * 64));
   }
-  if (threadIdx.x == 0) row_scale[row] = finite ? s : __uint_as_float(0x7FC00000u);
+  if (threadIdx.x == 0) row_scale[row] = rq.scale;
 }
 
 // Weight step 1: amax over the whole tensor, as float bits, atomically max-ed into
