@@ -699,7 +699,7 @@ TEST(GpuTiled, PrepackMatchesReferenceAndRoundTrips) {
 
 // Every configuration that can read tiled weights (mma with 16-byte pieces, every wgmma one),
 // forced, gives bit for bit what it gives on the canonical layout (same kernel, same order of
-// accumulation: only the addresses differ), on ragged N and K % 128 != 0; the canonical result
+// accumulation: only the addresses differ), on ragged N and K % 64 != 0; the canonical result
 // is checked against the CPU reference where check_ref. The 8-byte-piece configurations refuse it.
 void check_tiled_configs(const std::vector<std::array<int64_t, 3>>& shapes, bool check_ref, std::mt19937_64& rng) {
   int tested = 0;

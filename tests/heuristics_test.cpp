@@ -28,7 +28,9 @@ TEST(Heuristics, EveryLegalShapeGetsAConfig) {
           // 32 tokens per warp when M needs it, except rule (5): 16 on small layers with few tiles.
           // (rule (5): small layers at M <= 64 may take smaller tiles, to fill the SMs).
           const bool rule5 = M <= 64 && N * K <= (int64_t(8) << 20) && K % 32 == 0;
-          if (!rule5) EXPECT_GE(8 * c.mt, M < 32 ? M : 32) << "tokens per warp, M=" << M << " N=" << N << " K=" << K;
+          if (!rule5) {
+            EXPECT_GE(8 * c.mt, M < 32 ? M : 32) << "tokens per warp, M=" << M << " N=" << N << " K=" << K;
+          }
         }
 }
 

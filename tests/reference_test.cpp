@@ -313,19 +313,20 @@ TEST(GemmReference, ToleranceIsTightForExactValues) {
 // ---- the tiled weight layout ---------------------------------------------------------
 
 // Offsets worked out by hand from the definition in w4a8.h: N = 20, K = 160 has 2 row blocks
-// of 2 k-tiles (the second half empty). Row 17, byte 70 (k 140..141): row block 1, k-tile 1
-// -> tile 3, row 1 of the tile, byte 6 of its row: 3 * 1024 + 64 + 6. Scale group 9 of row 17
-// at g16 (k 144..159): tile 3 (8 scale bytes per tile row, 128 per tile), row 1, byte 1.
+// of 3 k-tiles of 64 k (the last one half empty). Row 17, byte 70 (k 140..141): row block 1,
+// k-tile 2 -> tile 5, row 1 of the tile, byte 6 of its 32-byte row: 5 * 512 + 32 + 6. Scale
+// group 9 of row 17 at g16 (k 144..159): tile 5 (4 scale bytes per tile row, 64 per tile),
+// row 1, byte 1; group 4 at g32 (k 128..159): tile 5 (2 per row, 32 per tile), row 1, byte 0.
 TEST(TiledLayout, HandComputedOffsets) {
-  EXPECT_EQ(tiled_packed_offset(17, 70, 160), 3 * 1024 + 64 + 6);
+  EXPECT_EQ(tiled_packed_offset(17, 70, 160), 5 * 512 + 32 + 6);
   EXPECT_EQ(tiled_packed_offset(0, 0, 160), 0);
-  EXPECT_EQ(tiled_packed_offset(15, 63, 160), 15 * 64 + 63);
-  EXPECT_EQ(tiled_packed_offset(0, 64, 160), 1024);
-  EXPECT_EQ(tiled_scale_offset(17, 9, 160, 16), 3 * 128 + 8 + 1);
-  EXPECT_EQ(tiled_scale_offset(17, 4, 160, 32), 3 * 64 + 4 + 0);
-  EXPECT_EQ(tiled_packed_bytes(20, 160), 32 * 2 * 64);
-  EXPECT_EQ(tiled_scale_bytes(20, 160, 16), 32 * 2 * 8);
-  EXPECT_EQ(tiled_scale_bytes(20, 160, 32), 32 * 2 * 4);
+  EXPECT_EQ(tiled_packed_offset(15, 31, 160), 15 * 32 + 31);
+  EXPECT_EQ(tiled_packed_offset(0, 32, 160), 512);
+  EXPECT_EQ(tiled_scale_offset(17, 9, 160, 16), 5 * 64 + 4 + 1);
+  EXPECT_EQ(tiled_scale_offset(17, 4, 160, 32), 5 * 32 + 2 + 0);
+  EXPECT_EQ(tiled_packed_bytes(20, 160), 32 * 3 * 32);
+  EXPECT_EQ(tiled_scale_bytes(20, 160, 16), 32 * 3 * 4);
+  EXPECT_EQ(tiled_scale_bytes(20, 160, 32), 32 * 3 * 2);
 }
 
 // Prepack then unprepack gives the bytes back, the tiled arrays hold every byte once (no

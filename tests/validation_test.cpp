@@ -158,8 +158,8 @@ TEST(Validation, PrepackAndTiledSize) {
   const w4a8_weight c{wp.p(), ws.p(), nullptr, nullptr, 20, 160, 16, W4A8_LAYOUT_CANONICAL};
   size_t pb = 0, sb = 0;
   ASSERT_EQ(w4a8_tiled_weight_size(20, 160, 16, &pb, &sb), W4A8_STATUS_SUCCESS);
-  EXPECT_EQ(pb, 32u * 2 * 64);
-  EXPECT_EQ(sb, 32u * 2 * 8);
+  EXPECT_EQ(pb, 32u * 3 * 32);
+  EXPECT_EQ(sb, 32u * 3 * 4);
   expect_error(w4a8_tiled_weight_size(20, 48, 16, &pb, &sb), W4A8_STATUS_K_NOT_MULTIPLE, {"K % 32", "K=48"});
   expect_error(w4a8_tiled_weight_size(20, 64, 16, nullptr, &sb), W4A8_STATUS_NULL_POINTER, {"packed_bytes"});
   w4a8_weight t = c;

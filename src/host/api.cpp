@@ -530,7 +530,7 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 "configuration %s needs group_size=%d%s; got group_size=%d, K=%lld", name,
                 heuristics::config_group(index), k32 ? " and K % 32 == 0" : "",
                 weight->group_size, static_cast<long long>(weight->K));
-  if (!k32 && weight->layout == W4A8_LAYOUT_TILED)  // 8-byte pieces do not follow 128-k tiles
+  if (!k32 && weight->layout == W4A8_LAYOUT_TILED)  // the 8-byte-piece kernels serve K % 32 != 0 only
     return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
                 "configuration %s reads the canonical weight layout only; got W4A8_LAYOUT_TILED", name);
   const bool f16 = heuristics::config_f16_in(index);

@@ -58,10 +58,11 @@ struct Piece<8> {
 // Where one warp's rows and tokens are, for one output tile. Indices are 32-bit (the API
 // caps M, N, K at 2^31); row base pointers, chunk offsets and output offsets are 64-bit.
 // Addressing of both weight layouts: the piece of thread t of row r in chunk ch starts at
-//   w_row(r) + ch * w_chunk + t * VEC   (codes),   s_row(r) + ch * s_chunk + t * kGroups (scales)
-// canonical: w_row = r * K/2, w_chunk = kChunkK / 2 (s_row = r * K/g, s_chunk = kChunkK / g);
-// tiled (VEC 16, a chunk is one 16 x 128 tile, w4a8/formats.hpp): w_row = (r/16) * tiles * 1 KB
-// + (r%16) * 64, w_chunk = 1 KB; the scales alike with 128/g bytes per tile row.
+//   w_row(r) + ch * w_chunk + w_t(t)   (codes),   s_row(r) + ch * s_chunk + s_t(t)  (scales)
+// canonical: w_row = r * K/2, w_chunk = kChunkK / 2, w_t = t * VEC (s_row = r * K/g,
+// s_chunk = kChunkK / g, s_t = t * kGroups); tiled (VEC 16: a chunk of 128 k is two 16 x 64
+// tiles of 512 bytes, w4a8/formats.hpp): w_row = (r/16) * tiles * 512 + (r%16) * 32, w_chunk =
+// 1 KB, w_t = (t/2) * 512 + (t%2) * 16; the scales alike with 64/g bytes per tile row.
 struct TileCtx {
   const uint8_t *w0, *w1, *s0, *s1;  // weight / scale rows g and g+8 (row 0 when outside N)
   int r0, m0;                        // first output row of this thread, first token of the tile
@@ -109,15 +110,18 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
 
   // Layout (see TileCtx): tiled only with VEC 16 (the host never passes it otherwise).
   const bool tiled = VEC == 16 && p.tiled;
-  constexpr int kTileScaleRow = 128 / GROUP;  // scale bytes per tile row
-  const size_t ktiles = (unsigned(K) + 127u) / 128u;
+  constexpr int kTileScaleRow = 64 / GROUP;  // scale bytes per tile row
+  constexpr unsigned kTileScales = 16u * kTileScaleRow;  // scale bytes per tile
+  const size_t ktiles = (unsigned(K) + 63u) / 64u;
   const unsigned w_chunk = tiled ? 1024u : unsigned(kChunkK / 2);
-  const unsigned s_chunk = tiled ? 16u * kTileScaleRow : unsigned(kChunkK / GROUP);
+  const unsigned s_chunk = tiled ? 2u * kTileScales : unsigned(kChunkK / GROUP);
+  const unsigned w_t = tiled ? (t >> 1) * 512u + (t & 1) * 16u : unsigned(t * VEC);
+  const unsigned s_t = tiled ? (t >> 1) * kTileScales + (t & 1) * kGroups : unsigned(t * kGroups);
   auto w_row = [&](int r) {
-    return tiled ? size_t(r >> 4) * ktiles * 1024u + unsigned(r & 15) * 64u : size_t(r) * unsigned(K / 2);
+    return tiled ? size_t(r >> 4) * ktiles * 512u + unsigned(r & 15) * 32u : size_t(r) * unsigned(K / 2);
   };
   auto s_row = [&](int r) {
-    return tiled ? size_t(r >> 4) * ktiles * (16u * kTileScaleRow) + unsigned(r & 15) * kTileScaleRow
+    return tiled ? size_t(r >> 4) * ktiles * kTileScales + unsigned(r & 15) * kTileScaleRow
                  : size_t(r) * unsigned(K / GROUP);
   };
   auto make_ctx = [&](int tile) {
@@ -148,7 +152,7 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
       const int ch = chunk_of(b, u);
       const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
       const bool valid = ch < nchunks && k < unsigned(K);
-      const size_t wo = size_t(ch) * w_chunk + t * VEC, so = size_t(ch) * s_chunk + t * kGroups;
+      const size_t wo = size_t(ch) * w_chunk + w_t, so = size_t(ch) * s_chunk + s_t;
       if (valid && c.ok0) B.wa[u].load(c.w0 + wo); else B.wa[u].zero();
       if (valid && c.ok1) B.wb[u].load(c.w1 + wo); else B.wb[u].zero();
       B.sa[u][0] = valid && c.ok0 ? load_scales(c.s0 + so) : 0u;

@@ -134,8 +134,9 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 // The tiled weight layout as a 4-D tensor (bytes of a tile row, rows of a tile, k-tiles,
-// row blocks): a box of (32, 16, 1, 8) lands in shared memory as the same [128 rows x 32
-// bytes] a 2-D box of the canonical layout gives, so the consumers do not know the layout.
+// row blocks): a box of (32, 16, 1, 8) -- eight whole 512-byte tiles -- lands in shared memory
+// as the same [128 rows x 32 bytes] a 2-D box of the canonical layout gives, so the consumers
+// do not know the layout.
 __device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
                                             int c1, int c2, int c3) {
   asm volatile(
@@ -232,8 +233,8 @@ __global__ void __launch_bounds__(kThreads, 1)
           const int s = it % R;
           mbar_wait(raw_empty(s), ((it / R) & 1) ^ 1);
           mbar_expect_tx(raw_full(s), L::kRawBytes);
-          if (p.tiled)  // (half of a 64-byte tile row, row 0, k-tile, first row block)
-            tma_load_4d(raw_w(s), &wmap, raw_full(s), (kb & 1) * (kBK / 2), 0, kb >> 1, w.nt * (kBN / 16));
+          if (p.tiled)  // (byte 0, row 0, k-tile = stage, first row block)
+            tma_load_4d(raw_w(s), &wmap, raw_full(s), 0, 0, kb, w.nt * (kBN / 16));
           else
             tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kBK / 2), w.nt * kBN);
           tma_load_2d(raw_x(s), &xmap, raw_full(s), kb * kBK, w.mt * BM);
@@ -292,11 +293,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   // Block scales come straight from global memory: 2 bytes per thread and stage (one group
   // of 16 k per row), loaded two stages ahead into the registers of the same parity.
-  // Layouts: group grp of a row lies at row + (grp / T) * s_tile + grp % T, T = 128 / GROUP
-  // groups per 128 k: canonical s_tile = T; tiled (16-row tiles, w4a8/formats.hpp) 16 T.
-  constexpr int T = 128 / GROUP;
+  // Layouts: group grp of a row lies at row + (grp / T) * s_tile + grp % T, T = 64 / GROUP
+  // groups per 64 k: canonical s_tile = T; tiled (16-row tiles, w4a8/formats.hpp) 16 T.
+  constexpr int T = 64 / GROUP;
   const int s_tile = p.tiled ? 16 * T : T;
-  const size_t s_rowblock = size_t((K + 127) / 128) * (16 * T);  // tiled: bytes per 16 rows
+  const size_t s_rowblock = size_t((K + 63) / 64) * (16 * T);  // tiled: bytes per 16 rows
   auto s_row = [&](int row) {
     return p.tiled ? size_t(row >> 4) * s_rowblock + unsigned(row & 15) * T : size_t(row) * unsigned(kgroups);
   };
@@ -549,14 +550,14 @@ bool encode_2d(CUtensorMap* map, const void* base, uint64_t cols, uint64_t rows,
             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-// The tiled weights [row blocks][k-tiles][16 rows][64 bytes] as a 4-D byte tensor, copied in
+// The tiled weights [row blocks][k-tiles][16 rows][32 bytes] as a 4-D byte tensor, copied in
 // boxes of 32 bytes x 16 rows x 1 k-tile x 8 row blocks (see tma_load_4d).
 bool encode_tiled_weights(CUtensorMap* map, const void* base, int64_t N, int64_t K) {
   auto fn = encode_fn();
   if (!fn) return false;
-  const cuuint64_t ktiles = cuuint64_t((K + 127) / 128), blocks = cuuint64_t((N + 15) / 16);
-  const cuuint64_t dims[4] = {64, 16, ktiles, blocks};
-  const cuuint64_t strides[3] = {64, 1024, 1024 * ktiles};
+  const cuuint64_t ktiles = cuuint64_t((K + 63) / 64), blocks = cuuint64_t((N + 15) / 16);
+  const cuuint64_t dims[4] = {32, 16, ktiles, blocks};
+  const cuuint64_t strides[3] = {32, 512, 512 * ktiles};
   const cuuint32_t box[4] = {kBK / 2, 16, 1, kBN / 16};
   const cuuint32_t elem[4] = {1, 1, 1, 1};
   return fn(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, const_cast<void*>(base), dims, strides, box, elem,

@@ -1,7 +1,7 @@
 // Canonical <-> tiled weight layout (w4a8_prepack_weight / w4a8_unprepack_weight; the layout
 // is defined once, in include/w4a8/formats.hpp). Run once per weight at load time, so
 // written for clarity: one thread per 16 bytes of codes (a 16-byte piece never straddles a
-// tile row: rows are K/2 bytes with K % 32 == 0, tile rows 64 bytes), one per scale byte.
+// tile row: rows are K/2 bytes with K % 32 == 0, tile rows 32 bytes), one per scale byte.
 // Tiled padding (rows past N, k past K) is written as zeros.
 #include <cuda_runtime.h>
 
@@ -19,9 +19,10 @@ __global__ void convert_packed_kernel(const uint8_t* __restrict__ in, uint8_t* _
   const int64_t units = (to_tiled ? tiled_packed_bytes(N, K) : N * (K / 2)) / 16;
   for (int64_t u = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; u < units; u += int64_t(gridDim.x) * blockDim.x) {
     if (to_tiled) {
-      // Tiled unit u: tile (rb, kt), row r of the tile, 16-byte piece j of the row's 64 bytes.
-      const int64_t tile = u / 64, rb = tile / tiled_k_tiles(K), kt = tile % tiled_k_tiles(K);
-      const int64_t n = rb * kTileRows + (u % 64) / 4, byte = kt * (kTileK / 2) + (u % 4) * 16;
+      // Tiled unit u: tile (rb, kt), row r of the tile, 16-byte piece j of the tile row.
+      constexpr int64_t per_row = kTileK / 2 / 16, per_tile = kTileRows * per_row;
+      const int64_t tile = u / per_tile, rb = tile / tiled_k_tiles(K), kt = tile % tiled_k_tiles(K);
+      const int64_t n = rb * kTileRows + (u % per_tile) / per_row, byte = kt * (kTileK / 2) + (u % per_row) * 16;
       uint4 v = make_uint4(0u, 0u, 0u, 0u);
       if (n < N && byte < K / 2) v = *reinterpret_cast<const uint4*>(in + n * (K / 2) + byte);
       reinterpret_cast<uint4*>(out)[u] = v;
