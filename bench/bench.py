@@ -41,13 +41,14 @@ REPLAYS = 15
 LAYOUT = "auto"  # weight layout of the w4a8 rows (--layout): tiled, canonical, or auto (see layout_for)
 
 
-def layout_for(M: int) -> str:
-    """auto: the tiled layout where the decode kernels run (M <= 64: they stream it 3-8% faster on
-    an H100), the canonical one for the prefill kernel (which reads tiled weights 3-13% slower), as
-    a user would prepack a weight by the M it mostly runs at (the pi0.5 expert: tiled)."""
+def layout_for(M: int, N: int, K: int) -> str:
+    """auto: the tiled layout where the dispatcher runs the mma.sync kernels (they stream it 3-8%
+    faster on an H100), the canonical one where it runs the wgmma prefill kernel (which reads tiled
+    weights 3-13% slower), as a user would prepack a weight by the M it mostly runs at (the pi0.5
+    expert: tiled; the backbone at the 968-token prefix: canonical)."""
     if LAYOUT != "auto":
         return LAYOUT
-    return "tiled" if M <= 64 else "canonical"
+    return "tiled" if _lib.kernel_name(M, N, K, GROUP).startswith("mma") else "canonical"
 
 E2M1 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
 
@@ -165,7 +166,7 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None, check
     lines = ["N,K,M,config,us,read_floor_us,auto,layout"]
     for N, K in shapes:
         w_bf16 = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
-        nv = lib.rotated_weights(w_bf16, l2, layout_for(min(ms)))
+        nv = lib.rotated_weights(w_bf16, l2, layout_for(min(ms), N, K))
         base = nv[0]
         floor = graph_time([lambda w=w: lib.read(w) for w in nv])
         for M in ms:
@@ -245,7 +246,7 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
     f8 = [wq8] + [wq8.clone() for _ in range(copies_for(N * K, l2) - 1)]
     floor_cache = {}
     for M in ms:
-        lay = layout_for(M)
+        lay = layout_for(M, N, K)
         if lay not in sets:
             sets[lay] = lib.rotated_weights(w_bf16, l2, lay)
         nv = sets[lay]
@@ -301,7 +302,7 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
     def make(N, K, M):
         w = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
         wq8, sw8 = fp8_rowwise(w)
-        return {"bf16": w, "nv": lib.quantize_weight(w, layout=layout_for(M)), "fp8": wq8, "sw8": sw8, "N": N, "K": K}
+        return {"bf16": w, "nv": lib.quantize_weight(w, layout=layout_for(M, N, K)), "fp8": wq8, "sw8": sw8, "N": N, "K": K}
 
     backbone = [[make(N, K, P) for (N, K) in PI05_BACKBONE] for _ in range(layers)]
     expert = [[make(N, K, H) for (N, K) in PI05_EXPERT] for _ in range(layers)]
@@ -341,7 +342,7 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
 
     res = {"gemm": t(run_gemm), "fused": t(run_fused), "bf16": t(run_bf16), "fp8": t(run_fp8)}
     kinds = sorted({_lib.kernel_name(M, l["N"], l["K"], GROUP) for M, l in seq})
-    rows.append({"workload": "pi05_trace", "N": "", "K": "", "M": f"P={P},H={H},steps={steps}", "layout": f"backbone {layout_for(P)}, expert {layout_for(H)}",
+    rows.append({"workload": "pi05_trace", "N": "", "K": "", "M": f"P={P},H={H},steps={steps}", "layout": "per layer (auto)" if LAYOUT == "auto" else LAYOUT,
                  "kernel": "+".join(sorted({k.split('_mt')[0] for k in kinds})), "w4a8_us": res["gemm"],
                  "fused_us": res["fused"], "cublas_bf16_us": res["bf16"], "cublaslt_fp8_us": res["fp8"],
                  "read_floor_us": float("nan"), "gbps": float("nan"), "rel_err": float("nan"), "fused_equal": ""})
@@ -396,8 +397,8 @@ def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
             for r in rows:
                 wr.writerow({**{k: r.get(k, "") for k in cols}, "card": card, "date": date})
     lines = [f"Card: {card} (clocks sm/max/mem, driver: {clocks}); date {date}; group {GROUP}; "
-             f"weight layout: {LAYOUT} (auto: tiled -- prepacked once at load, kernel tagged [tiled] -- at M <= 64, "
-             "canonical above; the read floor streams the same bytes).",
+             f"weight layout: {LAYOUT} (auto: tiled -- prepacked once at load, kernel tagged [tiled] -- where an "
+             "mma.sync kernel runs, canonical for the wgmma kernel; the read floor streams the same bytes).",
              f"Command: `{cmd}`", "",
              "| N x K | M | kernel | w4a8 us | fused (BF16 in) us | GB/s | read floor us | x floor | cuBLAS BF16 us "
              "| x BF16 | cuBLASLt FP8 us | x FP8 | rel. err vs exact |",
@@ -452,7 +453,7 @@ def main():
     ap.add_argument("--no-check", action="store_true", help="with --sweep: time even wrong results (builds made for timing experiments)")
     ap.add_argument("--layout", choices=["auto", "tiled", "canonical"], default="auto",
                     help="weight layout of the w4a8 rows (tiled: w4a8_prepack_weight at load time; auto: "
-                         "tiled at M <= 64, canonical above)")
+                         "tiled where an mma.sync kernel runs, canonical for the wgmma kernel)")
     args = ap.parse_args()
     global LAYOUT
     LAYOUT = args.layout
