@@ -362,6 +362,34 @@ TEST(TiledLayout, RoundTripPaddingAndGemm) {
   }
 }
 
+// Property check on 200 random shapes (N 1..70, K a multiple of 32 up to 1024, both groups):
+// the offset functions map canonical bytes one-to-one into the tiled arrays (every target hit
+// once, padding exactly the rest), and the conversions invert each other.
+TEST(TiledLayout, RandomShapesAreBijections) {
+  std::mt19937_64 rng(78);
+  for (int it = 0; it < 200; ++it) {
+    const int64_t N = 1 + int64_t(rng() % 70), K = 32 * (1 + int64_t(rng() % 32));
+    const int G = rng() & 1 ? 32 : 16;
+    std::vector<int> hits(tiled_packed_bytes(N, K), 0), shits(tiled_scale_bytes(N, K, G), 0);
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t b = 0; b < K / 2; ++b) ++hits[tiled_packed_offset(n, b, K)];
+      for (int64_t g = 0; g < K / G; ++g) ++shits[tiled_scale_offset(n, g, K, G)];
+    }
+    ASSERT_EQ(std::count(hits.begin(), hits.end(), 1), N * K / 2) << N << "x" << K;
+    ASSERT_EQ(std::count(hits.begin(), hits.end(), 0), int64_t(hits.size()) - N * K / 2) << N << "x" << K;
+    ASSERT_EQ(std::count(shits.begin(), shits.end(), 1), N * K / G) << N << "x" << K << " g" << G;
+    std::vector<uint8_t> packed(N * K / 2), scales(N * K / G);
+    for (auto& b : packed) b = uint8_t(rng());
+    for (auto& b : scales) b = uint8_t(rng());
+    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL};
+    std::vector<uint8_t> tp(hits.size()), ts(shits.size()), bp(packed.size()), bs(scales.size());
+    ASSERT_EQ(w4a8_ref_prepack_weight(&c, tp.data(), ts.data()), W4A8_STATUS_SUCCESS);
+    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED};
+    ASSERT_EQ(w4a8_ref_unprepack_weight(&t, bp.data(), bs.data()), W4A8_STATUS_SUCCESS);
+    ASSERT_TRUE(bp == packed && bs == scales) << N << "x" << K << " g" << G;
+  }
+}
+
 // Bad requests: wrong input layout, K % 32 != 0, unknown layout value, overlapping buffers;
 // nothing written.
 TEST(TiledLayout, RefusesBadRequests) {
