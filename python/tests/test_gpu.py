@@ -130,3 +130,33 @@ def test_gemma_decoder_layer_with_w4a8_mlp(which):
         cos_c = nn.functional.cosine_similarity(yc.float().flatten(), y.float().flatten(), dim=0).item()
         assert cos_c > 0.999, cos_c
         print(f"{which}: cosine vs BF16 {cos:.5f}, compiled vs eager {cos_c:.6f}")
+
+
+def test_prepack_on_gpu_equals_cpu_and_keeps_results():
+    """GPU prepack = the CPU reference's bytes; a tiled module gives the canonical module's bits
+    eagerly, compiled and in a CUDA graph, at decode and prefill sizes."""
+    torch.manual_seed(7)
+    lin = nn.Linear(2048, 1024, bias=True).to(torch.bfloat16)
+    m = W4A8Linear.from_linear(lin.cuda())
+    cpu_p, cpu_s = ops.prepack_weight(m.weight_packed.cpu(), m.weight_scale.cpu(), 16)
+    xs = [torch.randn(M, 2048).to(torch.bfloat16).cuda() for M in (1, 50, 968)]
+    want = [m(x) for x in xs]
+    m.prepack()
+    assert torch.equal(m.weight_packed.cpu(), cpu_p)
+    assert torch.equal(m.weight_scale.cpu().view(torch.uint8), cpu_s.view(torch.uint8))
+    for x, y in zip(xs, want):
+        assert torch.equal(m(x), y)
+    compiled = torch.compile(m, fullgraph=True)
+    assert torch.equal(compiled(xs[1]), want[1])
+    g = torch.cuda.CUDAGraph()
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        m(xs[0])
+    torch.cuda.current_stream().wait_stream(s)
+    with torch.cuda.graph(g):
+        yg = m(xs[0])
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(yg, want[0])
+

@@ -125,3 +125,48 @@ def test_error_report_on_a_real_sample_input_uses_each_layers_own_input():
     want = (torch.linalg.norm(new(seen["x"]).float() - ref) / torch.linalg.norm(ref)).item()
     assert err == pytest.approx(want, rel=1e-6)
     assert all(e < 0.2 for _, e in got.values())
+
+
+def test_prepack_keeps_results_and_checkpoints_canonical():
+    """prepack() rewrites the buffers into the tiled layout: same outputs bit for bit, different
+    bytes, state_dict() still canonical, load_state_dict() of canonical bytes into a tiled module
+    re-tiles them, unprepack() gives the canonical bytes back."""
+    torch.manual_seed(5)
+    m = W4A8Linear.from_linear(nn.Linear(128, 48, bias=True).to(torch.bfloat16))
+    x = torch.randn(3, 128).to(torch.bfloat16)
+    y0, sd0 = m(x), {k: v.clone() for k, v in m.state_dict().items()}
+    w0 = m.dequantize_weight()
+    assert m.prepack() is m and m.tiled and "layout=tiled" in repr(m)
+    assert not torch.equal(m.weight_packed, sd0["weight_packed"])
+    assert torch.equal(m(x), y0)
+    assert torch.equal(m.dequantize_weight(), w0)
+    sd1 = m.state_dict()
+    assert all(torch.equal(sd1[k].view(torch.uint8), sd0[k].view(torch.uint8)) for k in ("weight_packed", "weight_scale"))
+    m2 = W4A8Linear(128, 48, bias=True).prepack()
+    m2.load_state_dict(sd0)
+    assert m2.tiled and torch.equal(m2.weight_packed, m.weight_packed) and torch.equal(m2(x), y0)
+    compiled = torch.compile(m2, fullgraph=True, backend="aot_eager")
+    assert torch.equal(compiled(x), y0)
+    m.unprepack()
+    assert not m.tiled and torch.equal(m.weight_packed, sd0["weight_packed"])
+    assert torch.equal(m.weight_scale.view(torch.uint8), sd0["weight_scale"].view(torch.uint8))
+
+
+def test_prepack_refuses_shapes_it_cannot_hold_and_ops_round_trip():
+    from w4a8 import ops
+    with pytest.raises(ValueError, match="in_features % 64"):
+        W4A8Linear.from_linear(nn.Linear(96, 32).to(torch.bfloat16)).prepack()
+    with pytest.raises(ValueError, match="out_features % 16"):
+        W4A8Linear.from_linear(nn.Linear(128, 40).to(torch.bfloat16)).prepack()
+    g = torch.Generator().manual_seed(6)
+    packed = torch.randint(0, 256, (32, 96), dtype=torch.uint8, generator=g)
+    scales = torch.randint(0, 256, (32, 12), dtype=torch.uint8, generator=g)
+    tp, ts = ops.prepack_weight(packed, scales, 16)
+    assert tp.shape == packed.shape and ts.shape == scales.shape
+    # Hand-checked: row 17, byte 70 of a 192-k weight is tile (1, 2), row 1, byte 6.
+    assert tp.flatten()[(1 * 3 + 2) * 512 + 32 + 6] == packed[17, 70]
+    bp, bs = ops.unprepack_weight(tp, ts, 16)
+    assert torch.equal(bp, packed) and torch.equal(bs, scales)
+    model = Toy().to(torch.bfloat16)
+    got = replace_mlp_with_w4a8(model, prepack=True)
+    assert all(m.tiled for m in got.values())  # 64 x 128 and 128 x 64 layers fit

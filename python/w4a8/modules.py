@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from . import onnx_export, ops
+from . import _lib
 from ._lib import kernel_name
 
 MLP_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
@@ -38,6 +39,9 @@ class W4A8Linear(nn.Module):
                              f"(and out_features={out_features} positive)")
         self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
         self.alpha = 1.0
+        # Byte layout of weight_packed / weight_scale: canonical, or tiled after prepack() (same
+        # shapes; state_dict() always holds the canonical bytes).
+        self.layout = _lib.LAYOUT_CANONICAL
         self.register_buffer("weight_packed", torch.zeros(out_features, in_features // 2, dtype=torch.uint8,
                                                           device=device))
         self.register_buffer("weight_scale", torch.zeros(out_features, in_features // group_size,
@@ -76,7 +80,57 @@ class W4A8Linear(nn.Module):
         return torch.empty(self.out_features, self.in_features, dtype=torch.bfloat16, device="meta")
 
     def dequantize_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return ops.dequantize_weight(self.weight_packed, self.weight_scale, self.weight_scale_2, self.group_size, dtype)
+        packed, scales = self._canonical()
+        return ops.dequantize_weight(packed, scales, self.weight_scale_2, self.group_size, dtype)
+
+    # ---- weight layout ----------------------------------------------------------------------
+    @property
+    def tiled(self) -> bool:
+        return self.layout == _lib.LAYOUT_TILED
+
+    def prepack(self) -> "W4A8Linear":
+        """Rewrites the weight buffers in place into the tiled layout, which the decode (small M)
+        kernels stream faster and the Hopper prefill kernel reads slower: for layers that run
+        mostly at small M. Needs out_features % 16 == 0 and in_features % 64 == 0. state_dict()
+        still saves the canonical bytes; load_state_dict() takes canonical bytes and re-tiles."""
+        if not self.tiled:
+            p, s = ops.prepack_weight(self.weight_packed, self.weight_scale, self.group_size)
+            with torch.no_grad():
+                self.weight_packed.copy_(p)
+                self.weight_scale.copy_(s)
+            self.layout = _lib.LAYOUT_TILED
+        return self
+
+    def unprepack(self) -> "W4A8Linear":
+        """Back to the canonical layout, in place (byte for byte what prepack() was given)."""
+        if self.tiled:
+            p, s = self._canonical()
+            with torch.no_grad():
+                self.weight_packed.copy_(p)
+                self.weight_scale.copy_(s)
+            self.layout = _lib.LAYOUT_CANONICAL
+        return self
+
+    def _canonical(self):
+        if self.tiled:
+            return ops.unprepack_weight(self.weight_packed, self.weight_scale, self.group_size)
+        return self.weight_packed, self.weight_scale
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self.tiled:  # checkpoints hold the canonical (ModelOpt) bytes
+            p, s = self._canonical()
+            destination[prefix + "weight_packed"] = p
+            destination[prefix + "weight_scale"] = s
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        tiled = self.tiled
+        self.layout = _lib.LAYOUT_CANONICAL  # the incoming bytes are canonical
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if tiled:
+            self.prepack()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.bfloat16:
@@ -86,6 +140,9 @@ class W4A8Linear(nn.Module):
         if x.device != self.weight_packed.device:
             raise ValueError(f"W4A8Linear: input on {x.device}, weights on {self.weight_packed.device}")
         if onnx_export.exporting():
+            if self.tiled:
+                raise RuntimeError("W4A8Linear: the TensorRT plugin takes canonical weights; call unprepack() "
+                                   "before exporting")
             # One W4A8GemmPlugin node on the N-D input (the plugin takes [..., K], so no
             # reshape with traced, constant leading dims); alpha absorbs s2 (constant here).
             alpha = float(self.alpha * self.weight_scale_2.item())
@@ -96,7 +153,7 @@ class W4A8Linear(nn.Module):
         if not x2.is_contiguous():  # non-contiguous inputs are copied, not rejected
             x2 = x2.contiguous()
         args = (x2, self.weight_packed, self.weight_scale, self.weight_scale_2, self.bias, self.alpha,
-                self.group_size)
+                self.group_size, self.layout)
         # Eager calls skip the custom-op dispatcher (it costs ~60-100 us of Python per call in
         # PyTorch 2.11); tracing (torch.compile, export) goes through torch.ops.w4a8.linear.
         if torch.compiler.is_compiling() or torch.is_grad_enabled() and x2.requires_grad:
@@ -112,10 +169,11 @@ class W4A8Linear(nn.Module):
         replaced or moved, which changes its address)."""
         b = self.bias
         key = (self.weight_packed.data_ptr(), self.weight_scale.data_ptr(), self.weight_scale_2.data_ptr(),
-               None if b is None else b.data_ptr(), self.group_size)
+               None if b is None else b.data_ptr(), self.group_size, self.layout)
         plan = self.__dict__.get("_eager_plan")
         if plan is None or plan.key != key:
-            plan = ops.LinearPlan(self.weight_packed, self.weight_scale, self.weight_scale_2, b, self.group_size, key)
+            plan = ops.LinearPlan(self.weight_packed, self.weight_scale, self.weight_scale_2, b, self.group_size, key,
+                                  self.layout)
             self.__dict__["_eager_plan"] = plan
         return plan
 
@@ -127,7 +185,8 @@ class W4A8Linear(nn.Module):
         except Exception:  # library not loadable: repr must still work
             pass
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
-                f"format=NVFP4 g{self.group_size} x FP8 per-row, exact path, device={dev}{kern}")
+                f"format=NVFP4 g{self.group_size} x FP8 per-row, exact path, "
+                f"layout={'tiled' if self.tiled else 'canonical'}, device={dev}{kern}")
 
 
 def _capture_inputs(model: nn.Module, names, sample_input) -> Dict[str, torch.Tensor]:
@@ -156,7 +215,7 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
 def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude: Iterable[str] = (),
                           filter_fn: Optional[Callable[[str, nn.Linear], bool]] = None, group_size: int = 16,
                           progress: bool = False, check_error: bool = False,
-                          sample_tokens: int = 16, sample_input=None) -> Dict[str, object]:
+                          sample_tokens: int = 16, sample_input=None, prepack: bool = False) -> Dict[str, object]:
     """Swaps linear layers of `model` for W4A8Linear, in place.
 
     Which layers: every nn.Linear whose name ends in gate_proj, up_proj or down_proj (the MLPs
@@ -166,7 +225,8 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
     Returns {name: W4A8Linear}; with check_error=True, {name: (W4A8Linear, rel_error)} where
     rel_error is ||y_w4a8 - y_orig|| / ||y_orig||, measured on each layer's own input when the
     model is run once on `sample_input` (a tensor, or a tuple of positional arguments), else
-    on `sample_tokens` Gaussian rows.
+    on `sample_tokens` Gaussian rows. prepack=True: each new layer whose shape allows it
+    (W4A8Linear.prepack) gets the tiled layout, for models that run mostly at small M.
     """
     include, exclude = tuple(include), tuple(exclude)
     chosen = []
@@ -184,6 +244,8 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
     t0 = time.time()
     for i, (name, lin) in enumerate(chosen):
         new = W4A8Linear.from_linear(lin, group_size)
+        if prepack and ops.tiled_layout_fits(new.out_features, new.in_features):
+            new.prepack()
         if check_error:
             with torch.no_grad():
                 x = captured.get(name)

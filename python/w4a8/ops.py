@@ -91,9 +91,54 @@ def check_weight(packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tens
     return N, K
 
 
-def _weight_struct(packed, scales, s2, bias, group_size):
+def _weight_struct(packed, scales, s2, bias, group_size, layout=_lib.LAYOUT_CANONICAL):
     N, K = packed.shape[0], packed.shape[1] * 2
-    return _lib.Weight(_ptr(packed), _ptr(scales), _ptr(s2), _ptr(bias), N, K, group_size)
+    return _lib.Weight(_ptr(packed), _ptr(scales), _ptr(s2), _ptr(bias), N, K, group_size, layout)
+
+
+# ---- weight layout ---------------------------------------------------------------------------
+# The tiled layout (w4a8.h, W4A8_LAYOUT_TILED): the decode kernels stream it 2-8% faster, the
+# Hopper prefill kernel reads it 3-13% slower (BENCHMARKS.md). In PyTorch a tiled weight keeps
+# the canonical tensors' shapes and dtypes, which hold exactly its bytes when N % 16 == 0 and
+# K % 64 == 0 (no padding); other shapes stay canonical.
+
+def tiled_layout_fits(N: int, K: int) -> bool:
+    """Whether an N x K weight can be held tiled in tensors of the canonical shapes."""
+    return N % 16 == 0 and K % 64 == 0
+
+
+def _convert_layout(packed: Tensor, scales: Tensor, group_size: int, to_tiled: bool) -> Tuple[Tensor, Tensor]:
+    N, K = check_weight(packed, scales, torch.ones((), dtype=torch.float32, device=packed.device), None, group_size)
+    if not tiled_layout_fits(N, K):
+        raise ValueError(f"the tiled layout in PyTorch needs out_features % 16 == 0 and in_features % 64 == 0; "
+                         f"got {N} x {K}")
+    src_layout = _lib.LAYOUT_CANONICAL if to_tiled else _lib.LAYOUT_TILED
+    w = _lib.Weight(_ptr(packed), _ptr(_u8(scales)), None, None, N, K, group_size, src_layout)
+    out_p, out_s = torch.empty_like(packed), torch.empty_like(_u8(scales))
+    L = _lib.lib()
+    if packed.is_cuda:
+        fn = L.w4a8_prepack_weight if to_tiled else L.w4a8_unprepack_weight
+        with _OnDevice(packed) as stream:
+            _lib.check(fn(ctypes.byref(w), _ptr(out_p), _ptr(out_s), stream))
+    else:
+        fn = L.w4a8_ref_prepack_weight if to_tiled else L.w4a8_ref_unprepack_weight
+        _lib.check(fn(ctypes.byref(w), _ptr(out_p), _ptr(out_s)))
+    return out_p, out_s.view(scales.dtype)
+
+
+def prepack_weight(packed: Tensor, scales: Tensor, group_size: int = 16) -> Tuple[Tensor, Tensor]:
+    """Canonical -> tiled bytes (w4a8_prepack_weight on CUDA, the CPU reference otherwise), in new
+    tensors of the same shapes and dtypes. Needs N % 16 == 0 and K % 64 == 0 (tiled_layout_fits)."""
+    return _convert_layout(_contig(packed), _contig(scales), group_size, True)
+
+
+def unprepack_weight(packed: Tensor, scales: Tensor, group_size: int = 16) -> Tuple[Tensor, Tensor]:
+    """Tiled -> canonical bytes: the inverse of prepack_weight, byte for byte."""
+    return _convert_layout(_contig(packed), _contig(scales), group_size, False)
+
+
+def _contig(t: Tensor) -> Tensor:
+    return t if t.is_contiguous() else t.contiguous()
 
 
 # ---- quantize_activation ---------------------------------------------------------------------
@@ -155,7 +200,8 @@ def _(w, group_size=16):
 
 # ---- gemm (FP8 in) and linear (BF16 in) ------------------------------------------------------
 
-def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, group_size: int) -> Tensor:
+def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, group_size: int,
+               layout: int = 0) -> Tensor:
     N, K = check_weight(packed, scales, s2, bias, group_size)
     _check_tensor("x_fp8", q, (torch.uint8, torch.float8_e4m3fn), 2, packed.device)
     if not (q.shape[1] == K):
@@ -167,7 +213,7 @@ def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, gro
     if M == 0:
         return y
     L = _lib.lib()
-    w = _weight_struct(packed, _u8(scales), s2, bias, group_size)
+    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout)
     if q.is_cuda:
         need = _lib.gemm_workspace_size(M, N, K, group_size)
         ws = torch.empty(need, dtype=torch.uint8, device=q.device) if need else None
@@ -181,18 +227,19 @@ def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, gro
 
 @torch.library.custom_op("w4a8::gemm", mutates_args=())
 def gemm(q: Tensor, s: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-         group_size: int) -> Tensor:
-    """y[M, N] BF16 from FP8 activations (codes + row scales) and an NVFP4 weight."""
-    return _gemm_impl(_u8(q), s, packed, scales, s2, bias, alpha, group_size)
+         group_size: int, layout: int = 0) -> Tensor:
+    """y[M, N] BF16 from FP8 activations (codes + row scales) and an NVFP4 weight (layout: 0 canonical,
+    1 tiled)."""
+    return _gemm_impl(_u8(q), s, packed, scales, s2, bias, alpha, group_size, layout)
 
 
 @gemm.register_fake
-def _(q, s, packed, scales, s2, bias, alpha, group_size):
+def _(q, s, packed, scales, s2, bias, alpha, group_size, layout=0):
     return q.new_empty(q.shape[0], packed.shape[0], dtype=torch.bfloat16)
 
 
 def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-                group_size: int) -> Tensor:
+                group_size: int, layout: int = 0) -> Tensor:
     """y = x W^T (+ bias) for BF16 x [M, K]: per-row FP8 quantization and the GEMM in one library call.
     The body of torch.ops.w4a8.linear, callable directly in eager mode (no dispatcher cost)."""
     N, K = check_weight(packed, scales, s2, bias, group_size)
@@ -202,7 +249,7 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
     M = x.shape[0]
     if not x.is_cuda:
         q, s = quantize_activation(x)
-        return _gemm_impl(q, s, packed, scales, s2, bias, alpha, group_size)
+        return _gemm_impl(q, s, packed, scales, s2, bias, alpha, group_size, layout)
     y = torch.empty(M, N, dtype=torch.bfloat16, device=x.device)
     if M == 0:
         return y
@@ -210,7 +257,7 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
     # Workspace from PyTorch's caching allocator: no cudaMalloc in steady state, and inside a
     # CUDA-graph capture it comes from the graph's private pool.
     ws = torch.empty(_lib.linear_workspace_size(M, N, K, group_size), dtype=torch.uint8, device=x.device)
-    w = _weight_struct(packed, _u8(scales), s2, bias, group_size)
+    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout)
     with _OnDevice(x) as stream:
         _lib.check(L.w4a8_linear_bf16(_ptr(x), ctypes.byref(w), _ptr(y), M, alpha, _ptr(ws), ws.numel(), stream))
     return y
@@ -223,10 +270,11 @@ class LinearPlan:
 
     __slots__ = ("key", "struct", "N", "K", "group_size", "ws")
 
-    def __init__(self, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int, key):
+    def __init__(self, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int, key,
+                 layout: int = 0):
         self.N, self.K = check_weight(packed, scales, s2, bias, group_size)
         self.group_size = group_size
-        self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size)
+        self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout)
         self.key = key
         self.ws = {}
 
@@ -251,13 +299,13 @@ def linear_planned(x: Tensor, plan: LinearPlan, alpha: float) -> Tensor:
 
 @torch.library.custom_op("w4a8::linear", mutates_args=())
 def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-           group_size: int) -> Tensor:
-    """y = x W^T (+ bias) for BF16 x [M, K] (see linear_impl)."""
-    return linear_impl(x, packed, scales, s2, bias, alpha, group_size)
+           group_size: int, layout: int = 0) -> Tensor:
+    """y = x W^T (+ bias) for BF16 x [M, K] (see linear_impl; layout: 0 canonical, 1 tiled)."""
+    return linear_impl(x, packed, scales, s2, bias, alpha, group_size, layout)
 
 
 @linear.register_fake
-def _(x, packed, scales, s2, bias, alpha, group_size):
+def _(x, packed, scales, s2, bias, alpha, group_size, layout=0):
     return x.new_empty(x.shape[0], packed.shape[0], dtype=torch.bfloat16)
 
 
