@@ -531,7 +531,7 @@ uint16_t float_to_half_bits_exact(float v) {
 TEST(GpuQuantizeActivation, F16PermutedEqualsFp8Codes) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(17);
-  for (const auto& mk : std::vector<std::pair<int64_t, int64_t>>{{1, 64}, {3, 32}, {7, 2080}, {130, 2048}, {2, 16400}}) {
+  for (const auto& mk : std::vector<std::pair<int64_t, int64_t>>{{1, 64}, {3, 32}, {7, 2080}, {130, 2048}, {2, 16400}, {65540, 32}}) {  // M > 65535: rows strided over grid.y
     const int64_t M = mk.first, K = mk.second, Kp = kernels::f16p_row_elems(K);
     auto xb = random_bf16(M * K, rng, 1.0f);
     if (M > 2) xb[K + 5] = 0x7FC0;  // a NaN row: NaN codes, NaN scale

@@ -138,24 +138,31 @@ __device__ __forceinline__ void write_f16p_block(const uint32_t (&q)[16], uint4*
     }
 }
 
-// FP8 [M, K] -> permuted FP16 [M, Kp]. Grid: (blocks per row, M).
-__global__ void fp8_to_f16p_kernel(const uint8_t* __restrict__ q, uint16_t* __restrict__ out, int64_t K,
-                                   int64_t Kp) {
-  const int64_t row = blockIdx.y;
-  const int64_t blk = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (blk * 64 >= Kp) return;
-  uint32_t w[16];
-  const uint8_t* src = q + row * K + blk * 64;
+// FP8 [M, K] -> permuted FP16 [M, Kp]. One thread per 16-byte output unit (8 FP16 values):
+// unit j of a 64-k block is write_f16p_block's store 2s + h (s = j / 2, h = j % 2), so a
+// warp's stores cover 512 contiguous bytes (one thread per 64-k block wrote 16 bytes at a
+// 128-byte stride per store). A unit needs one 32-bit word of codes from each 16-k quarter of
+// its block: words 4c + 2(s / 2) + h, bytes (s % 2) and (s % 2) + 2 of each; the 8 threads of a
+// block share its 64 bytes through L1. Grid: (units per row / blockDim, min(M, 65535)); rows
+// past gridDim.y are walked with that stride.
+__global__ void fp8_to_f16p_kernel(const uint8_t* __restrict__ q, uint16_t* __restrict__ out, int64_t M,
+                                   int64_t K, int64_t Kp) {
+  const int64_t unit = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (unit * 8 >= Kp) return;
+  const int64_t blk = unit / 8;
+  const int j = static_cast<int>(unit % 8), s = j >> 1, h = j & 1;
+  const uint32_t sel = (s & 1) ? 0x3331u : 0x3320u;
+  for (int64_t row = blockIdx.y; row < M; row += gridDim.y) {
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + row * K + blk * 64);
+    uint32_t w[4];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    uint4 v = make_uint4(0u, 0u, 0u, 0u);
-    if (blk * 64 + 16 * i < K) v = __ldg(reinterpret_cast<const uint4*>(src) + i);
-    w[4 * i] = v.x;
-    w[4 * i + 1] = v.y;
-    w[4 * i + 2] = v.z;
-    w[4 * i + 3] = v.w;
+    for (int c = 0; c < 4; ++c) {
+      const int word = 4 * c + 2 * (s >> 1) + h;
+      const uint32_t v = blk * 64 + 4 * word < K ? __ldg(src + word) : 0u;  // padding past K stays zero
+      w[c] = e4m3x2_to_f16x2(prmt(v, 0u, sel));
+    }
+    reinterpret_cast<uint4*>(out + row * Kp)[unit] = make_uint4(w[0], w[1], w[2], w[3]);
   }
-  write_f16p_block(w, reinterpret_cast<uint4*>(out + row * Kp + blk * 64));
 }
 
 // BF16 [M, K] -> permuted FP16 [M, Kp] + row scales: the FP8 quantizer above (same amax,
@@ -282,10 +289,10 @@ cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, fl
 
 cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
                                cudaStream_t stream) {
-  const int64_t blocks = f16p_row_elems(K) / 64;
+  const int64_t units = f16p_row_elems(K) / 8;
   const int threads = 128;
-  const dim3 grid(static_cast<unsigned>((blocks + threads - 1) / threads), static_cast<unsigned>(M));
-  fp8_to_f16p_kernel<<<grid, threads, 0, stream>>>(q, out, K, f16p_row_elems(K));
+  const dim3 grid(static_cast<unsigned>((units + threads - 1) / threads), static_cast<unsigned>(M < 65535 ? M : 65535));
+  fp8_to_f16p_kernel<<<grid, threads, 0, stream>>>(q, out, M, K, f16p_row_elems(K));
   return cudaGetLastError();
 }
 
