@@ -118,28 +118,12 @@ __global__ void __launch_bounds__(kRegsMaxThreads)
 // The wgmma kernel takes its activations as FP16 (the FP8 values, exactly) in a k order
 // permuted within each 64-k block (gemm_wgmma.cu explains why): logical column
 // 16s + 8h + 2c + e of a block holds k = 16c + 8(s>>1) + (s&1) + 4h + 2e. Rows are padded
-// with zeros to Kp = K rounded up to 64. One thread makes one block row: 64 FP8 values in,
-// eight 16-byte chunks out, chunk (s, h) = pairs c = 0..3.
-__device__ __forceinline__ void write_f16p_block(const uint32_t (&q)[16], uint4* out) {
-  // q[i] holds the FP8 codes of k = 4i .. 4i+3 of the block.
-#pragma unroll
-  for (int s = 0; s < 4; ++s)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      uint32_t w[4];
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int k0 = 16 * c + 8 * (s >> 1) + (s & 1) + 4 * h;  // and k0 + 2
-        const uint32_t word = q[k0 >> 2];
-        const int b = k0 & 3;  // 0 or 1: bytes b and b + 2 of the word
-        w[c] = e4m3x2_to_f16x2(prmt(word, 0u, b ? 0x3331u : 0x3320u));
-      }
-      out[2 * s + h] = make_uint4(w[0], w[1], w[2], w[3]);
-    }
-}
+// with zeros to Kp = K rounded up to 64. A block row is eight 16-byte units, unit 2s + h
+// holding the pairs c = 0..3: from each 16-k quarter c, bytes (s&1) and (s&1) + 2 of its
+// 32-bit code word 2(s>>1) + h.
 
 // FP8 [M, K] -> permuted FP16 [M, Kp]. One thread per 16-byte output unit (8 FP16 values):
-// unit j of a 64-k block is write_f16p_block's store 2s + h (s = j / 2, h = j % 2), so a
+// unit j of a 64-k block is (s, h) = (j / 2, j % 2) of the permutation above, so a
 // warp's stores cover 512 contiguous bytes (one thread per 64-k block wrote 16 bytes at a
 // 128-byte stride per store). A unit needs one 32-bit word of codes from each 16-k quarter of
 // its block: words 4c + 2(s / 2) + h, bytes (s % 2) and (s % 2) + 2 of each; the 8 threads of a
@@ -166,27 +150,37 @@ __global__ void fp8_to_f16p_kernel(const uint8_t* __restrict__ q, uint16_t* __re
 }
 
 // BF16 [M, K] -> permuted FP16 [M, Kp] + row scales: the FP8 quantizer above (same amax,
-// same scale, same RNE + satfinite codes), with the codes widened to FP16.
+// same scale, same RNE + satfinite codes), with the codes widened to FP16. One CTA per row;
+// after the amax, one thread per 16-byte output unit as in fp8_to_f16p_kernel (coalesced
+// stores): it quantizes the two 4-value words of quarters c and c + 1 it needs at a time
+// (quantize8 on 8 values, half of them for the sibling unit) from the row, now in L1.
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_f16p_kernel(const uint16_t* __restrict__ x, uint16_t* __restrict__ out,
                                     float* __restrict__ row_scale, int64_t K, int64_t Kp) {
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
-  const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
+  const uint16_t* xr = x + row * K;
   const int64_t nvec = K / 8;
   uint32_t m = 0;
-  for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) m = max(m, amax_bits8(__ldg(xr + i)));
+  for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x)
+    m = max(m, amax_bits8(__ldg(reinterpret_cast<const uint4*>(xr) + i)));
   const RowQuant rq(block_max_u32(m, smem));
-  for (int64_t blk = threadIdx.x; blk * 64 < Kp; blk += blockDim.x) {
-    uint32_t q[16];
+  uint4* orow = reinterpret_cast<uint4*>(out + row * Kp);
+  for (int64_t unit = threadIdx.x; unit * 8 < Kp; unit += blockDim.x) {
+    const int64_t blk = unit / 8;
+    const int j = static_cast<int>(unit % 8), s = j >> 1, h = j & 1;
+    const uint32_t sel = (s & 1) ? 0x3331u : 0x3320u;
+    uint32_t w[4];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {  // 8 k per 16-byte vector
-      const int64_t k = blk * 64 + 8 * i;
-      const uint2 c = k < K ? rq.codes(__ldg(xr + k / 8)) : make_uint2(0u, 0u);  // padding past K stays zero
-      q[2 * i] = c.x;
-      q[2 * i + 1] = c.y;
+    for (int c = 0; c < 4; c += 2) {
+      const int64_t ka = blk * 64 + 4 * (4 * c + 2 * (s >> 1) + h), kb = ka + 16;  // words of quarters c, c + 1
+      const uint2 va = ka < K ? __ldg(reinterpret_cast<const uint2*>(xr + ka)) : make_uint2(0u, 0u);
+      const uint2 vb = kb < K ? __ldg(reinterpret_cast<const uint2*>(xr + kb)) : make_uint2(0u, 0u);
+      const uint2 codes = rq.codes(make_uint4(va.x, va.y, vb.x, vb.y));
+      w[c] = e4m3x2_to_f16x2(prmt(ka < K ? codes.x : 0u, 0u, sel));  // padding past K stays zero
+      w[c + 1] = e4m3x2_to_f16x2(prmt(kb < K ? codes.y : 0u, 0u, sel));
     }
-    write_f16p_block(q, reinterpret_cast<uint4*>(out + row * Kp + blk * 64));
+    orow[unit] = make_uint4(w[0], w[1], w[2], w[3]);
   }
   if (threadIdx.x == 0) row_scale[row] = rq.scale;
 }
