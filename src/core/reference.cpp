@@ -247,22 +247,14 @@ w4a8_status convert_layout(const char* fn, const w4a8_weight* in, int from, uint
   W4A8_CHECK(check_dim(fn, "weight->N", in->N));
   W4A8_CHECK(check_group_size(fn, in->group_size));
   W4A8_CHECK(check_k(fn, in->K, in->group_size));
-  W4A8_CHECK(detail::check_layout(fn, W4A8_LAYOUT_TILED, in->K));  // K % 32 == 0
-  if (in->layout != from)
-    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->layout=%d must be %d (%s)", in->layout, from,
-                from == W4A8_LAYOUT_TILED ? "W4A8_LAYOUT_TILED" : "W4A8_LAYOUT_CANONICAL");
   W4A8_CHECK(check_not_null(fn, "weight->packed", in->packed));
   W4A8_CHECK(check_not_null(fn, "weight->block_scale", in->block_scale));
   W4A8_CHECK(check_not_null(fn, "packed output", out_packed));
   W4A8_CHECK(check_not_null(fn, "block_scale output", out_scales));
+  W4A8_CHECK(detail::check_conversion(fn, in, from, out_packed, out_scales));
   const int64_t N = in->N, K = in->K, G = in->group_size;
   const bool to_tiled = from == W4A8_LAYOUT_CANONICAL;
   const size_t tp = static_cast<size_t>(tiled_packed_bytes(N, K)), ts = static_cast<size_t>(tiled_scale_bytes(N, K, int(G)));
-  const size_t cp = static_cast<size_t>(N * (K / 2)), cs = static_cast<size_t>(N * (K / G));
-  W4A8_CHECK(detail::check_disjoint(fn, "packed output", out_packed, to_tiled ? tp : cp, "weight->packed",
-                                    in->packed, to_tiled ? cp : tp));
-  W4A8_CHECK(detail::check_disjoint(fn, "block_scale output", out_scales, to_tiled ? ts : cs,
-                                    "weight->block_scale", in->block_scale, to_tiled ? cs : ts));
   const uint8_t* ip = static_cast<const uint8_t*>(in->packed);
   const uint8_t* is = static_cast<const uint8_t*>(in->block_scale);
   if (to_tiled) {

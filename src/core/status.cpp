@@ -4,6 +4,8 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include "w4a8/formats.hpp"
+
 namespace w4a8 {
 namespace detail {
 namespace {
@@ -80,6 +82,23 @@ w4a8_status check_disjoint(const char* fn, const char* a_name, const void* a, si
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "%s=%p (%zu bytes) overlaps %s=%p (%zu bytes)", a_name, a,
                 a_bytes, b_name, b, b_bytes);
   return W4A8_STATUS_SUCCESS;
+}
+
+w4a8_status check_conversion(const char* fn, const w4a8_weight* in, int from, const void* out_packed,
+                             const void* out_scales) {
+  W4A8_CHECK(check_layout(fn, W4A8_LAYOUT_TILED, in->K));  // both directions need K % 32 == 0
+  if (in->layout != from)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->layout=%d must be %s (%d)", in->layout,
+                from == W4A8_LAYOUT_TILED ? "W4A8_LAYOUT_TILED" : "W4A8_LAYOUT_CANONICAL", from);
+  const int64_t N = in->N, K = in->K;
+  const int G = in->group_size;
+  const bool to_tiled = from == W4A8_LAYOUT_CANONICAL;
+  const size_t tp = static_cast<size_t>(tiled_packed_bytes(N, K)), ts = static_cast<size_t>(tiled_scale_bytes(N, K, G));
+  const size_t cp = static_cast<size_t>(N * (K / 2)), cs = static_cast<size_t>(N * (K / G));
+  W4A8_CHECK(check_disjoint(fn, "packed output", out_packed, to_tiled ? tp : cp, "weight->packed", in->packed,
+                            to_tiled ? cp : tp));
+  return check_disjoint(fn, "block_scale output", out_scales, to_tiled ? ts : cs, "weight->block_scale",
+                        in->block_scale, to_tiled ? cs : ts);
 }
 
 }  // namespace detail

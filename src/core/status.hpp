@@ -37,6 +37,11 @@ w4a8_status check_layout(const char* fn, int layout, int64_t K);
 // Two byte ranges that must not overlap (a conversion's input and output).
 w4a8_status check_disjoint(const char* fn, const char* a_name, const void* a, size_t a_bytes,
                            const char* b_name, const void* b, size_t b_bytes);
+// A layout conversion (w4a8_prepack_weight / _unprepack_, and the CPU reference's): K % 32 == 0,
+// the input in layout `from`, outputs not overlapping the inputs. Shape, group and pointers are
+// the caller's checks, made first.
+w4a8_status check_conversion(const char* fn, const w4a8_weight* in, int from, const void* out_packed,
+                             const void* out_scales);
 
 }  // namespace detail
 }  // namespace w4a8

@@ -312,21 +312,12 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
 w4a8_status convert_layout(const char* fn, const w4a8_weight* in, int from, void* out_packed,
                            void* out_scales, cudaStream_t stream) {
   W4A8_CHECK(check_weight(fn, in));
-  W4A8_CHECK(detail::check_layout(fn, W4A8_LAYOUT_TILED, in->K));  // both directions need K % 32 == 0
-  if (in->layout != from)
-    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->layout=%d must be %s (%d)", in->layout,
-                from == W4A8_LAYOUT_TILED ? "W4A8_LAYOUT_TILED" : "W4A8_LAYOUT_CANONICAL", from);
-  const bool to_tiled = from == W4A8_LAYOUT_CANONICAL;
   W4A8_CHECK(check_aligned(fn, "packed output", out_packed, 16));
   W4A8_CHECK(check_aligned(fn, "block_scale output", out_scales, 2));
+  W4A8_CHECK(detail::check_conversion(fn, in, from, out_packed, out_scales));
   const int64_t N = in->N, K = in->K;
   const int G = in->group_size;
-  const size_t tp = static_cast<size_t>(tiled_packed_bytes(N, K)), ts = static_cast<size_t>(tiled_scale_bytes(N, K, G));
-  const size_t cp = static_cast<size_t>(N * (K / 2)), cs = static_cast<size_t>(N * (K / G));
-  W4A8_CHECK(detail::check_disjoint(fn, "packed output", out_packed, to_tiled ? tp : cp, "weight->packed",
-                                    in->packed, to_tiled ? cp : tp));
-  W4A8_CHECK(detail::check_disjoint(fn, "block_scale output", out_scales, to_tiled ? ts : cs,
-                                    "weight->block_scale", in->block_scale, to_tiled ? cs : ts));
+  const bool to_tiled = from == W4A8_LAYOUT_CANONICAL;
   heuristics::Device dev;
   W4A8_CHECK(current_device(fn, &dev));
   const cudaError_t err = kernels::launch_convert_layout(
