@@ -21,32 +21,14 @@
 #include <cstdio>
 
 #include "kernels/common.cuh"
+#include "kernels/mbarrier.cuh"
+#include "probe_util.cuh"
 
 using namespace w4a8::kernels;
 
 namespace {
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void bar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void bar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void bar_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void bar_wait(uint32_t bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred P1;\nWAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
-      "@!P1 bra WAIT_%=;\n}\n" ::"r"(bar),
-      "r"(parity)
-      : "memory");
-}
 __device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
   asm volatile(
       "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
@@ -65,12 +47,12 @@ __global__ void __launch_bounds__(32 * (C + 1), 1)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const uint8_t* src = w + blockIdx.x * per_cta;
   const int stages = static_cast<int>(per_cta / STAGE);
-  auto full = [&](int s) { return smem_addr(&bars[s]); };
-  auto empty = [&](int s) { return smem_addr(&bars[S + s]); };
+  auto full = [&](int s) { return smem_u32(&bars[s]); };
+  auto empty = [&](int s) { return smem_u32(&bars[S + s]); };
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
-      bar_init(full(s), 1);
-      bar_init(empty(s), C * 32);
+      mbar_init(full(s), 1);
+      mbar_init(empty(s), C * 32);
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
@@ -79,9 +61,9 @@ __global__ void __launch_bounds__(32 * (C + 1), 1)
     if (lane == 0)
       for (int i = 0; i < stages; ++i) {
         const int s = i % S;
-        bar_wait(empty(s), ((i / S) & 1) ^ 1);
-        bar_expect_tx(full(s), STAGE);
-        bulk_copy(smem_addr(ring + s * STAGE), src + size_t(i) * STAGE, STAGE, full(s));
+        mbar_wait(empty(s), ((i / S) & 1) ^ 1);
+        mbar_expect_tx(full(s), STAGE);
+        bulk_copy(smem_u32(ring + s * STAGE), src + size_t(i) * STAGE, STAGE, full(s));
       }
     return;
   }
@@ -91,7 +73,7 @@ __global__ void __launch_bounds__(32 * (C + 1), 1)
   constexpr int kChunks = STAGE / 1024;
   for (int i = 0; i < stages; ++i) {
     const int s = i % S;
-    bar_wait(full(s), (i / S) & 1);
+    mbar_wait(full(s), (i / S) & 1);
     for (int c = cw; c < kChunks; c += C) {
       // Thread (g, t): 16 bytes of rows g and g + 8 (tile t / 2, bytes (t % 2) * 16 of the row).
       const uint8_t* chunk = ring + s * STAGE + c * 1024 + (t >> 1) * 512 + (t & 1) * 16;
@@ -120,7 +102,7 @@ __global__ void __launch_bounds__(32 * (C + 1), 1)
         xor_acc ^= wa.x ^ wb.w;
       }
     }
-    bar_arrive(empty(s));
+    mbar_arrive(empty(s));
   }
   if (acc[0] + acc[1] + acc[2] + acc[3] == 1234.5f || xor_acc == 0x9E3779B9u) *sink = xor_acc + 1;
 #else
@@ -128,63 +110,29 @@ __global__ void __launch_bounds__(32 * (C + 1), 1)
 #endif
 }
 
-__global__ void __launch_bounds__(512) plain(const uint4* p, size_t n, uint32_t* sink) {
-  uint32_t acc = 0;
-  const size_t stride = size_t(gridDim.x) * blockDim.x;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i + 3 * stride < n; i += 4 * stride) {
-    const uint4 a = ld_stream_16(p + i), b = ld_stream_16(p + i + stride);
-    const uint4 c = ld_stream_16(p + i + 2 * stride), d = ld_stream_16(p + i + 3 * stride);
-    acc ^= a.x ^ b.y ^ c.z ^ d.w;
-  }
-  if (acc == 0x9E3779B9u) *sink = acc;
-}
-
 }  // namespace
 
 int main() {
-  int sms = 0, major = 0;
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+  int major = 0;
   cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
   if (major < 9) {
     printf("needs an sm_90+ GPU (bulk copies); this one is sm_%d\n", major * 10);
     return 0;
   }
-  const size_t total = size_t(1) << 30, window = size_t(256) << 20;
-  uint8_t *buf, *x;
-  uint32_t* sink;
-  cudaMalloc(&buf, total);
+  probe::Bench bench(0x35);
+  const int sms = bench.sms;
+  uint8_t* x;
   cudaMalloc(&x, 1 << 16);
-  cudaMalloc(&sink, 4);
-  cudaMemset(buf, 0x35, total);
   cudaMemset(x, 0x38, 1 << 16);
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  auto timeit = [&](const char* name, auto launch, size_t bytes) {
-    for (int w = 0; w < 3; ++w) launch(buf + (w % 4) * window);
-    cudaEventRecord(e0);
-    const int reps = 40;
-    for (int r = 0; r < reps; ++r) launch(buf + (r % 4) * window);
-    cudaEventRecord(e1);
-    cudaEventSynchronize(e1);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, e0, e1);
-    const double us = 1000.0 * ms / reps;
-    printf("%-52s %8.2f us  %7.0f GB/s  %s\n", name, us, bytes / us / 1e3, cudaGetErrorString(cudaGetLastError()));
-  };
   for (const size_t bytes : {size_t(18874368), size_t(37748736), size_t(201326592)}) {
     printf("-- %zu bytes\n", bytes);
-    timeit("plain 16B loads, 4/thread, 512 thr x 4/SM (floor)", [&](const uint8_t* p) {
-      size_t n = bytes / 16, blocks = (n + 511) / 512;
-      if (blocks > size_t(sms) * 4) blocks = sms * 4;
-      plain<<<blocks, 512>>>(reinterpret_cast<const uint4*>(p), n, sink);
-    }, bytes);
+    bench.floor(bytes, "plain 16B loads, 4/thread, 512 thr x 4/SM (floor)");
     auto go = [&](auto kern, int stages, int stage_bytes, int consumers, const char* name) {
       const size_t per = bytes / sms / stage_bytes * stage_bytes;
       const int smem = stages * stage_bytes;
       cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      timeit(name, [&](const uint8_t* p) { kern<<<sms, 32 * (consumers + 1), smem>>>(p, per, x, 0x7FF0u, sink); },
-             per * sms);
+      bench.time(name, [&](const uint8_t* p) { kern<<<sms, 32 * (consumers + 1), smem>>>(p, per, x, 0x7FF0u, bench.sink); },
+                 per * sms);
     };
     go(bulk_ring<8, 16384, 8, false>, 8, 16384, 8, "bulk ring 8 x 16 KB, 8 warps, no compute");
     go(bulk_ring<8, 16384, 8, true>, 8, 16384, 8, "bulk ring 8 x 16 KB, 8 warps, dequant + mma");

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "probe_util.cuh"
+
 __device__ __forceinline__ void cp16(void* s, const void* g) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(s));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(g) : "memory");
@@ -22,20 +24,6 @@ __device__ __forceinline__ void wait_g() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 __device__ __forceinline__ void commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-
-__global__ void __launch_bounds__(512) plain(const uint4* p, size_t n, uint32_t* sink) {
-  uint32_t acc = 0;
-  const size_t stride = size_t(gridDim.x) * blockDim.x;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i + 3 * stride < n; i += 4 * stride) {
-    uint4 a, b, c, d;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(a.x), "=r"(a.y), "=r"(a.z), "=r"(a.w) : "l"(p + i));
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(b.x), "=r"(b.y), "=r"(b.z), "=r"(b.w) : "l"(p + i + stride));
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(c.x), "=r"(c.y), "=r"(c.z), "=r"(c.w) : "l"(p + i + 2 * stride));
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(d.x), "=r"(d.y), "=r"(d.z), "=r"(d.w) : "l"(p + i + 3 * stride));
-    acc ^= a.x ^ b.y ^ c.z ^ d.w;
-  }
-  if (acc == 0x9E3779B9u) *sink = acc;
-}
 
 // Each CTA streams `per_cta` bytes: stage = 2 x 16 B per thread (like the GEMM's two rows).
 // PATTERN 0 = the CTA's consecutive bytes; 1 = GEMM pattern on the canonical layout (thread
@@ -77,43 +65,18 @@ __global__ void __launch_bounds__(256) ring(const uint8_t* p, size_t per_cta, si
 }
 
 int main() {
-  int sms = 0;
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
-  const size_t total = size_t(1) << 30, window = size_t(256) << 20;
-  uint8_t* buf;
-  uint32_t* sink;
-  cudaMalloc(&buf, total);
-  cudaMalloc(&sink, 4);
-  cudaMemset(buf, 1, total);
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  auto timeit = [&](const char* name, auto launch, size_t bytes) {
-    for (int w = 0; w < 3; ++w) launch(buf + (w % 4) * window);
-    cudaEventRecord(e0);
-    const int reps = 40;
-    for (int r = 0; r < reps; ++r) launch(buf + (r % 4) * window);
-    cudaEventRecord(e1);
-    cudaEventSynchronize(e1);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, e0, e1);
-    const double us = 1000.0 * ms / reps;
-    printf("%-48s %8.2f us  %7.0f GB/s  %s\n", name, us, bytes / us / 1e3, cudaGetErrorString(cudaGetLastError()));
-  };
+  probe::Bench bench(1);
+  const int sms = bench.sms;
   for (const size_t bytes : {size_t(18874368), size_t(37748736), size_t(201326592)}) {
     printf("-- %zu bytes\n", bytes);
-    timeit("plain 16B loads, 4/thread, 512 thr x 4/SM", [&](const uint8_t* p) {
-      size_t n = bytes / 16, blocks = (n + 511) / 512;
-      if (blocks > size_t(sms) * 4) blocks = sms * 4;
-      plain<<<blocks, 512>>>(reinterpret_cast<const uint4*>(p), n, sink);
-    }, bytes);
+    bench.floor(bytes, "plain 16B loads, 4/thread, 512 thr x 4/SM");
     // 256-thread CTAs, 2 per SM, each a contiguous slice (consecutive) or 128 rows.
     const int ctas = 2 * sms;
     const size_t per = bytes / ctas / 8192 * 8192;
     auto go = [&](auto kern, int D, const char* name) {
       const int smem = D * 2 * 256 * 16;
       cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      timeit(name, [&](const uint8_t* p) { kern<<<ctas, 256, smem>>>(p, per, per / 128, sink); }, per * ctas);
+      bench.time(name, [&](const uint8_t* p) { kern<<<ctas, 256, smem>>>(p, per, per / 128, bench.sink); }, per * ctas);
     };
     go(ring<8, true, 0>, 8, "cp.async ring D=8, barrier, consecutive");
     go(ring<8, false, 0>, 8, "cp.async ring D=8, no barrier, consecutive");
