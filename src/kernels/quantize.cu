@@ -120,7 +120,19 @@ __global__ void __launch_bounds__(kRegsMaxThreads)
 // 16s + 8h + 2c + e of a block holds k = 16c + 8(s>>1) + (s&1) + 4h + 2e. Rows are padded
 // with zeros to Kp = K rounded up to 64. A block row is eight 16-byte units, unit 2s + h
 // holding the pairs c = 0..3: from each 16-k quarter c, bytes (s&1) and (s&1) + 2 of its
-// 32-bit code word 2(s>>1) + h.
+// 32-bit code word 2(s>>1) + h. F16pUnit says which, for one unit of a row.
+struct F16pUnit {
+  int64_t blk;   // 64-k block of the row
+  int word0;     // code word (4 k) of quarter 0; quarter c's is word0 + 4c
+  uint32_t sel;  // prmt selector of the two codes in a word
+  __device__ __forceinline__ explicit F16pUnit(int64_t unit) : blk(unit / 8) {
+    const int j = static_cast<int>(unit % 8), s = j >> 1, h = j & 1;
+    word0 = 2 * (s >> 1) + h;
+    sel = (s & 1) ? 0x3331u : 0x3320u;
+  }
+  // Codes of k = 4 * word .. + 3 -> the unit's two FP16 values from them.
+  __device__ __forceinline__ uint32_t pair(uint32_t codes) const { return e4m3x2_to_f16x2(prmt(codes, 0u, sel)); }
+};
 
 // FP8 [M, K] -> permuted FP16 [M, Kp]. One thread per 16-byte output unit (8 FP16 values):
 // unit j of a 64-k block is (s, h) = (j / 2, j % 2) of the permutation above, so a
@@ -133,17 +145,14 @@ __global__ void fp8_to_f16p_kernel(const uint8_t* __restrict__ q, uint16_t* __re
                                    int64_t K, int64_t Kp) {
   const int64_t unit = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (unit * 8 >= Kp) return;
-  const int64_t blk = unit / 8;
-  const int j = static_cast<int>(unit % 8), s = j >> 1, h = j & 1;
-  const uint32_t sel = (s & 1) ? 0x3331u : 0x3320u;
+  const F16pUnit u(unit);
   for (int64_t row = blockIdx.y; row < M; row += gridDim.y) {
-    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + row * K + blk * 64);
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + row * K + u.blk * 64);
     uint32_t w[4];
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
-      const int word = 4 * c + 2 * (s >> 1) + h;
-      const uint32_t v = blk * 64 + 4 * word < K ? __ldg(src + word) : 0u;  // padding past K stays zero
-      w[c] = e4m3x2_to_f16x2(prmt(v, 0u, sel));
+      const int word = u.word0 + 4 * c;
+      w[c] = u.pair(u.blk * 64 + 4 * word < K ? __ldg(src + word) : 0u);  // padding past K stays zero
     }
     reinterpret_cast<uint4*>(out + row * Kp)[unit] = make_uint4(w[0], w[1], w[2], w[3]);
   }
@@ -167,18 +176,16 @@ __global__ void __launch_bounds__(kActThreads)
   const RowQuant rq(block_max_u32(m, smem));
   uint4* orow = reinterpret_cast<uint4*>(out + row * Kp);
   for (int64_t unit = threadIdx.x; unit * 8 < Kp; unit += blockDim.x) {
-    const int64_t blk = unit / 8;
-    const int j = static_cast<int>(unit % 8), s = j >> 1, h = j & 1;
-    const uint32_t sel = (s & 1) ? 0x3331u : 0x3320u;
+    const F16pUnit u(unit);
     uint32_t w[4];
 #pragma unroll
     for (int c = 0; c < 4; c += 2) {
-      const int64_t ka = blk * 64 + 4 * (4 * c + 2 * (s >> 1) + h), kb = ka + 16;  // words of quarters c, c + 1
+      const int64_t ka = u.blk * 64 + 4 * (u.word0 + 4 * c), kb = ka + 16;  // words of quarters c, c + 1
       const uint2 va = ka < K ? __ldg(reinterpret_cast<const uint2*>(xr + ka)) : make_uint2(0u, 0u);
       const uint2 vb = kb < K ? __ldg(reinterpret_cast<const uint2*>(xr + kb)) : make_uint2(0u, 0u);
       const uint2 codes = rq.codes(make_uint4(va.x, va.y, vb.x, vb.y));
-      w[c] = e4m3x2_to_f16x2(prmt(ka < K ? codes.x : 0u, 0u, sel));  // padding past K stays zero
-      w[c + 1] = e4m3x2_to_f16x2(prmt(kb < K ? codes.y : 0u, 0u, sel));
+      w[c] = u.pair(ka < K ? codes.x : 0u);  // padding past K stays zero
+      w[c + 1] = u.pair(kb < K ? codes.y : 0u);
     }
     orow[unit] = make_uint4(w[0], w[1], w[2], w[3]);
   }
