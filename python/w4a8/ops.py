@@ -70,8 +70,8 @@ def _u8(t: Tensor) -> Tensor:
     return t.view(torch.uint8) if t.dtype != torch.uint8 else t
 
 
-def check_weight(packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int):
-    """Validates a quantized weight; returns (N, K)."""
+def _check_codes(packed: Tensor, scales: Tensor, group_size: int):
+    """Validates packed codes and block scales of a weight; returns (N, K)."""
     if not (group_size in (16, 32)):
         raise ValueError(f"group_size: expected 16 or 32, got {group_size}")
     dev = packed.device
@@ -81,6 +81,13 @@ def check_weight(packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tens
     if not (tuple(scales.shape) == (N, K // group_size)):
         raise ValueError(f"weight_scale: expected shape ({N}, {K // group_size}) for weight_packed {tuple(packed.shape)} and "
                      f"group_size {group_size}, got {tuple(scales.shape)}")
+    return N, K
+
+
+def check_weight(packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int):
+    """Validates a quantized weight; returns (N, K)."""
+    N, K = _check_codes(packed, scales, group_size)
+    dev = packed.device
     if not (s2.dtype == torch.float32 and s2.numel() == 1 and s2.device == dev):
         raise ValueError(f"weight_scale_2: expected one float32 value on {dev}, got {s2.dtype} with {s2.numel()} elements on "
                      f"{s2.device}")
@@ -108,7 +115,7 @@ def tiled_layout_fits(N: int, K: int) -> bool:
 
 
 def _convert_layout(packed: Tensor, scales: Tensor, group_size: int, to_tiled: bool) -> Tuple[Tensor, Tensor]:
-    N, K = check_weight(packed, scales, torch.ones((), dtype=torch.float32, device=packed.device), None, group_size)
+    N, K = _check_codes(packed, scales, group_size)
     if not tiled_layout_fits(N, K):
         raise ValueError(f"the tiled layout in PyTorch needs out_features % 16 == 0 and in_features % 64 == 0; "
                          f"got {N} x {K}")
