@@ -235,8 +235,12 @@ struct Problem {
   // that view while `tiled` is set).
   std::unique_ptr<DeviceBuffer<uint8_t>> dtp, dts;
   bool tiled = false;
+  // The FP8 path's preparation (w4a8_prepare_fp8), copied into weight(); fp8_oracle: check
+  // against the FP8 path's weights (ref::fp8_weight_value) instead of the exact ones.
+  int fp8 = W4A8_FP8_NONE, fp8_shift = 0;
+  bool fp8_oracle = false;
   void make_tiled() {
-    const w4a8_weight canon{packed.data(), scales.data(), nullptr, nullptr, N, K, group, W4A8_LAYOUT_CANONICAL};
+    const w4a8_weight canon{packed.data(), scales.data(), nullptr, nullptr, N, K, group, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
     std::vector<uint8_t> tp(tiled_packed_bytes(N, K)), ts(tiled_scale_bytes(N, K, group));
     ASSERT_EQ(w4a8_ref_prepack_weight(&canon, tp.data(), ts.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     dtp = std::make_unique<DeviceBuffer<uint8_t>>(tp.size());
@@ -246,11 +250,21 @@ struct Problem {
   }
   w4a8_weight weight() const {
     if (tiled)
-      return w4a8_weight{dtp->get(), dts->get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_TILED};
-    return w4a8_weight{dp.get(), ds.get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_CANONICAL};
+      return w4a8_weight{dtp->get(), dts->get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_TILED, fp8, fp8_shift};
+    return w4a8_weight{dp.get(), ds.get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_CANONICAL, fp8, fp8_shift};
   }
   ref::HostWeight host_weight() const {
-    return ref::HostWeight{packed.data(), scales.data(), s2, bias.empty() ? nullptr : bias.data(), N, K, group};
+    return ref::HostWeight{packed.data(), scales.data(), s2, bias.empty() ? nullptr : bias.data(), N, K, group,
+                           fp8_oracle, fp8_shift};
+  }
+  // w4a8_prepare_fp8 on the device copy; the report.
+  w4a8_fp8_report prepare_fp8() {
+    w4a8_weight w = weight();
+    w4a8_fp8_report r{};
+    EXPECT_EQ(w4a8_prepare_fp8(&w, &r, nullptr), W4A8_STATUS_SUCCESS) << w4a8_last_error();
+    fp8 = w.fp8;
+    fp8_shift = w.fp8_shift;
+    return r;
   }
   kernels::GemmParams params() const {
     kernels::GemmParams p;
@@ -295,7 +309,10 @@ void check_against_reference(const Problem& pb, const std::vector<uint16_t>& y, 
   double err2 = 0, ref2 = 0;
   for (size_t i = 0; i < ms.size(); ++i) {
     const double got = bf16_to_float(y[ms[i] * pb.N + ns[i]]);
-    const double tol = ref::gemm_tolerance(ye[i], ya[i], pb.K);
+    // The FP8 path's tensor cores keep about 14 bits while they sum a 128-k stage (DeepSeek-V3
+    // report 3.3.2; the kernel promotes each stage's sum into FP32): up to ~2^-12 of the sum
+    // of |products| more, bounded here by 2^-11.
+    const double tol = ref::gemm_tolerance(ye[i], ya[i], pb.K) + (pb.fp8 ? std::ldexp(ya[i], -11) : 0.0);
     ASSERT_LE(std::fabs(got - ye[i]), tol) << what << " M=" << pb.M << " N=" << pb.N << " K=" << pb.K << " g"
                                            << pb.group << " at (" << ms[i] << "," << ns[i] << "): got " << got
                                            << " want " << ye[i];
@@ -308,6 +325,10 @@ void check_against_reference(const Problem& pb, const std::vector<uint16_t>& y, 
 // with_workspace: the bytes w4a8_gemm_workspace_size() asks for (the documented use); without,
 // NULL/0 (the wgmma kernels then convert the activations themselves).
 std::vector<uint16_t> run_api(Problem& pb, w4a8_kernel kernel, bool with_workspace = true) {
+  if (kernel == W4A8_KERNEL_WGMMA_FP8 && pb.fp8 == W4A8_FP8_NONE) {
+    pb.prepare_fp8();
+    pb.fp8_oracle = true;
+  }
   pb.dy.fill_bytes(0xFF);  // poison: BF16 NaN everywhere
   const w4a8_weight w = pb.weight();
   size_t need = 0;
@@ -447,7 +468,7 @@ TEST(GpuWgmma, EveryConfigurationMatchesReference) {
   int tested = 0;
   for (int i = 0; i < w4a8_gemm_config_count(); ++i) {
     const std::string name = w4a8_gemm_config_name(i);
-    if (name.rfind("wgmma", 0) != 0) continue;
+    if (name.rfind("wgmma_exact", 0) != 0) continue;  // (the FP8 path: GpuFp8.*)
     const int group = name.find("_g32") != std::string::npos ? 32 : 16;
     const int64_t shapes[][3] = {{1, 133, 32 * 37}, {259, 389, 32 * 37}, {1000, 2053, 2048}, {200, 128, 64}};
     for (const auto& s : shapes) {
@@ -676,7 +697,7 @@ TEST(GpuTiled, PrepackMatchesReferenceAndRoundTrips) {
     std::vector<uint8_t> packed(N * K / 2), scales(N * K / G);
     for (auto& b : packed) b = uint8_t(rng());
     for (auto& b : scales) b = uint8_t(rng());
-    const w4a8_weight hc{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL};
+    const w4a8_weight hc{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
     std::vector<uint8_t> tp(tiled_packed_bytes(N, K)), ts(tiled_scale_bytes(N, K, G));
     ASSERT_EQ(w4a8_ref_prepack_weight(&hc, tp.data(), ts.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     DeviceBuffer<uint8_t> dp(packed.size()), ds(scales.size()), dtp(tp.size()), dts(ts.size());
@@ -684,13 +705,13 @@ TEST(GpuTiled, PrepackMatchesReferenceAndRoundTrips) {
     ds.upload(scales);
     dtp.fill_bytes(0xA5);
     dts.fill_bytes(0xA5);
-    const w4a8_weight dc{dp.get(), ds.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL};
+    const w4a8_weight dc{dp.get(), ds.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
     ASSERT_EQ(w4a8_prepack_weight(&dc, dtp.get(), dts.get(), nullptr), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     ASSERT_TRUE(dtp.download() == tp) << "packed codes, N=" << N << " K=" << K;
     ASSERT_TRUE(dts.download() == ts) << "block scales, N=" << N << " K=" << K << " g" << G;
     dp.fill_bytes(0x5A);
     ds.fill_bytes(0x5A);
-    const w4a8_weight dt{dtp.get(), dts.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED};
+    const w4a8_weight dt{dtp.get(), dts.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED, W4A8_FP8_NONE, 0};
     ASSERT_EQ(w4a8_unprepack_weight(&dt, dp.get(), ds.get(), nullptr), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     ASSERT_TRUE(dp.download() == packed) << "round trip, packed, N=" << N << " K=" << K;
     ASSERT_TRUE(ds.download() == scales) << "round trip, scales, N=" << N << " K=" << K;
@@ -804,6 +825,213 @@ TEST(GpuDevice, UnsupportedKernelIndexIsReported) {
   kernels::GemmParams p;
   EXPECT_EQ(kernels::launch_mma(-1, p, 132, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(kernels::launch_mma(kernels::mma_config_count(), p, 132, nullptr), cudaErrorInvalidValue);
+}
+
+// ---- FP8 tensor-core path ------------------------------------------------------------------
+
+// Block scales replaced by powers of two (2^-4 .. 2^3): every product e2m1 * sb is then an
+// E4M3 value times a power of two, so the weight is EXACT for the FP8 path.
+void power_of_two_scales(Problem& pb, std::mt19937_64& rng) {
+  for (auto& v : pb.scales) v = static_cast<uint8_t>(float_to_e4m3(std::ldexp(1.0f, int(rng() % 8) - 4)));
+  pb.upload();
+}
+
+// The device analysis equals the CPU one (shift, exactness, worst product error) on ModelOpt
+// weights (lossy), power-of-two scales (exact), and a NaN block scale (skipped by both).
+TEST(GpuFp8, PrepareMatchesReference) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(801);
+  for (int group : {16, 32})
+    for (int kind = 0; kind < 3; ++kind) {
+      Problem pb(96, 320, 1024, group);
+      pb.randomize(rng, false);
+      if (kind >= 1) power_of_two_scales(pb, rng);
+      if (kind == 2) {
+        pb.scales[7] = kE4M3NaN;
+        pb.upload();
+      }
+      const w4a8_fp8_report r = pb.prepare_fp8();
+      w4a8_weight hw{pb.packed.data(), pb.scales.data(), nullptr, nullptr, pb.N, pb.K, group, W4A8_LAYOUT_CANONICAL,
+                     W4A8_FP8_NONE, 0};
+      w4a8_fp8_report hr{};
+      W4A8_OK(w4a8_ref_prepare_fp8(&hw, &hr));
+      EXPECT_EQ(r.shift, hr.shift);
+      EXPECT_EQ(r.exact, hr.exact);
+      EXPECT_EQ(r.max_rel_error, hr.max_rel_error);
+      EXPECT_EQ(pb.fp8, hw.fp8);
+      EXPECT_EQ(pb.fp8, kind == 0 ? W4A8_FP8_LOSSY : W4A8_FP8_EXACT) << "kind " << kind << " g" << group;
+      if (kind == 0) {
+        EXPECT_GT(r.max_rel_error, 0.0);
+      }
+      EXPECT_LE(r.max_rel_error, 1.0 / 16);  // half an E4M3 ulp, relative
+    }
+  // Tiled weights are refused (the FP8 kernel reads canonical ones); nothing is written.
+  Problem pb(32, 64, 128, 16);
+  pb.randomize(rng, false);
+  pb.make_tiled();
+  pb.tiled = true;
+  w4a8_weight w = pb.weight();
+  EXPECT_EQ(w4a8_prepare_fp8(&w, nullptr, nullptr), W4A8_STATUS_NOT_SUPPORTED);
+  EXPECT_EQ(w.fp8, W4A8_FP8_NONE);
+  EXPECT_EQ(w4a8_prepare_fp8(nullptr, nullptr, nullptr), W4A8_STATUS_NULL_POINTER);
+}
+
+// Both FP8-path prologues write the FP8 codes permuted within 128-k blocks
+// (kernels::fp8p_k_of_slot), rows zero-padded to a multiple of 128; the quantizer's row scales
+// are the FP8 quantizer's.
+TEST(GpuFp8, PermutedActivationsEqualFp8Codes) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(802);
+  for (const auto& mk : std::vector<std::pair<int64_t, int64_t>>{{1, 128}, {3, 32}, {7, 2080}, {130, 2048}, {2, 16400}, {65540, 48}}) {
+    const int64_t M = mk.first, K = mk.second, Kp = kernels::fp8p_row_bytes(K);
+    auto xb = random_bf16(M * K, rng, 1.0f);
+    if (M > 2) xb[K + 5] = 0x7FC0;  // a NaN row
+    std::vector<uint8_t> q(M * K);
+    std::vector<float> rs(M);
+    ASSERT_EQ(ref::quantize_activation_fp8(xb.data(), M, K, q.data(), rs.data()), W4A8_STATUS_SUCCESS);
+    DeviceBuffer<uint16_t> dxb(M * K);
+    DeviceBuffer<uint8_t> dq(M * K), da(M * Kp), db(M * Kp);
+    DeviceBuffer<float> drs(M);
+    dxb.upload(xb);
+    dq.upload(q);
+    da.fill_bytes(0xCD);
+    db.fill_bytes(0xCD);
+    drs.fill_bytes(0xCD);
+    CUDA_OK(kernels::launch_quantize_activation_fp8p(dxb.get(), da.get(), drs.get(), M, K, nullptr));
+    CUDA_OK(kernels::launch_fp8_to_fp8p(dq.get(), db.get(), M, K, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    const auto a = da.download(), b = db.download();
+    const auto rsd = drs.download();
+    for (int64_t m = 0; m < M; ++m) {
+      ASSERT_EQ(std::memcmp(&rsd[m], &rs[m], 4), 0) << "row scale " << m;
+      for (int64_t j = 0; j < Kp; ++j) {
+        const int64_t k = j / 128 * 128 + kernels::fp8p_k_of_slot(int(j % 128));
+        const uint8_t want = k < K ? q[m * K + k] : 0;
+        ASSERT_EQ(a[m * Kp + j], want) << "quantizer, M=" << M << " K=" << K << " row " << m << " slot " << j;
+        ASSERT_EQ(b[m * Kp + j], want) << "permutation, M=" << M << " K=" << K << " row " << m << " slot " << j;
+      }
+    }
+  }
+}
+
+// Every FP8-path configuration, forced, on lossy (ModelOpt) weights against the FP8 path's own
+// oracle (weights rounded as the kernel rounds them), ragged M and N, K with 32, 64 or 96 k in
+// the last 128-k stage; split configurations also twice, bit for bit. Also shows the FP8 path's
+// error against the exact result stays near the documented weight error.
+TEST(GpuFp8, EveryConfigurationMatchesFp8Reference) {
+  W4A8_REQUIRE_GPU();
+  if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";
+  std::mt19937_64 rng(803);
+  int tested = 0;
+  for (int i = 0; i < w4a8_gemm_config_count(); ++i) {
+    const std::string name = w4a8_gemm_config_name(i);
+    if (name.rfind("wgmma_fp8", 0) != 0) continue;
+    const int group = name.find("_g32") != std::string::npos ? 32 : 16;
+    const int64_t shapes[][3] = {{1, 133, 32 * 37}, {259, 389, 32 * 37}, {1000, 2053, 2048}, {200, 128, 64}, {77, 256, 4192}};
+    for (const auto& sh : shapes) {
+      if (sh[2] % group) continue;
+      Problem pb(sh[0], sh[1], sh[2], group);
+      pb.randomize(rng, sh[0] > 1);
+      pb.prepare_fp8();
+      pb.fp8_oracle = true;
+      const auto y = run_config(pb, i);
+      check_against_reference(pb, y, name);
+      if (HasFatalFailure()) return;
+      if (name.find("_k") != std::string::npos) {
+        ASSERT_TRUE(run_config(pb, i) == y) << name << " not deterministic";
+      }
+    }
+    ++tested;
+  }
+  EXPECT_EQ(tested, 4);
+}
+
+// An EXACT weight: AUTO runs the FP8 path where it would run the prefill kernel (and says so),
+// within the exact reference's bound (plus the FP8 accumulation term); the fused BF16 entry
+// point gives the same bits as quantize + GEMM; small integers come out exactly.
+TEST(GpuFp8, ExactWeightsRunTheFp8PathExactly) {
+  W4A8_REQUIRE_GPU();
+  if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";
+  std::mt19937_64 rng(804);
+  // Shapes where AUTO runs the prefill kernel (its tiles fill the SMs).
+  const int64_t shapes[][4] = {{968, 2048, 16384, 16}, {1000, 2048, 2048, 32}, {700, 4096, 1184, 16}};
+  for (const auto& sh : shapes) {
+    Problem pb(sh[0], sh[1], sh[2], int(sh[3]));
+    pb.randomize(rng, true);
+    power_of_two_scales(pb, rng);
+    const w4a8_fp8_report r = pb.prepare_fp8();
+    ASSERT_EQ(r.exact, 1);
+    ASSERT_EQ(r.max_rel_error, 0.0);
+    const w4a8_weight w = pb.weight();
+    const char* name = "";
+    W4A8_OK(w4a8_weight_kernel_name(&w, pb.M, W4A8_KERNEL_AUTO, &name));
+    ASSERT_EQ(std::string(name).rfind("wgmma_fp8", 0), 0u) << name;
+    const auto y = run_api(pb, W4A8_KERNEL_AUTO);
+    check_against_reference(pb, y, std::string("AUTO on an exact weight: ") + name);
+    if (HasFatalFailure()) return;
+    // The fused entry point: quantize (permuted FP8) + the same kernel, same bits as the two steps
+    // run on the quantizer's output.
+    const auto xb = random_bf16(pb.M * pb.K, rng, 1.0f);
+    DeviceBuffer<uint16_t> dxb(pb.M * pb.K), dy2(pb.M * pb.N);
+    dxb.upload(xb);
+    size_t need = 0;
+    W4A8_OK(w4a8_linear_workspace_size(pb.M, pb.N, pb.K, pb.group, &need));
+    DeviceBuffer<uint8_t> ws(need);
+    dy2.fill_bytes(0xFF);
+    W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, dy2.get(), pb.M, pb.alpha, ws.get(), need, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    W4A8_OK(w4a8_quantize_activation_fp8(dxb.get(), pb.dx.get(), pb.drs.get(), pb.M, pb.K, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    const auto y2 = run_api(pb, W4A8_KERNEL_AUTO);
+    ASSERT_TRUE(dy2.download() == y2) << "fused FP8 path differs from quantize + GEMM";
+  }
+  check_small_integers_exact(300, 200, 4096, 16, W4A8_KERNEL_WGMMA_FP8, 90, rng);
+  check_small_integers_exact(129, 136, 1056, 32, W4A8_KERNEL_WGMMA_FP8, 90, rng);
+}
+
+// What the FP8 path refuses, with a reason and nothing written: an unprepared weight, a tiled
+// one, no workspace. And AUTO never takes it for a LOSSY weight.
+TEST(GpuFp8, RefusalsAndOptIn) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(805);
+  Problem pb(500, 1024, 2048, 16);
+  pb.randomize(rng, false);
+  pb.dy.fill_bytes(0xAB);
+  size_t need = 0;
+  W4A8_OK(w4a8_gemm_workspace_size(pb.M, pb.N, pb.K, pb.group, &need));
+  DeviceBuffer<uint8_t> ws(need);
+  auto call = [&](const w4a8_weight& w, bool with_ws) {
+    return w4a8_gemm_with_kernel(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, 1.0f, W4A8_KERNEL_WGMMA_FP8,
+                                 with_ws ? ws.get() : nullptr, with_ws ? need : 0, nullptr);
+  };
+  if (!wgmma_available()) {
+    EXPECT_EQ(call(pb.weight(), true), W4A8_STATUS_NOT_SUPPORTED);
+    GTEST_SKIP() << "not an sm_90 GPU: checked only that the FP8 path is refused";
+  }
+  EXPECT_EQ(call(pb.weight(), true), W4A8_STATUS_NOT_SUPPORTED);
+  EXPECT_NE(std::string(w4a8_last_error()).find("w4a8_prepare_fp8"), std::string::npos) << w4a8_last_error();
+  pb.prepare_fp8();
+  ASSERT_EQ(pb.fp8, W4A8_FP8_LOSSY);
+  EXPECT_EQ(call(pb.weight(), false), W4A8_STATUS_NOT_SUPPORTED);
+  EXPECT_NE(std::string(w4a8_last_error()).find("workspace"), std::string::npos) << w4a8_last_error();
+  pb.make_tiled();
+  pb.tiled = true;
+  EXPECT_EQ(call(pb.weight(), true), W4A8_STATUS_NOT_SUPPORTED);
+  EXPECT_NE(std::string(w4a8_last_error()).find("canonical"), std::string::npos) << w4a8_last_error();
+  for (uint16_t v : pb.dy.download()) ASSERT_EQ(v, 0xABAB);
+  pb.tiled = false;
+  // A lossy weight: AUTO keeps the exact path; the opt-in names the FP8 path.
+  const w4a8_weight w = pb.weight();
+  const char* name = "";
+  W4A8_OK(w4a8_weight_kernel_name(&w, pb.M, W4A8_KERNEL_AUTO, &name));
+  EXPECT_NE(std::string(name).rfind("wgmma_fp8", 0), 0u) << name;
+  W4A8_OK(w4a8_weight_kernel_name(&w, pb.M, W4A8_KERNEL_WGMMA_FP8, &name));
+  EXPECT_EQ(std::string(name).rfind("wgmma_fp8", 0), 0u) << name;
+  // Invalid preparation fields are refused by every entry point.
+  w4a8_weight bad = w;
+  bad.fp8 = 7;
+  EXPECT_EQ(w4a8_gemm(pb.dx.get(), pb.drs.get(), &bad, pb.dy.get(), pb.M, 1.0f, ws.get(), need, nullptr),
+            W4A8_STATUS_INVALID_VALUE);
 }
 
 }  // namespace

@@ -103,6 +103,36 @@ TEST(Heuristics, WgmmaActivationOrderMatchesTheDequantization) {
     }
 }
 
+// The FP8 path's activation order within a 128-k block: a permutation in which thread c's
+// 32 fragment slots (4 k32 steps x runs 4c.. and 16 + 4c..) hold k 32c .. 32c + 31 (the 16 bytes
+// of codes it reads per row: g16 groups 2c, 2c + 1, or g32 group c), step st taking code word
+// st, the run at 4c.. its codes 0-3 and the run at 16 + 4c.. its codes 4-7 (dequant_fp8).
+TEST(Heuristics, Fp8ActivationOrderMatchesTheDequantization) {
+  std::vector<int> seen(128, 0);
+  for (int L = 0; L < 128; ++L) ++seen[kernels::fp8p_k_of_slot(L)];
+  for (int k = 0; k < 128; ++k) EXPECT_EQ(seen[k], 1) << "k=" << k;
+  for (int c = 0; c < 4; ++c)
+    for (int st = 0; st < 4; ++st)
+      for (int h = 0; h < 2; ++h)
+        for (int e = 0; e < 4; ++e)
+          EXPECT_EQ(kernels::fp8p_k_of_slot(32 * st + 16 * h + 4 * c + e), 32 * c + 8 * st + 4 * h + e);
+  // FP8 configurations exist for both group sizes and are the only ones named "wgmma_fp8".
+  int fp8 = 0;
+  for (int i = 0; i < heuristics::config_count(); ++i) {
+    const bool named = std::string(heuristics::config_name(i)).rfind("wgmma_fp8", 0) == 0;
+    EXPECT_EQ(named, heuristics::config_fp8(i)) << heuristics::config_name(i);
+    fp8 += named;
+  }
+  EXPECT_EQ(fp8, 4);
+  heuristics::Device h100;
+  for (int g : {16, 32}) {
+    const int i = heuristics::choose_fp8_config(heuristics::Problem{968, 2048, 16384, g}, h100);
+    ASSERT_GE(i, 0);
+    EXPECT_TRUE(heuristics::config_fp8(i));
+    EXPECT_EQ(heuristics::config_group(i), g);
+  }
+}
+
 // The wgmma prefill kernel: where its tiles fill the GPU, with the tile the sweep found best;
 // never on GPUs without it, never when K % 32 != 0 (TMA), and the workspace queries cover
 // every shape it may take.

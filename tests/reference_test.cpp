@@ -341,13 +341,13 @@ TEST(TiledLayout, RoundTripPaddingAndGemm) {
     std::vector<uint8_t> packed(N * K / 2), scales(N * K / G);
     for (auto& b : packed) b = uint8_t(1 + rng() % 255);  // never 0: padding is what stays 0
     for (auto& b : scales) b = uint8_t(1 + rng() % 126);
-    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL};
+    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
     std::vector<uint8_t> tp(tiled_packed_bytes(N, K), 0xEE), ts(tiled_scale_bytes(N, K, G), 0xEE);
     ASSERT_EQ(w4a8_ref_prepack_weight(&c, tp.data(), ts.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     EXPECT_EQ(std::count(tp.begin(), tp.end(), uint8_t(0)), int64_t(tp.size()) - N * K / 2) << N << "x" << K;
     EXPECT_EQ(std::count(ts.begin(), ts.end(), uint8_t(0)), int64_t(ts.size()) - N * K / G) << N << "x" << K;
     std::vector<uint8_t> bp(packed.size(), 0xEE), bs(scales.size(), 0xEE);
-    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED};
+    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED, W4A8_FP8_NONE, 0};
     ASSERT_EQ(w4a8_ref_unprepack_weight(&t, bp.data(), bs.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     EXPECT_TRUE(bp == packed && bs == scales) << N << "x" << K << " g" << G;
 
@@ -381,10 +381,10 @@ TEST(TiledLayout, RandomShapesAreBijections) {
     std::vector<uint8_t> packed(N * K / 2), scales(N * K / G);
     for (auto& b : packed) b = uint8_t(rng());
     for (auto& b : scales) b = uint8_t(rng());
-    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL};
+    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
     std::vector<uint8_t> tp(hits.size()), ts(shits.size()), bp(packed.size()), bs(scales.size());
     ASSERT_EQ(w4a8_ref_prepack_weight(&c, tp.data(), ts.data()), W4A8_STATUS_SUCCESS);
-    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED};
+    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED, W4A8_FP8_NONE, 0};
     ASSERT_EQ(w4a8_ref_unprepack_weight(&t, bp.data(), bs.data()), W4A8_STATUS_SUCCESS);
     ASSERT_TRUE(bp == packed && bs == scales) << N << "x" << K << " g" << G;
   }
@@ -394,7 +394,7 @@ TEST(TiledLayout, RandomShapesAreBijections) {
 // nothing written.
 TEST(TiledLayout, RefusesBadRequests) {
   std::vector<uint8_t> packed(16 * 64, 1), scales(16 * 8, 1), tp(2048, 0xEE), ts(256, 0xEE);
-  w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, 16, 128, 16, W4A8_LAYOUT_CANONICAL};
+  w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, 16, 128, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
   w4a8_weight t = c;
   t.layout = W4A8_LAYOUT_TILED;
   EXPECT_EQ(w4a8_ref_prepack_weight(&t, tp.data(), ts.data()), W4A8_STATUS_INVALID_VALUE);
@@ -415,6 +415,85 @@ TEST(TiledLayout, RefusesBadRequests) {
   EXPECT_NE(std::string(w4a8_last_error()).find("layout=7"), std::string::npos) << w4a8_last_error();
   EXPECT_TRUE(std::all_of(tp.begin(), tp.end(), [](uint8_t b) { return b == 0xEE; }));
   EXPECT_TRUE(std::all_of(ts.begin(), ts.end(), [](uint8_t b) { return b == 0xEE; }));
+}
+
+// The FP8 path's analysis by hand: unit scales with every magnitude -> largest product 6,
+// shift 6 (6 * 64 = 384 <= 448 < 768), all products exact; scale 1.125 makes 1.5 * 1.125 =
+// 1.6875 (four significant bits) round to 1.625 or 1.75 -> LOSSY with that error; the FP8
+// value of a code follows the sign of the code and of the scale; NaN scales stay NaN.
+TEST(Fp8Reference, HandComputedAnalysis) {
+  uint32_t mask[256] = {};
+  mask[kE4M3One] = 0xFF;
+  w4a8_fp8_report r = ref::fp8_analyze(mask);
+  EXPECT_EQ(r.shift, 6);
+  EXPECT_EQ(r.exact, 1);
+  EXPECT_EQ(r.max_rel_error, 0.0);
+  const uint8_t s1125 = float_to_e4m3(1.125f);
+  ASSERT_EQ(e4m3_to_float(s1125), 1.125f);
+  mask[s1125] = 1u << 3;  // magnitude 1.5 only
+  r = ref::fp8_analyze(mask);
+  EXPECT_EQ(r.shift, 6);
+  EXPECT_EQ(r.exact, 0);
+  // 1.6875 * 64 = 108 lies between E4M3 104 and 112: a tie, to even (mantissa 0b100 = 112 ->
+  // 1.75): error 0.0625 / 1.6875.
+  EXPECT_DOUBLE_EQ(r.max_rel_error, 0.0625 / 1.6875);
+  EXPECT_EQ(ref::fp8_weight_value(3, s1125, 6), 1.75f);
+  EXPECT_EQ(ref::fp8_weight_value(3 | 8, s1125, 6), -1.75f);
+  EXPECT_EQ(ref::fp8_weight_value(7, kE4M3One, 6), 6.0f);
+  EXPECT_EQ(ref::fp8_weight_value(7, static_cast<uint8_t>(kE4M3One | 0x80), 6), -6.0f);
+  EXPECT_TRUE(std::isnan(ref::fp8_weight_value(0, kE4M3NaN, 6)));
+  // Large scales: 6 * 448 = 2688 needs shift -3 (336); tiny ones a large shift.
+  uint32_t big[256] = {};
+  big[0x7E] = 1u << 7;
+  EXPECT_EQ(ref::fp8_analyze(big).shift, -3);
+  uint32_t tiny[256] = {};
+  tiny[0x01] = 1u << 1;  // 0.5 * 2^-9 = 2^-10: 2^-10 * 2^17 = 128 <= 448 < 256 * 2
+  EXPECT_EQ(ref::fp8_analyze(tiny).shift, 18);
+  uint32_t none[256] = {};
+  EXPECT_EQ(ref::fp8_analyze(none).shift, 0);
+  EXPECT_EQ(ref::fp8_analyze(none).exact, 1);
+  // The C entry point on a host weight; tiled refused, nothing written.
+  std::vector<uint8_t> packed(16 * 32, 0x77), scales(16 * 4, kE4M3One);
+  w4a8_weight w{packed.data(), scales.data(), nullptr, nullptr, 16, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  ASSERT_EQ(w4a8_ref_prepare_fp8(&w, nullptr), W4A8_STATUS_SUCCESS) << w4a8_last_error();
+  EXPECT_EQ(w.fp8, W4A8_FP8_EXACT);
+  EXPECT_EQ(w.fp8_shift, 6);
+  w4a8_weight t = w;
+  t.layout = W4A8_LAYOUT_TILED;
+  t.fp8 = W4A8_FP8_NONE;
+  EXPECT_EQ(w4a8_ref_prepare_fp8(&t, nullptr), W4A8_STATUS_NOT_SUPPORTED);
+  EXPECT_EQ(t.fp8, W4A8_FP8_NONE);
+  EXPECT_EQ(w4a8_ref_prepare_fp8(nullptr, nullptr), W4A8_STATUS_NULL_POINTER);
+}
+
+// The FP8 oracle: a GEMM on weights rounded like the FP8 path rounds them equals the exact
+// GEMM on an EXACT weight, and differs (by at most the product error) on a lossy one.
+TEST(Fp8Reference, GemmOracle) {
+  const int64_t M = 3, N = 5, K = 32;
+  std::vector<uint8_t> x(M * K), packed(N * K / 2), scales(N * K / 16);
+  std::mt19937_64 rng(9);
+  for (auto& v : x) v = float_to_e4m3(float(int(rng() % 9) - 4));
+  for (auto& v : packed) v = uint8_t(rng());
+  std::vector<float> rs(M, 1.0f);
+  for (int lossy = 0; lossy < 2; ++lossy) {
+    for (auto& v : scales) v = lossy ? float_to_e4m3(1.125f) : kE4M3One;
+    ref::HostWeight w{packed.data(), scales.data(), 1.0f, nullptr, N, K, 16};
+    std::vector<uint16_t> y0(M * N), y1(M * N);
+    std::vector<double> e0(M * N), e1(M * N), a0(M * N);
+    ASSERT_EQ(ref::gemm(x.data(), rs.data(), w, M, 1.0f, y0.data(), e0.data(), a0.data()), W4A8_STATUS_SUCCESS);
+    w.fp8 = true;
+    w.fp8_shift = 6;
+    ASSERT_EQ(ref::gemm(x.data(), rs.data(), w, M, 1.0f, y1.data(), e1.data()), W4A8_STATUS_SUCCESS);
+    bool any_diff = false;
+    for (int64_t i = 0; i < M * N; ++i) {
+      if (!lossy) {
+        EXPECT_EQ(e0[i], e1[i]);
+      }
+      EXPECT_LE(std::fabs(e0[i] - e1[i]), a0[i] * (0.0625 / 1.6875) + 1e-12);
+      any_diff |= e0[i] != e1[i];
+    }
+    EXPECT_EQ(any_diff, lossy == 1);
+  }
 }
 
 }  // namespace

@@ -40,7 +40,21 @@ struct HostWeight {
   int64_t N = 0;
   int64_t K = 0;
   int group_size = 16;
+  // FP8 path oracle: when true, every weight is e4m3(e2m1 * sb * 2^fp8_shift) * 2^-fp8_shift
+  // (fp8_weight_value) instead of e2m1 * sb.
+  bool fp8 = false;
+  int fp8_shift = 0;
 };
+
+// ---- FP8 path (w4a8_prepare_fp8) ------------------------------------------------------
+// One weight as the FP8 path sees it: e4m3(e2m1(code) * e4m3(sb) * 2^shift), RNE + satfinite
+// (NaN scale -> NaN), times 2^-shift. code is a 4-bit E2M1 code.
+float fp8_weight_value(uint8_t code, uint8_t sb, int shift);
+// mask[sb] |= 1 << magnitude (code & 7) for every code of every group with scale byte sb
+// (canonical layout).
+void fp8_scale_usage(const HostWeight& w, uint32_t mask[256]);
+// From those masks: the shift, exactness and worst relative product error (w4a8_fp8_report).
+w4a8_fp8_report fp8_analyze(const uint32_t mask[256]);
 
 // The GEMM oracle: acc = sum_k e4m3(x) * e2m1(w) * sb in FP64 (every product is exact, and
 // so is the sum for all practical K), then y = bf16(acc * alpha * s_a * s2 + bias), rounded

@@ -118,8 +118,27 @@ typedef enum w4a8_weight_layout {
   W4A8_LAYOUT_TILED = 1
 } w4a8_weight_layout;
 
+/* Whether a weight may run the FP8 tensor-core path (sm_90a wgmma on E4M3 operands, twice the
+ * 16-bit rate), as found by w4a8_prepare_fp8. That path turns each weight into
+ * e4m3(e2m1 * sb * 2^fp8_shift) (fp8_shift chosen so that nothing overflows, undone in the
+ * FP32 epilogue):
+ *   NONE   not prepared (zero-initialized): the FP8 path refuses the weight.
+ *   EXACT  every product e2m1 * sb of this weight is an E4M3 value times 2^-fp8_shift (e.g.
+ *          power-of-two block scales): the FP8 path gives the exact path's products, and
+ *          W4A8_KERNEL_AUTO uses it wherever the prefill kernel runs. Its FP8 accumulation is
+ *          promoted to FP32 every 128 k, so results differ from the exact path only by
+ *          summation order.
+ *   LOSSY  some products round: the FP8 path runs only when asked for
+ *          (W4A8_KERNEL_WGMMA_FP8); w4a8_fp8_report says by how much at most. */
+typedef enum w4a8_fp8_mode {
+  W4A8_FP8_NONE = 0,
+  W4A8_FP8_EXACT = 1,
+  W4A8_FP8_LOSSY = 2
+} w4a8_fp8_mode;
+
 /* The operands of one W4A8 linear layer. w_tensor_scale and bias may be NULL (s2 = 1, no
- * bias). Zero-initialize it (`w4a8_weight w = {0};`) so that `layout` is CANONICAL unless set. */
+ * bias). Zero-initialize it (`w4a8_weight w = {0};`) so that `layout` is CANONICAL and `fp8`
+ * NONE unless set. */
 typedef struct w4a8_weight {
   const void* packed;        /* uint8 [N, K/2] (or tiled), 16-byte aligned */
   const void* block_scale;   /* E4M3 [N, K/group_size] (or tiled), 2-byte aligned */
@@ -129,7 +148,26 @@ typedef struct w4a8_weight {
   int64_t K;
   int group_size;            /* 16 or 32 */
   int layout;                /* w4a8_weight_layout */
+  int fp8;                   /* w4a8_fp8_mode, set by w4a8_prepare_fp8 */
+  int fp8_shift;             /* set by w4a8_prepare_fp8 */
 } w4a8_weight;
+
+/* What w4a8_prepare_fp8 found: the shift it chose, whether every product is exact, and the
+ * largest relative error of any product e2m1 * sb that occurs in the weight once rounded
+ * to E4M3 (0 when exact; NaN block scales are skipped). */
+typedef struct w4a8_fp8_report {
+  int shift;
+  int exact;
+  double max_rel_error;
+} w4a8_fp8_report;
+
+/* Load time, once per weight: finds the E4M3 magnitudes each block-scale value is used with
+ * (one pass over the codes and scales on `stream`), chooses fp8_shift (the largest with
+ * max |e2m1 * sb| * 2^shift <= 448) and sets weight->fp8 and weight->fp8_shift; `report`
+ * (may be NULL) gets the details. Unlike the GEMM functions it allocates 1 KB of device
+ * memory and synchronizes `stream` (not graph-capturable). Canonical layout only (the FP8
+ * kernel reads canonical weights). Nothing is written on error. */
+W4A8_API w4a8_status w4a8_prepare_fp8(w4a8_weight* weight, w4a8_fp8_report* report, w4a8_stream_t stream);
 
 /* Bytes of the tiled arrays for an N x K weight (host query; K % 32 == 0). */
 W4A8_API w4a8_status w4a8_tiled_weight_size(int64_t N, int64_t K, int group_size,
@@ -151,8 +189,11 @@ typedef enum w4a8_kernel {
   W4A8_KERNEL_AUTO = 0,
   W4A8_KERNEL_MMA_EXACT = 1, /* portable mma.sync FP16 kernel, exact dequantization */
   W4A8_KERNEL_NAIVE = 2,     /* one thread per output; device reference for tests */
-  W4A8_KERNEL_WGMMA_EXACT = 3 /* sm_90a wgmma (Hopper) prefill kernel, exact dequantization;
-                                 NOT_SUPPORTED elsewhere or when K % 32 != 0 */
+  W4A8_KERNEL_WGMMA_EXACT = 3, /* sm_90a wgmma (Hopper) prefill kernel, exact dequantization;
+                                  NOT_SUPPORTED elsewhere or when K % 32 != 0 */
+  W4A8_KERNEL_WGMMA_FP8 = 4     /* sm_90a wgmma on E4M3 weights (see w4a8_fp8_mode): needs a
+                                  prepared canonical weight, K % 32 == 0 and the workspace;
+                                  lossy unless the weight's fp8 is EXACT */
 } w4a8_kernel;
 
 /* y[M, N] = W4A8 GEMM of pre-quantized activations. Workspace: pass the
@@ -182,7 +223,8 @@ W4A8_API w4a8_status w4a8_gemm_workspace_size(int64_t M, int64_t N, int64_t K, i
 W4A8_API w4a8_status w4a8_linear_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,
                                                 size_t* bytes);
 
-/* Same as w4a8_gemm, but with the kernel family chosen by the caller (tests, benchmarks). */
+/* Same as w4a8_gemm, but with the kernel family chosen by the caller (tests, benchmarks, and
+ * the opt-in lossy FP8 path). */
 W4A8_API w4a8_status w4a8_gemm_with_kernel(const void* x_fp8, const float* row_scale,
                                            const w4a8_weight* weight, void* y_bf16, int64_t M,
                                            float alpha, w4a8_kernel kernel, void* workspace,
@@ -193,6 +235,11 @@ W4A8_API w4a8_status w4a8_gemm_with_kernel(const void* x_fp8, const float* row_s
  * is static. */
 W4A8_API w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_size,
                                            w4a8_kernel kernel, const char** name);
+/* The same for one weight (its layout and FP8 preparation decide too): the name of what
+ * w4a8_gemm / w4a8_gemm_with_kernel / w4a8_linear_bf16 launch for it at M with a workspace.
+ * FP8 path configurations are named "wgmma_fp8_...". */
+W4A8_API w4a8_status w4a8_weight_kernel_name(const w4a8_weight* weight, int64_t M, w4a8_kernel kernel,
+                                             const char** name);
 
 /* ---------------------------------------------------------------------------------------
  * CPU reference (HOST pointers), for machines without a GPU and for tests: the same
@@ -208,6 +255,8 @@ W4A8_API w4a8_status w4a8_ref_quantize_weight_nvfp4(const void* w_bf16, void* w_
 W4A8_API w4a8_status w4a8_ref_gemm(const void* x_fp8, const float* row_scale,
                                    const w4a8_weight* weight, void* y_bf16, int64_t M,
                                    float alpha);
+/* w4a8_prepare_fp8 on host memory (same analysis, same result). */
+W4A8_API w4a8_status w4a8_ref_prepare_fp8(w4a8_weight* weight, w4a8_fp8_report* report);
 /* The layout conversions of w4a8_prepack_weight / w4a8_unprepack_weight on host memory. */
 W4A8_API w4a8_status w4a8_ref_prepack_weight(const w4a8_weight* canonical, void* tiled_packed,
                                              void* tiled_block_scale);

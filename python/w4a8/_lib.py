@@ -37,13 +37,20 @@ class Weight(ctypes.Structure):
         ("K", ctypes.c_int64),
         ("group_size", ctypes.c_int),
         ("layout", ctypes.c_int),  # LAYOUT_CANONICAL or LAYOUT_TILED
+        ("fp8", ctypes.c_int),  # FP8_NONE / FP8_EXACT / FP8_LOSSY (w4a8_prepare_fp8)
+        ("fp8_shift", ctypes.c_int),
     ]
 
 
 LAYOUT_CANONICAL, LAYOUT_TILED = 0, 1
 
 
-KERNEL_AUTO, KERNEL_MMA_EXACT, KERNEL_NAIVE, KERNEL_WGMMA_EXACT = 0, 1, 2, 3
+KERNEL_AUTO, KERNEL_MMA_EXACT, KERNEL_NAIVE, KERNEL_WGMMA_EXACT, KERNEL_WGMMA_FP8 = 0, 1, 2, 3, 4
+FP8_NONE, FP8_EXACT, FP8_LOSSY = 0, 1, 2
+
+
+class Fp8Report(ctypes.Structure):
+    _fields_ = [("shift", ctypes.c_int), ("exact", ctypes.c_int), ("max_rel_error", ctypes.c_double)]
 
 
 def _candidates():
@@ -108,12 +115,16 @@ def lib():
         L.w4a8_prepack_weight.argtypes = [ctypes.POINTER(Weight), vp, vp, vp]
         L.w4a8_unprepack_weight.argtypes = [ctypes.POINTER(Weight), vp, vp, vp]
         L.w4a8_ref_prepack_weight.argtypes = [ctypes.POINTER(Weight), vp, vp]
+        L.w4a8_prepare_fp8.argtypes = [ctypes.POINTER(Weight), ctypes.POINTER(Fp8Report), vp]
+        L.w4a8_ref_prepare_fp8.argtypes = [ctypes.POINTER(Weight), ctypes.POINTER(Fp8Report)]
+        L.w4a8_weight_kernel_name.argtypes = [ctypes.POINTER(Weight), i64, i32, ctypes.POINTER(ctypes.c_char_p)]
         L.w4a8_ref_unprepack_weight.argtypes = [ctypes.POINTER(Weight), vp, vp]
         for name in ("w4a8_quantize_activation_fp8", "w4a8_quantize_weight_nvfp4", "w4a8_gemm",
                      "w4a8_gemm_with_kernel", "w4a8_linear_bf16", "w4a8_linear_workspace_size",
                      "w4a8_gemm_workspace_size", "w4a8_tiled_weight_size", "w4a8_prepack_weight",
                      "w4a8_unprepack_weight", "w4a8_ref_prepack_weight", "w4a8_ref_unprepack_weight",
-                     "w4a8_gemm_kernel_name"):
+                     "w4a8_gemm_kernel_name", "w4a8_prepare_fp8", "w4a8_ref_prepare_fp8",
+                     "w4a8_weight_kernel_name"):
             getattr(L, name).restype = i32
         _lib = L
     return _lib
@@ -129,6 +140,13 @@ def check(status: int) -> None:
 def kernel_name(M: int, N: int, K: int, group_size: int = 16, kernel: int = KERNEL_AUTO) -> str:
     out = ctypes.c_char_p()
     check(lib().w4a8_gemm_kernel_name(M, N, K, group_size, kernel, ctypes.byref(out)))
+    return out.value.decode()
+
+
+def weight_kernel_name(weight: Weight, M: int, kernel: int = KERNEL_AUTO) -> str:
+    """What w4a8_gemm / w4a8_linear_bf16 run for this weight at M (its layout and FP8 preparation count)."""
+    out = ctypes.c_char_p()
+    check(lib().w4a8_weight_kernel_name(ctypes.byref(weight), M, kernel, ctypes.byref(out)))
     return out.value.decode()
 
 

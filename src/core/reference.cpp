@@ -50,16 +50,18 @@ w4a8_status check_gemm(const char* fn, const uint8_t* x, const float* s, const H
   return W4A8_STATUS_SUCCESS;
 }
 
-// Exact FP32 value of every weight without the tensor scale: e2m1 * e4m3(sb).
+// FP32 value of weight (n, k) without the tensor scale: e2m1 * e4m3(sb) (exact), or what the
+// FP8 path makes of it.
+float weight_value(const HostWeight& w, int64_t n, int64_t k) {
+  const uint8_t code = unpack_e2m1(w.packed[n * (w.K / 2) + k / 2], int(k & 1));
+  const uint8_t sb = w.block_scale[n * (w.K / w.group_size) + k / w.group_size];
+  return w.fp8 ? fp8_weight_value(code, sb, w.fp8_shift) : e2m1_to_float(code) * e4m3_to_float(sb);
+}
+
 std::vector<float> weight_values(const HostWeight& w) {
   std::vector<float> out(static_cast<size_t>(w.N * w.K));
-  const int64_t groups = w.K / w.group_size;
   for (int64_t n = 0; n < w.N; ++n)
-    for (int64_t k = 0; k < w.K; ++k) {
-      const uint8_t byte = w.packed[n * (w.K / 2) + k / 2];
-      const float sb = e4m3_to_float(w.block_scale[n * groups + k / w.group_size]);
-      out[static_cast<size_t>(n * w.K + k)] = e2m1_to_float(unpack_e2m1(byte, int(k & 1))) * sb;
-    }
+    for (int64_t k = 0; k < w.K; ++k) out[static_cast<size_t>(n * w.K + k)] = weight_value(w, n, k);
   return out;
 }
 
@@ -203,17 +205,12 @@ w4a8_status gemm_points(const uint8_t* x_fp8, const float* row_scale, const Host
                   i, static_cast<long long>(ms[i]), static_cast<long long>(ns[i]),
                   static_cast<long long>(M), static_cast<long long>(w.N));
   // Decode each needed weight row once, and every activation row once, then dot.
-  const int64_t groups = w.K / w.group_size;
   std::vector<float> wrow(static_cast<size_t>(w.K));
   int64_t cached_n = -1;
   for (size_t i = 0; i < count; ++i) {
     const int64_t m = ms[i], n = ns[i];
     if (n != cached_n) {
-      for (int64_t k = 0; k < w.K; ++k) {
-        const uint8_t byte = w.packed[n * (w.K / 2) + k / 2];
-        wrow[static_cast<size_t>(k)] = e2m1_to_float(unpack_e2m1(byte, int(k & 1))) *
-                                       e4m3_to_float(w.block_scale[n * groups + k / w.group_size]);
-      }
+      for (int64_t k = 0; k < w.K; ++k) wrow[static_cast<size_t>(k)] = weight_value(w, n, k);
       cached_n = n;
     }
     const double scale = static_cast<double>(alpha) * row_scale[m] * w.tensor_scale;
@@ -275,6 +272,48 @@ w4a8_status convert_layout(const char* fn, const w4a8_weight* in, int from, uint
 }
 }  // namespace
 
+float fp8_weight_value(uint8_t code, uint8_t sb, int shift) {
+  const float v = e2m1_to_float(code) * e4m3_to_float(sb);  // exact (2 x 4 significant bits)
+  return std::ldexp(e4m3_to_float(float_to_e4m3(std::ldexp(v, shift))), -shift);
+}
+
+void fp8_scale_usage(const HostWeight& w, uint32_t mask[256]) {
+  for (int64_t n = 0; n < w.N; ++n)
+    for (int64_t k = 0; k < w.K; ++k) {
+      const uint8_t code = unpack_e2m1(w.packed[n * (w.K / 2) + k / 2], int(k & 1));
+      mask[w.block_scale[n * (w.K / w.group_size) + k / w.group_size]] |= 1u << (code & 7u);
+    }
+}
+
+w4a8_fp8_report fp8_analyze(const uint32_t mask[256]) {
+  // Largest |e2m1 * sb| that occurs (NaN scales skipped: NaN stays NaN on both paths).
+  float top = 0.0f;
+  for (int sb = 0; sb < 256; ++sb)
+    for (int mag = 0; mag < 8; ++mag)
+      if (mask[sb] >> mag & 1u) {
+        const float v = std::fabs(e2m1_to_float(uint8_t(mag)) * e4m3_to_float(uint8_t(sb)));
+        if (std::isfinite(v) && v > top) top = v;
+      }
+  // The largest shift that keeps every product <= 448 (E4M3's largest finite value), so
+  // nothing saturates and small products keep as many bits as E4M3 has.
+  int shift = 0;
+  if (top > 0.0f) {
+    while (shift < 64 && std::ldexp(top, shift + 1) <= kE4M3Max) ++shift;
+    while (shift > -64 && std::ldexp(top, shift) > kE4M3Max) --shift;
+  }
+  w4a8_fp8_report r{shift, 1, 0.0};
+  for (int sb = 0; sb < 256; ++sb)
+    for (int mag = 1; mag < 8; ++mag)
+      if (mask[sb] >> mag & 1u) {
+        const double v = double(e2m1_to_float(uint8_t(mag))) * e4m3_to_float(uint8_t(sb));
+        if (!std::isfinite(v) || v == 0.0) continue;
+        const double err = std::fabs(double(fp8_weight_value(uint8_t(mag), uint8_t(sb), shift)) - v) / std::fabs(v);
+        if (err > 0.0) r.exact = 0;
+        if (err > r.max_rel_error) r.max_rel_error = err;
+      }
+  return r;
+}
+
 double gemm_tolerance(double y_exact, double y_abs, int64_t K) {
   // BF16 output rounding (half an ulp is <= 2^-9 relative; allow 2^-8 for the kernel's own
   // FP32 epilogue rounding), FP32 summation over K terms plus a few reduction steps
@@ -327,6 +366,24 @@ w4a8_status w4a8_ref_gemm(const void* x_fp8, const float* row_scale, const w4a8_
   w.group_size = weight->group_size;
   return w4a8::ref::gemm(static_cast<const uint8_t*>(x_fp8), row_scale, w, M, alpha,
                          static_cast<uint16_t*>(y_bf16));
+}
+
+w4a8_status w4a8_ref_prepare_fp8(w4a8_weight* weight, w4a8_fp8_report* report) {
+  const char* fn = "w4a8_ref_prepare_fp8";
+  W4A8_CHECK(w4a8::detail::check_fp8_prepare(fn, weight));
+  w4a8::ref::HostWeight w;
+  w.packed = static_cast<const uint8_t*>(weight->packed);
+  w.block_scale = static_cast<const uint8_t*>(weight->block_scale);
+  w.N = weight->N;
+  w.K = weight->K;
+  w.group_size = weight->group_size;
+  uint32_t mask[256] = {};
+  w4a8::ref::fp8_scale_usage(w, mask);
+  const w4a8_fp8_report r = w4a8::ref::fp8_analyze(mask);
+  weight->fp8 = r.exact ? W4A8_FP8_EXACT : W4A8_FP8_LOSSY;
+  weight->fp8_shift = r.shift;
+  if (report) *report = r;
+  return w4a8::detail::ok();
 }
 
 w4a8_status w4a8_ref_prepack_weight(const w4a8_weight* canonical, void* tiled_packed,

@@ -43,6 +43,10 @@ w4a8_status check_disjoint(const char* fn, const char* a_name, const void* a, si
 w4a8_status check_conversion(const char* fn, const w4a8_weight* in, int from, const void* out_packed,
                              const void* out_scales);
 
+// w4a8_prepare_fp8 and its reference: a weight pointer, shape, group, code and scale pointers,
+// and the canonical layout (the FP8 kernel reads no other).
+w4a8_status check_fp8_prepare(const char* fn, const w4a8_weight* w);
+
 }  // namespace detail
 }  // namespace w4a8
 

@@ -10,6 +10,7 @@
 #include "host/heuristics.hpp"
 #include "kernels/launch.hpp"
 #include "w4a8/formats.hpp"
+#include "w4a8/reference.hpp"
 #include "w4a8/w4a8.h"
 
 namespace w4a8 {
@@ -97,6 +98,11 @@ w4a8_status check_weight(const char* fn, const w4a8_weight* w) {
   W4A8_CHECK(check_aligned(fn, "weight->block_scale", w->block_scale, 2));
   if (w->tensor_scale) W4A8_CHECK(check_aligned(fn, "weight->tensor_scale", w->tensor_scale, 4));
   if (w->bias) W4A8_CHECK(check_aligned(fn, "weight->bias", w->bias, 2));
+  if (w->fp8 != W4A8_FP8_NONE && w->fp8 != W4A8_FP8_EXACT && w->fp8 != W4A8_FP8_LOSSY)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8=%d is not a w4a8_fp8_mode value (0, 1, 2)", w->fp8);
+  if (w->fp8 != W4A8_FP8_NONE && (w->fp8_shift < -64 || w->fp8_shift > 64))
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8_shift=%d outside [-64, 64] (set by w4a8_prepare_fp8)",
+                w->fp8_shift);
   return W4A8_STATUS_SUCCESS;
 }
 
@@ -147,7 +153,7 @@ kernels::GemmParams make_params(const void* x, const float* row_scale, const w4a
 
 bool valid_kernel(w4a8_kernel k) {
   return k == W4A8_KERNEL_AUTO || k == W4A8_KERNEL_MMA_EXACT || k == W4A8_KERNEL_NAIVE ||
-         k == W4A8_KERNEL_WGMMA_EXACT;
+         k == W4A8_KERNEL_WGMMA_EXACT || k == W4A8_KERNEL_WGMMA_FP8;
 }
 
 // Bytes of the FP16 activations a wgmma kernel takes from its prologue (kernels/launch.hpp).
@@ -182,9 +188,11 @@ size_t gemm_workspace_bytes(int64_t M, int64_t N, int64_t K, int group) {
 
 // Resolves AUTO and checks the kernel exists; returns the config index (shared index space of
 // heuristics::config_name) or -1 for the naive kernel. f16_in: the caller has the workspace
-// for FP16 activations (the fast wgmma variant).
+// for activations made by a prologue (the fast wgmma variant, the FP8 path). w: the weight
+// (its FP8 preparation and layout), or nullptr for a query without one.
 w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_kernel kernel,
-                          const heuristics::Device& dev, bool f16_in, int* index) {
+                          const heuristics::Device& dev, bool f16_in, int* index,
+                          const w4a8_weight* w = nullptr) {
   if (kernel == W4A8_KERNEL_NAIVE) {
     *index = -1;
     return W4A8_STATUS_SUCCESS;
@@ -209,10 +217,38 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
                   "units); got K=%lld",
                   static_cast<long long>(p.K));
     *index = heuristics::choose_wgmma_config(prob, dev, f16_in);
+  } else if (kernel == W4A8_KERNEL_WGMMA_FP8) {
+    if (!dev.wgmma)
+      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                  "W4A8_KERNEL_WGMMA_FP8 needs an sm_90 GPU and a build with sm_90a; this is "
+                  "sm_%d with CUDA architectures [%s]",
+                  dev.cc, W4A8_CUDA_ARCHS_STRING);
+    if (!heuristics::wgmma_fits(prob))
+      return fail(W4A8_STATUS_NOT_SUPPORTED, fn, "W4A8_KERNEL_WGMMA_FP8 needs K %% 32 == 0; got K=%lld",
+                  static_cast<long long>(p.K));
+    if (w == nullptr || w->fp8 == W4A8_FP8_NONE)
+      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                  "W4A8_KERNEL_WGMMA_FP8 needs a weight prepared by w4a8_prepare_fp8 (weight->fp8 is "
+                  "W4A8_FP8_NONE)");
+    if (w->layout != W4A8_LAYOUT_CANONICAL)
+      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                  "W4A8_KERNEL_WGMMA_FP8 reads the canonical weight layout only; got layout=%d", w->layout);
+    if (!f16_in)
+      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                  "W4A8_KERNEL_WGMMA_FP8 needs the workspace (w4a8_gemm_workspace_size() bytes) for its "
+                  "permuted FP8 activations; got NULL/0");
+    *index = heuristics::choose_fp8_config(prob, dev);
   } else if (kernel == W4A8_KERNEL_MMA_EXACT) {
     *index = heuristics::choose_mma_config(prob, dev);
   } else {
     *index = heuristics::choose_config(prob, dev, f16_in);
+    // An EXACT weight runs the FP8 path wherever the prefill kernel would run: same products,
+    // twice the tensor rate.
+    if (w && w->fp8 == W4A8_FP8_EXACT && w->layout == W4A8_LAYOUT_CANONICAL && *index >= 0 &&
+        heuristics::config_f16_in(*index)) {
+      const int f = heuristics::choose_fp8_config(prob, dev);
+      if (f >= 0) *index = f;
+    }
   }
   if (*index < 0)
     return fail(W4A8_STATUS_NOT_SUPPORTED, fn, "no kernel configuration for M=%lld N=%lld K=%lld group=%d",
@@ -254,14 +290,24 @@ w4a8_status check_gemm_workspace(const char* fn, const void* workspace, size_t w
   return W4A8_STATUS_SUCCESS;
 }
 
-// Runs the prologue a wgmma "f16 in" configuration needs (FP8 -> permuted FP16 into the
-// workspace) and points the launch at it.
-w4a8_status prepare_f16_in(const char* fn, kernels::GemmParams* p, void* workspace,
-                           cudaStream_t stream) {
-  uint16_t* x16 = static_cast<uint16_t*>(workspace);
-  const cudaError_t err = kernels::launch_fp8_to_f16p(p->x, x16, p->M, p->K, stream);
+// Runs the prologue a wgmma configuration with prepared activations needs (FP8 -> permuted
+// FP16 for the exact path, permuted FP8 for the FP8 path, into the workspace) and points the
+// launch at it; the FP8 path also takes the weight's shift.
+w4a8_status prepare_f16_in(const char* fn, kernels::GemmParams* p, int index, const w4a8_weight* w,
+                           void* workspace, cudaStream_t stream) {
+  cudaError_t err;
+  if (heuristics::config_fp8(index)) {
+    uint8_t* x8p = static_cast<uint8_t*>(workspace);
+    err = kernels::launch_fp8_to_fp8p(p->x, x8p, p->M, p->K, stream);
+    p->x8p = x8p;
+    p->fp8 = true;
+    p->fp8_shift = w->fp8_shift;
+  } else {
+    uint16_t* x16 = static_cast<uint16_t*>(workspace);
+    err = kernels::launch_fp8_to_f16p(p->x, x16, p->M, p->K, stream);
+    p->x16 = x16;
+  }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
-  p->x16 = x16;
   return W4A8_STATUS_SUCCESS;
 }
 
@@ -299,11 +345,11 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
   W4A8_CHECK(current_device(fn, &dev));
   kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   int index = -1;
-  W4A8_CHECK(select_kernel(fn, p, kernel, dev, f16, &index));
+  W4A8_CHECK(select_kernel(fn, p, kernel, dev, f16, &index, weight));
   if (index >= 0 && heuristics::config_f16_in(index)) {
     const size_t f16_bytes = f16_region_bytes(M, weight->N, weight->K, weight->group_size);
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, workspace, stream));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, stream));
   }
   return launch_gemm(fn, p, index, dev, stream);
 }
@@ -454,16 +500,23 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
       xq + linear_act_bytes(M, weight->N, weight->K, weight->group_size));
   kernels::GemmParams p = make_params(xq, row_scale, weight, y_bf16, M, alpha);
   int index = -1;
-  W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, true, &index));
+  W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, true, &index, weight));
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
   cudaError_t err;
   if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
     const size_t head = linear_partials_offset(M, weight->N, weight->K, weight->group_size);
     place_partials(&index, &p, xq + head, workspace_size - head);
-    p.x16 = reinterpret_cast<uint16_t*>(xq);
     p.x = nullptr;
-    err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s);
+    if (heuristics::config_fp8(index)) {
+      p.x8p = xq;
+      p.fp8 = true;
+      p.fp8_shift = weight->fp8_shift;
+      err = kernels::launch_quantize_activation_fp8p(xb, xq, row_scale, M, weight->K, s);
+    } else {
+      p.x16 = reinterpret_cast<uint16_t*>(xq);
+      err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s);
+    }
   } else {
     err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s);
   }
@@ -497,6 +550,62 @@ w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_siz
   return detail::ok();
 }
 
+w4a8_status w4a8_weight_kernel_name(const w4a8_weight* weight, int64_t M, w4a8_kernel kernel, const char** name) {
+  const char* fn = "w4a8_weight_kernel_name";
+  W4A8_CHECK(check_not_null(fn, "weight", weight));
+  W4A8_CHECK(check_problem(fn, M, weight->N, weight->K, weight->group_size));
+  W4A8_CHECK(check_not_null(fn, "name", name));
+  if (!valid_kernel(kernel))
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "kernel=%d is not a w4a8_kernel value", static_cast<int>(kernel));
+  if (kernel == W4A8_KERNEL_NAIVE) {
+    *name = "naive_reference";
+    return detail::ok();
+  }
+  heuristics::Device dev;  // the current device if there is one, else the H100 defaults
+  if (current_device(fn, &dev) != W4A8_STATUS_SUCCESS) {
+    dev = heuristics::Device();
+    dev.wgmma = kHasSm90a;
+  }
+  kernels::GemmParams p;
+  p.M = M;
+  p.N = weight->N;
+  p.K = weight->K;
+  p.group = weight->group_size;
+  p.tiled = weight->layout == W4A8_LAYOUT_TILED;
+  int index = -1;
+  W4A8_CHECK(select_kernel(fn, p, kernel, dev, true, &index, weight));
+  *name = heuristics::config_name(index);
+  return detail::ok();
+}
+
+w4a8_status w4a8_prepare_fp8(w4a8_weight* weight, w4a8_fp8_report* report, w4a8_stream_t stream) {
+  const char* fn = "w4a8_prepare_fp8";
+  W4A8_CHECK(detail::check_fp8_prepare(fn, weight));
+  W4A8_CHECK(check_weight(fn, weight));
+  heuristics::Device dev;
+  W4A8_CHECK(current_device(fn, &dev));
+  const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  uint32_t* mask = nullptr;
+  cudaError_t err = cudaMalloc(&mask, 256 * sizeof(uint32_t));
+  if (err != cudaSuccess) return cuda_fail(fn, "cudaMalloc (1 KB)", err);
+  uint32_t host[256];
+  err = cudaMemsetAsync(mask, 0, 256 * sizeof(uint32_t), s);
+  if (err == cudaSuccess)
+    err = kernels::launch_fp8_scale_usage(static_cast<const uint8_t*>(weight->packed),
+                                          static_cast<const uint8_t*>(weight->block_scale), weight->N, weight->K,
+                                          weight->group_size, mask, s);
+  if (err == cudaSuccess) err = cudaMemcpyAsync(host, mask, sizeof(host), cudaMemcpyDeviceToHost, s);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(s);
+  const cudaError_t free_err = cudaFree(mask);
+  if (err != cudaSuccess) return cuda_fail(fn, "usage pass", err);
+  if (free_err != cudaSuccess) return cuda_fail(fn, "cudaFree", free_err);
+  const w4a8_fp8_report r = ref::fp8_analyze(host);
+  weight->fp8 = r.exact ? W4A8_FP8_EXACT : W4A8_FP8_LOSSY;
+  weight->fp8_shift = r.shift;
+  if (report) *report = r;
+  return detail::ok();
+}
+
 int w4a8_gemm_config_count(void) { return heuristics::config_count(); }
 
 const char* w4a8_gemm_config_name(int index) {
@@ -524,16 +633,27 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
   if (!k32 && weight->layout == W4A8_LAYOUT_TILED)  // the 8-byte-piece kernels serve K % 32 != 0 only
     return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
                 "configuration %s reads the canonical weight layout only; got W4A8_LAYOUT_TILED", name);
-  const bool f16 = heuristics::config_f16_in(index);
-  const size_t f16_bytes = f16 ? align_up(f16p_bytes(M, weight->K), kWorkspaceAlign) : 0;
+  const bool f16 = heuristics::config_f16_in(index), fp8 = heuristics::config_fp8(index);
+  if (fp8 && weight->fp8 == W4A8_FP8_NONE)
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                "configuration %s (FP8 path) needs a weight prepared by w4a8_prepare_fp8 (weight->fp8 is "
+                "W4A8_FP8_NONE)",
+                name);
+  if (fp8 && weight->layout != W4A8_LAYOUT_CANONICAL)
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                "configuration %s (FP8 path) reads the canonical weight layout only; got layout=%d", name,
+                weight->layout);
+  const size_t act_bytes = fp8 ? static_cast<size_t>(M) * static_cast<size_t>(kernels::fp8p_row_bytes(weight->K))
+                               : f16p_bytes(M, weight->K);
+  const size_t f16_bytes = f16 ? align_up(act_bytes, kWorkspaceAlign) : 0;
   if (f16) {
     const size_t need = f16_bytes + partial_bytes(index, M, weight->N, weight->K);
     W4A8_CHECK(check_aligned(fn, "workspace", workspace, 16));
     if (workspace_size < need)
       return fail(W4A8_STATUS_WORKSPACE_TOO_SMALL, fn,
-                  "configuration %s needs a workspace of %zu bytes for FP16 activations and split-K "
+                  "configuration %s needs a workspace of %zu bytes for %s activations and split-K "
                   "partials; got %zu",
-                  name, need, workspace_size);
+                  name, need, fp8 ? "permuted FP8" : "FP16", workspace_size);
   }
   heuristics::Device dev;
   W4A8_CHECK(current_device(fn, &dev));
@@ -546,7 +666,7 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   if (f16) {  // the partials fit (checked above): place_partials keeps the configuration
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, workspace, s));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, s));
   }
   return launch_gemm(fn, p, index, dev, s);
 }

@@ -11,10 +11,10 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int find_wgmma(int group, int bm, bool f16_in, int splits = 1) {
+int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false) {
   for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
     const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
-    if (c.group == group && c.bm == bm && c.f16_in == f16_in && c.splits == splits)
+    if (c.group == group && c.bm == bm && c.f16_in == f16_in && c.splits == splits && c.fp8 == fp8)
       return kernels::mma_config_count() + i;
   }
   return -1;
@@ -171,6 +171,25 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
 
 bool wgmma_candidate(const Problem& p) { return wgmma_fits(p) && p.M >= wgmma_min_m(p); }
 
+// FP8 path: 128-token tiles (the only ones it has), unsplit or 4 K-splits by the same cost
+// model (its stages are 128 k, half the exact path's cost per k: a constant factor that does
+// not change the comparison between its own candidates). Not yet measured against the exact
+// path's choices: AUTO takes the FP8 path wherever it would run a wgmma kernel on an EXACT
+// weight.
+int choose_fp8_config(const Problem& p, const Device& d) {
+  int best = -1;
+  double best_cost = 0.0;
+  for (int splits : {1, 4}) {
+    const int index = find_wgmma(p.group, 128, true, splits, true);
+    if (index < 0 || !split_ok(p, splits)) continue;
+    const double cost = wgmma_cost(p, d, 128, splits);
+    if (best < 0 || cost < best_cost) best = index, best_cost = cost;
+  }
+  return best;
+}
+
+bool config_fp8(int index) { return is_wgmma(index) && kernels::wgmma_config(wgmma_index(index)).fp8; }
+
 bool config_f16_in(int index) {
   return is_wgmma(index) && kernels::wgmma_config(wgmma_index(index)).f16_in;
 }
@@ -178,7 +197,7 @@ bool config_f16_in(int index) {
 int unsplit(int index) {
   if (!is_wgmma(index)) return index;
   const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
-  return c.splits > 1 ? find_wgmma(c.group, c.bm, c.f16_in, 1) : index;
+  return c.splits > 1 ? find_wgmma(c.group, c.bm, c.f16_in, 1, c.fp8) : index;
 }
 
 // wgmma when its tiles occupy at least half the SMs; below that the mma.sync kernel, which

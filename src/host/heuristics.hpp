@@ -43,7 +43,11 @@ int choose_config(const Problem& problem, const Device& device, bool f16_in);
 // queries (host-only, device-agnostic) size the FP16 activations for it when true, plus the
 // split-K partials of the configuration an H100 would run.
 bool wgmma_candidate(const Problem& problem);
-bool config_f16_in(int index);
+bool config_f16_in(int index);  // takes activations made by a prologue (FP8 path included)
+// The FP8 path (sm_90a wgmma on E4M3 weights): whether a configuration is one, and the one
+// for a problem the wgmma kernel fits (index in the shared space).
+bool config_fp8(int index);
+int choose_fp8_config(const Problem& problem, const Device& device);
 // The unsplit configuration with the same tile (itself when not a split-K wgmma one).
 int unsplit(int index);
 

@@ -72,23 +72,30 @@ namespace kernels {
 namespace {
 
 constexpr int kBN = 128;               // output channels per CTA (64 per consumer warpgroup)
-constexpr int kBK = 64;                // k per stage
+constexpr int kBK = 64;                // k per stage of the exact (16-bit) path
+constexpr int kBKFp8 = 128;            // k per stage of the FP8 path (one 128-byte swizzle row)
 constexpr int kConsumerThreads = 256;  // warpgroups 1 and 2
 constexpr int kThreads = 128 + kConsumerThreads;
-constexpr int kWBytes = kBN * kBK / 2;  // packed weights per stage
+constexpr int kFp8TableBytes = 256 * 8;  // FP8 path: 8 E4M3 products per block-scale byte
 
-template <int BM, bool kF16In>
+template <int BM, bool kF16In, bool kFp8 = false>
 struct Layout {
+  static_assert(!kFp8 || kF16In, "the FP8 path takes its activations from a prologue");
+  static constexpr int kStageK = kFp8 ? kBKFp8 : kBK;
+  static constexpr int kWBytes = kBN * kStageK / 2;  // packed weights per stage
   // Ring depths: as deep as shared memory allows (H100: 227 KB per block).
-  static constexpr int kRawStages = kF16In ? (BM == 256 ? 6 : BM == 128 ? 10 : 12) : (BM == 256 ? 6 : 8);
+  static constexpr int kRawStages = kFp8 ? (BM == 256 ? 5 : BM == 128 ? 9 : 12)
+                                    : kF16In ? (BM == 256 ? 6 : BM == 128 ? 10 : 12) : (BM == 256 ? 6 : 8);
   static constexpr int kB16Stages = kF16In ? 0 : BM == 256 ? 3 : 4;
-  static constexpr int kXBytes = BM * kBK * (kF16In ? 2 : 1);  // activations per stage
+  // Activations per stage: FP8 (FP8 path, converter variant) or FP16 bytes.
+  static constexpr int kXBytes = BM * kStageK * (kF16In && !kFp8 ? 2 : 1);
   static constexpr int kRawBytes = kWBytes + kXBytes;
   static constexpr int kB16Bytes = BM * kBK * 2;   // FP16 activations per stage
   static constexpr int kB16Off = kRawStages * kRawBytes;
   static constexpr int kBarOff = kB16Off + kB16Stages * kB16Bytes;
   static constexpr int kRowScaleOff = kBarOff + 2 * (kRawStages + kB16Stages) * 8;
-  static constexpr int kBytes = kRowScaleOff + BM * 4;  // the tile's row scales (epilogue)
+  static constexpr int kTableOff = kRowScaleOff + BM * 4;  // after the tile's row scales (epilogue)
+  static constexpr int kBytes = kTableOff + (kFp8 ? kFp8TableBytes : 0);
   static constexpr int kDynamicSmem = kBytes + 1024;  // slack to align the base to 1024
   static_assert(kWBytes % 1024 == 0 && kXBytes % 1024 == 0, "swizzled buffers need 1 KB alignment");
   static_assert(kDynamicSmem <= 227 * 1024, "over the sm_90 shared-memory limit");
@@ -98,6 +105,11 @@ struct Layout {
 __device__ __forceinline__ uint2 lds64(uint32_t a) {
   uint2 v;
   asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "r"(a) : "memory");
+  return v;
+}
+__device__ __forceinline__ uint4 lds128(uint32_t a) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(a) : "memory");
   return v;
 }
 __device__ __forceinline__ void sts128(uint32_t a, const uint4& v) {
@@ -142,22 +154,42 @@ __device__ __forceinline__ uint64_t b_desc(uint32_t saddr) {
          (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
 }
 
-template <int BM>
-__device__ __forceinline__ void wgmma_rs(float (&d)[BM / 2], const uint32_t (&a)[4], uint64_t desc) {
-  if constexpr (BM == 64) wgmma_m64n64k16_rs(d, a, desc, 1);
-  else if constexpr (BM == 128) wgmma_m64n128k16_rs(d, a, desc, 1);
-  else wgmma_m64n256k16_rs(d, a, desc, 1);
+template <int BM, bool kFp8>
+__device__ __forceinline__ void wgmma_rs(float (&d)[BM / 2], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
+  if constexpr (kFp8) {
+    if constexpr (BM == 64) wgmma_m64n64k32_e4m3_rs(d, a, desc, scale_d);
+    else if constexpr (BM == 128) wgmma_m64n128k32_e4m3_rs(d, a, desc, scale_d);
+    else wgmma_m64n256k32_e4m3_rs(d, a, desc, scale_d);
+  } else {
+    if constexpr (BM == 64) wgmma_m64n64k16_rs(d, a, desc, scale_d);
+    else if constexpr (BM == 128) wgmma_m64n128k16_rs(d, a, desc, scale_d);
+    else wgmma_m64n256k16_rs(d, a, desc, scale_d);
+  }
+}
+
+// FP8 path: eight E2M1 codes (one 32-bit word, k = 8 consecutive values) -> two registers of
+// four E4M3 bytes each, e4m3(e2m1 * sb * 2^shift), from the block scale's row of the product
+// table (t: the 8 products of magnitudes 0, .5, 1, 1.5, 2, 3, 4, 6). prmt picks a magnitude
+// per 3-bit index (bit 3 of a selector nibble would mean sign-replicate, hence the mask); a
+// second prmt turns each code's sign bit into 0x80 or 0x00 for its byte, XOR-ed in (XOR, not
+// OR, so that a negative block scale's products keep the right sign). lo gets codes 0-3,
+// hi codes 4-7.
+__device__ __forceinline__ void e2m1x8_to_e4m3(uint32_t q, uint2 t, uint32_t& lo, uint32_t& hi) {
+  const uint32_t qm = q & 0x77777777u, qs = (q >> 3) & 0x11111111u;
+  lo = prmt(t.x, t.y, qm) ^ prmt(0x8000u, 0u, qs);
+  hi = prmt(t.x, t.y, qm >> 16) ^ prmt(0x8000u, 0u, qs >> 16);
 }
 #endif  // W4A8_WGMMA_DEVICE
 
-template <int GROUP, int BM, bool kF16In>
+template <int GROUP, int BM, bool kF16In, bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_exact_kernel(const __grid_constant__ CUtensorMap wmap,
                        const __grid_constant__ CUtensorMap xmap, const GemmParams p, const int splits,
                        const int raster_n) {
 #if defined(W4A8_WGMMA_DEVICE)
   constexpr int kConverterThreads = 96;  // warps 1-3 of warpgroup 0
-  using L = Layout<BM, kF16In>;
+  using L = Layout<BM, kF16In, kFp8>;
+  constexpr int kStageK = L::kStageK, kWBytes = L::kWBytes;
   constexpr int R = L::kRawStages, F = kF16In ? 1 : L::kB16Stages;  // (F unused when kF16In)
   extern __shared__ uint8_t smem_dyn[];
   const uint32_t sbase = (smem_u32(smem_dyn) + 1023u) & ~1023u;
@@ -170,7 +202,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto b_empty = [&](int f) { return sbase + L::kBarOff + 8 * (2 * R + F + f); };
 
   const int M = static_cast<int>(p.M), N = static_cast<int>(p.N), K = static_cast<int>(p.K);
-  const int nk = (K + kBK - 1) / kBK;
+  const int nk = (K + kStageK - 1) / kStageK;
   const int mtiles = (M + BM - 1) / BM, ntiles = (N + kBN - 1) / kBN;
   const int tiles = mtiles * ntiles;
   const int items = tiles * splits;
@@ -213,11 +245,11 @@ __global__ void __launch_bounds__(kThreads, 1)
           const int s = it % R;
           mbar_wait(raw_empty(s), ((it / R) & 1) ^ 1);
           mbar_expect_tx(raw_full(s), L::kRawBytes);
-          if (p.tiled)  // (byte 0, row 0, k-tile = stage, first row block)
+          if (!kFp8 && p.tiled)  // (byte 0, row 0, k-tile = stage, first row block)
             tma_load_4d(raw_w(s), &wmap, raw_full(s), 0, 0, kb, w.nt * (kBN / 16));
           else
-            tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kBK / 2), w.nt * kBN);
-          tma_load_2d(raw_x(s), &xmap, raw_full(s), kb * kBK, w.mt * BM);
+            tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kStageK / 2), w.nt * kBN);
+          tma_load_2d(raw_x(s), &xmap, raw_full(s), kb * kStageK, w.mt * BM);
         }
       }
     } else if (!kF16In && threadIdx.x >= 32) {  // converters
@@ -284,19 +316,51 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint8_t *srow0 = p.sb, *srow1 = p.sb;
   bool sok0 = false, sok1 = false;
   auto load_scales = [&](int kb, uint32_t (&sc)[2]) {
-    const int grp = (kb * kBK + 16 * c) / GROUP;
-    const unsigned at = unsigned(grp / T) * s_tile + grp % T;
-    sc[0] = sok0 && grp < kgroups ? __ldg(srow0 + at) : 0u;
-    sc[1] = sok1 && grp < kgroups ? __ldg(srow1 + at) : 0u;
+    if constexpr (kFp8) {
+      // k 32c .. 32c + 31 of the 128-k stage: groups 2c and 2c + 1 (g16, one aligned 2-byte
+      // load: K % 32 == 0 makes a row's group count even) or group c (g32); canonical only.
+      const int grp = (kb * kBKFp8 + 32 * c) / GROUP;
+      if constexpr (GROUP == 16) {
+        sc[0] = sok0 && grp < kgroups ? __ldg(reinterpret_cast<const uint16_t*>(srow0 + grp)) : 0u;
+        sc[1] = sok1 && grp < kgroups ? __ldg(reinterpret_cast<const uint16_t*>(srow1 + grp)) : 0u;
+      } else {
+        sc[0] = sok0 && grp < kgroups ? __ldg(srow0 + grp) : 0u;
+        sc[1] = sok1 && grp < kgroups ? __ldg(srow1 + grp) : 0u;
+      }
+    } else {
+      const int grp = (kb * kBK + 16 * c) / GROUP;
+      const unsigned at = unsigned(grp / T) * s_tile + grp % T;
+      sc[0] = sok0 && grp < kgroups ? __ldg(srow0 + at) : 0u;
+      sc[1] = sok1 && grp < kgroups ? __ldg(srow1 + at) : 0u;
+    }
   };
 
+  // FP8 path: the product table, T[sb][i] = e4m3(mag_i * sb * 2^shift) for every block-scale
+  // byte sb (NaN scales give NaN products), one row per consumer thread; exact products are
+  // exact in FP32 (2 x 4 significant bits), then one RNE rounding to E4M3, as in the CPU
+  // reference (w4a8/reference.hpp fp8_weight_product).
+  const uint32_t table = sbase + L::kTableOff;
+  if constexpr (kFp8) {
+    const float f = ldexpf(__half2float(__half(__nv_cvt_fp8_to_halfraw(uint8_t(ct), __NV_E4M3))), p.fp8_shift);
+    auto two = [&](float m0, float m1) {
+      return uint32_t(__nv_cvt_float2_to_fp8x2(make_float2(m0 * f, m1 * f), __NV_SATFINITE, __NV_E4M3));
+    };
+    const uint32_t lo = two(0.0f, 0.5f) | (two(1.0f, 1.5f) << 16), hi = two(2.0f, 3.0f) | (two(4.0f, 6.0f) << 16);
+    asm volatile("st.shared.v2.u32 [%0], {%1, %2};" ::"r"(table + 8 * ct), "r"(lo), "r"(hi) : "memory");
+    asm volatile("bar.sync 1, %0;" ::"n"(kConsumerThreads) : "memory");
+  }
+
   float acc[BM / 2];
+  // FP8 path: the FP8 wgmma accumulates with reduced precision, so each 128-k stage's sum
+  // starts from zero in acc and is added ("promoted") into FP32 registers here.
+  float fin[kFp8 ? BM / 2 : 1];
   // Stages of wgmmas kept in flight behind the one being issued (the FP16-fed variant keeps
   // two up to 128 tokens, so the tensor pipe has queued work while the next stage is
   // dequantized; 256 tokens have no registers for a third fragment set (ptxas would
   // serialize the wgmmas, C7512); the converter variant keeps one, to leave its B ring
   // room), and one set of A fragments and scale registers per stage in flight or prepared.
-  constexpr int kDepth = kF16In && BM <= 128 ? 2 : 1;
+  // The FP8 path keeps one: the stage's sum must be promoted before the next stage reuses acc.
+  constexpr int kDepth = kF16In && !kFp8 && BM <= 128 ? 2 : 1;
   constexpr int NP = kDepth + 1;
   uint32_t afrag[NP][4][4];
   uint32_t scales[NP][2] = {};
@@ -306,23 +370,20 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto release = [&](uint32_t stage_it) {  // the B (and raw) buffers of that stage are read
     mbar_arrive(kF16In ? raw_empty(stage_it % R) : b_empty(stage_it % F));
   };
-  auto stage = [&](auto parity, int kb) {
-    constexpr int P = decltype(parity)::value;
-    const int s = it % R, f = it % F;
-    (void)f;
-    // (sb, sb) of both rows for this stage; then the loads for stage kb + 2.
-    const uint32_t f0 = e4m3x2_to_f16x2(prmt(scales[P][0], 0u, 0x0000u));
-    const uint32_t f1 = e4m3x2_to_f16x2(prmt(scales[P][1], 0u, 0x0000u));
-    load_scales(kb + NP, scales[P]);
-
-    // This thread's packed weights: 16 k of rows r0 and r0 + 8.
-    mbar_wait(raw_full(s), (it / R) & 1);
+  auto promote = [&] {  // FP8 path: acc holds the finished sum of one stage
+#pragma unroll
+    for (int i = 0; i < BM / 2; ++i) fence_operand(acc[i]);
+    if constexpr (kFp8)
+#pragma unroll
+      for (int i = 0; i < BM / 2; ++i) fin[i] += acc[i];
+  };
+  // Exact path: dequantizes the 16 k of rows r0 and r0 + 8 of a 64-k stage into the 4 k16
+  // steps' FP16 A fragments.
+  // f0, f1: (sb, sb) of both rows as FP16 pairs.
+  auto dequant_exact = [&](uint32_t (&a)[4][4], uint32_t s, uint32_t f0, uint32_t f1) {
     const uint2 wa = lds64(raw_w(s) + r0 * 32 + 8 * c);
     const uint2 wb = lds64(raw_w(s) + (r0 + 8) * 32 + 8 * c);
     if constexpr (!kF16In) mbar_arrive(raw_empty(s));  // B lives in its own ring
-
-    // Dequantize into the 4 k16 steps' A fragments.
-    uint32_t(&a)[4][4] = afrag[P];
 #pragma unroll
     for (int word = 0; word < 2; ++word) {
       const uint32_t qa = word ? wa.y : wa.x, qb = word ? wb.y : wb.x;
@@ -337,8 +398,41 @@ __global__ void __launch_bounds__(kThreads, 1)
         as[3] = hmul2(e4m3x2_to_f16x2(eb >> 16), f1);
       }
     }
+  };
+  // FP8 path: the 32 k (16 bytes) of rows r0 and r0 + 8 at k 32c.. of a 128-k stage become
+  // the 4 k32 steps' E4M3 A fragments: code word st (k 32c + 8st ..) gives step st's run at
+  // slots 4c.. (codes 0-3) and 16 + 4c.. (codes 4-7), so logical slot 32st + 16h + 4c + e holds
+  // k = 32c + 8st + 4h + e; the prologue (launch_fp8_to_fp8p) permutes the activations alike.
+  auto dequant_fp8 = [&](uint32_t (&a)[4][4], uint32_t s, const uint32_t (&sc)[2]) {
+    const uint2 t00 = lds64(table + 8 * (sc[0] & 0xFFu)), t10 = lds64(table + 8 * (sc[1] & 0xFFu));
+    const uint2 t01 = GROUP == 16 ? lds64(table + 8 * (sc[0] >> 8)) : t00;
+    const uint2 t11 = GROUP == 16 ? lds64(table + 8 * (sc[1] >> 8)) : t10;
+    const uint4 wa = lds128(raw_w(s) + r0 * 64 + 16 * c);
+    const uint4 wb = lds128(raw_w(s) + (r0 + 8) * 64 + 16 * c);
+    const uint32_t qa[4] = {wa.x, wa.y, wa.z, wa.w}, qb[4] = {wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+    for (int st = 0; st < 4; ++st) {  // words 0, 1: group 2c (g16); 2, 3: group 2c + 1
+      e2m1x8_to_e4m3(qa[st], st < 2 ? t00 : t01, a[st][0], a[st][2]);
+      e2m1x8_to_e4m3(qb[st], st < 2 ? t10 : t11, a[st][1], a[st][3]);
+    }
+  };
+  auto stage = [&](auto parity, int kb) {
+    constexpr int P = decltype(parity)::value;
+    const int s = it % R, f = it % F;
+    (void)f;
+    // This stage's scales (the exact path's as FP16 pairs); then the loads for stage kb + NP.
+    const uint32_t sc[2] = {scales[P][0], scales[P][1]};
+    const uint32_t f0 = kFp8 ? 0u : e4m3x2_to_f16x2(prmt(sc[0], 0u, 0x0000u));
+    const uint32_t f1 = kFp8 ? 0u : e4m3x2_to_f16x2(prmt(sc[1], 0u, 0x0000u));
+    load_scales(kb + NP, scales[P]);
+    mbar_wait(raw_full(s), (it / R) & 1);
+    uint32_t(&a)[4][4] = afrag[P];
+    if constexpr (kFp8) dequant_fp8(a, s, sc);
+    else dequant_exact(a, s, f0, f1);
+    (void)f0, (void)f1;
     // The stage's 4 wgmmas once B is there; then wait until only this stage is in flight
-    // and hand the previous stage's B buffer back.
+    // and hand the previous stage's B buffer back. The FP8 path first waits for the
+    // previous stage, promotes its sum and then overwrites acc (scale_d = 0 on the first).
     uint32_t bsm;
     if constexpr (kF16In) {
       bsm = raw_x(s);
@@ -347,16 +441,30 @@ __global__ void __launch_bounds__(kThreads, 1)
       bsm = b16(f);
     }
     const uint64_t desc = b_desc(bsm);
+    if constexpr (kFp8) {
+      if (kb > kb_first) {
+        wgmma_wait<0>();
+        promote();
+        release(it - 1);
+      }
+    }
     wgmma_fence();
 #pragma unroll
-    for (int st = 0; st < 4; ++st) wgmma_rs<BM>(acc, a[st], desc + 2 * st);  // +32 bytes per k16
+    for (int st = 0; st < 4; ++st)  // +32 bytes per k16 (16-bit) or k32 (FP8) step
+      wgmma_rs<BM, kFp8>(acc, a[st], desc + 2 * st, kFp8 ? int(st > 0) : 1);
     wgmma_commit();
-    wgmma_wait<kDepth>();
-    if (kb - kb_first >= kDepth) release(it - kDepth);
+    if constexpr (!kFp8) {
+      wgmma_wait<kDepth>();
+      if (kb - kb_first >= kDepth) release(it - kDepth);
+    }
     ++it;
   };
+  auto result = [&](int i) -> float {  // the tile's FP32 sums after the main loop
+    if constexpr (kFp8) return fin[i];
+    else return acc[i];
+  };
 
-  const float base = epilogue_base(p.alpha, p.s2);
+  const float base = epilogue_base(p.alpha, p.s2, kFp8 ? -p.fp8_shift : 6);
   // 4-byte output stores of channel pairs need an even N and a 4-byte aligned y.
   const bool pairs = N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.y) & 3) == 0;
   const uint32_t rs_smem = sbase + L::kRowScaleOff;
@@ -379,6 +487,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int k = 0; k < NP; ++k) load_scales(w.kb0 + k, scales[k]);
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) acc[i] = 0.0f;
+    if constexpr (kFp8)
+#pragma unroll
+      for (int i = 0; i < BM / 2; ++i) fin[i] = 0.0f;
     int kb = w.kb0;
     for (; kb + NP <= w.kb1; kb += NP) {  // unrolled so that fragment sets are compile-time
       stage(std::integral_constant<int, 0>(), kb);
@@ -391,9 +502,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_wait<0>();
     if constexpr (kDepth == 2)
       if (w.kb1 - w.kb0 >= 2) release(it - 2);
+    promote();
     release(it - 1);
-#pragma unroll
-    for (int i = 0; i < BM / 2; ++i) fence_operand(acc[i]);
 
     if (splits > 1) {
       // A partial tile: raw FP32 sums to the workspace, scaled and rounded by the reduction.
@@ -408,7 +518,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int m = mt * BM + 8 * i + 2 * c + e, n = n0 + 8 * h;
-            if (m < M && n < N) part[size_t(m) * unsigned(N) + n] = acc[4 * i + 2 * h + e];
+            if (m < M && n < N) part[size_t(m) * unsigned(N) + n] = result(4 * i + 2 * h + e);
           }
       continue;
     }
@@ -432,8 +542,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int h = 0; h < 2; ++h) {
         const int n = n0 + 8 * h;
         const float bias = h ? bias1 : bias0;
-        const float v0 = acc[4 * i + 2 * h] * sc_e0 + bias;      // token mb
-        const float v1 = acc[4 * i + 2 * h + 1] * sc_e1 + bias;  // token mb + 1
+        const float v0 = result(4 * i + 2 * h) * sc_e0 + bias;      // token mb
+        const float v1 = result(4 * i + 2 * h + 1) * sc_e1 + bias;  // token mb + 1
         if (pairs) {
           // even g keeps token mb (channels n, n+1), odd g token mb+1 (channels n-1, n).
           const float other = __shfl_xor_sync(0xFFFFFFFFu, odd_g ? v0 : v1, 4);
@@ -463,7 +573,7 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   const int64_t M = p.M, N = p.N, MN = M * N;
   const int64_t n = 2 * (int64_t(blockIdx.x) * blockDim.x + threadIdx.x);
   if (n >= N) return;
-  const float base = epilogue_base(p.alpha, p.s2);
+  const float base = epilogue_base(p.alpha, p.s2, p.fp8 ? -p.fp8_shift : 6);
   const bool two = n + 1 < N;
   const float bias0 = p.bias ? bf16_bits_to_float(__ldg(p.bias + n)) : 0.0f;
   const float bias1 = p.bias && two ? bf16_bits_to_float(__ldg(p.bias + n + 1)) : 0.0f;
@@ -481,25 +591,29 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 }
 
 // ---- the whitelist ----------------------------------------------------------------------
-// X(group, tokens per tile, FP16 activations from the prologue, K splits). The first ten
-// keep their indices from before split-K existed.
+// X(group, tokens per tile, activations from the prologue, K splits, FP8 path). The first
+// ten keep their indices from before split-K existed, the first twenty from before the FP8
+// path. The FP8 path runs 128-token tiles only: its promotion registers (fin) leave no room
+// for a 256-token accumulator.
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
-  X(16, 128, 1, 1) X(16, 256, 1, 1) X(16, 64, 1, 1) X(32, 128, 1, 1) X(32, 256, 1, 1) X(32, 64, 1, 1) \
-  X(16, 128, 0, 1) X(16, 256, 0, 1) X(32, 128, 0, 1) X(32, 256, 0, 1) X(16, 256, 1, 2) X(16, 256, 1, 4) \
-  X(16, 128, 1, 2) X(16, 128, 1, 4) X(32, 256, 1, 2) X(32, 256, 1, 4) X(32, 128, 1, 2) X(32, 128, 1, 4) \
-  X(16, 128, 1, 8) X(32, 128, 1, 8)
+  X(16, 128, 1, 1, 0) X(16, 256, 1, 1, 0) X(16, 64, 1, 1, 0) X(32, 128, 1, 1, 0) X(32, 256, 1, 1, 0)   \
+  X(32, 64, 1, 1, 0) X(16, 128, 0, 1, 0) X(16, 256, 0, 1, 0) X(32, 128, 0, 1, 0) X(32, 256, 0, 1, 0)   \
+  X(16, 256, 1, 2, 0) X(16, 256, 1, 4, 0) X(16, 128, 1, 2, 0) X(16, 128, 1, 4, 0) X(32, 256, 1, 2, 0)  \
+  X(32, 256, 1, 4, 0) X(32, 128, 1, 2, 0) X(32, 128, 1, 4, 0) X(16, 128, 1, 8, 0) X(32, 128, 1, 8, 0)  \
+  X(16, 128, 1, 1, 1) X(32, 128, 1, 1, 1) X(16, 128, 1, 4, 1) X(32, 128, 1, 4, 1)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
-#define W4A8_WGMMA_NAME(G, BM, F16, S)                                                              \
-  ((F16) ? ((S) > 1 ? "wgmma_exact_bm" W4A8_STR(BM) "_k" W4A8_STR(S) "_g" W4A8_STR(G)                \
-                    : "wgmma_exact_bm" W4A8_STR(BM) "_g" W4A8_STR(G))                                \
-         : "wgmma_exact_cvt_bm" W4A8_STR(BM) "_g" W4A8_STR(G))
-#define W4A8_WGMMA_ENTRY(G, BM, F16, S) {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S)},
+#define W4A8_WGMMA_NAME1(PFX, G, BM, S) \
+  ((S) > 1 ? PFX W4A8_STR(BM) "_k" W4A8_STR(S) "_g" W4A8_STR(G) : PFX W4A8_STR(BM) "_g" W4A8_STR(G))
+#define W4A8_WGMMA_NAME(G, BM, F16, S, FP8)                                                  \
+  ((FP8) ? W4A8_WGMMA_NAME1("wgmma_fp8_bm", G, BM, S)                                         \
+   : (F16) ? W4A8_WGMMA_NAME1("wgmma_exact_bm", G, BM, S) : W4A8_WGMMA_NAME1("wgmma_exact_cvt_bm", G, BM, S))
+#define W4A8_WGMMA_ENTRY(G, BM, F16, S, FP8) {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8), FP8 != 0},
 const WgmmaConfig kConfigs[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_ENTRY)};
 using KernelFn = void (*)(const CUtensorMap, const CUtensorMap, const GemmParams, const int, const int);
-#define W4A8_WGMMA_FN(G, BM, F16, S) &wgmma_exact_kernel<G, BM, F16 != 0>,
+#define W4A8_WGMMA_FN(G, BM, F16, S, FP8) &wgmma_exact_kernel<G, BM, F16 != 0, FP8 != 0>,
 const KernelFn kKernels[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_FN)};
-#define W4A8_WGMMA_SMEM(G, BM, F16, S) Layout<BM, F16 != 0>::kDynamicSmem,
+#define W4A8_WGMMA_SMEM(G, BM, F16, S, FP8) Layout<BM, F16 != 0, FP8 != 0>::kDynamicSmem,
 const int kSmem[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_SMEM)};
 constexpr int kNumConfigs = sizeof(kConfigs) / sizeof(kConfigs[0]);
 
@@ -550,7 +664,8 @@ bool encode_tiled_weights(CUtensorMap* map, const void* base, int64_t N, int64_t
 int wgmma_config_count() { return kNumConfigs; }
 
 int wgmma_splits(int index, int64_t K) {
-  const int64_t nk = (K + kBK - 1) / kBK;
+  const int64_t stage_k = kConfigs[index].fp8 ? kBKFp8 : kBK;
+  const int64_t nk = (K + stage_k - 1) / stage_k;
   int64_t s = kConfigs[index].splits;
   if (s > nk) s = nk > 0 ? nk : 1;
   const int64_t per = (nk + s - 1) / s;  // stages per split; then no split is left empty
@@ -577,13 +692,20 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
   const WgmmaConfig& c = kConfigs[index];
   if (p.M == 0 || p.N == 0) return cudaSuccess;
   CUtensorMap wmap, xmap;
-  if (c.f16_in != (p.x16 != nullptr)) return cudaErrorInvalidValue;
-  const bool xok = c.f16_in ? encode_2d(&xmap, p.x16, uint64_t(f16p_row_elems(p.K)), uint64_t(p.M), kBK,
-                                        c.bm, CU_TENSOR_MAP_SWIZZLE_128B, 2)
-                            : encode_2d(&xmap, p.x, uint64_t(p.K), uint64_t(p.M), kBK, c.bm,
-                                        CU_TENSOR_MAP_SWIZZLE_64B);
+  // Each variant takes its own activations: the FP8 path permuted FP8 (x8p, canonical weights
+  // only), the exact "f16 in" one permuted FP16 (x16), the converter one the FP8 codes (x).
+  if (c.fp8 ? (p.x8p == nullptr || !p.fp8 || p.tiled || p.x16 != nullptr)
+            : (p.fp8 || p.x8p != nullptr || c.f16_in != (p.x16 != nullptr)))
+    return cudaErrorInvalidValue;
+  const bool xok = c.fp8      ? encode_2d(&xmap, p.x8p, uint64_t(fp8p_row_bytes(p.K)), uint64_t(p.M), kBKFp8,
+                                          c.bm, CU_TENSOR_MAP_SWIZZLE_128B)
+                   : c.f16_in ? encode_2d(&xmap, p.x16, uint64_t(f16p_row_elems(p.K)), uint64_t(p.M), kBK,
+                                          c.bm, CU_TENSOR_MAP_SWIZZLE_128B, 2)
+                              : encode_2d(&xmap, p.x, uint64_t(p.K), uint64_t(p.M), kBK, c.bm,
+                                          CU_TENSOR_MAP_SWIZZLE_64B);
+  const uint32_t wbox = (c.fp8 ? kBKFp8 : kBK) / 2;  // bytes of a row per stage
   const bool wok = p.tiled ? encode_tiled_weights(&wmap, p.w, p.N, p.K)
-                           : encode_2d(&wmap, p.w, uint64_t(p.K / 2), uint64_t(p.N), kBK / 2, kBN,
+                           : encode_2d(&wmap, p.w, uint64_t(p.K / 2), uint64_t(p.N), wbox, kBN,
                                        CU_TENSOR_MAP_SWIZZLE_NONE);
   if (!xok || !wok) return cudaErrorInvalidValue;
   // The dynamic shared-memory opt-in is per kernel and device: once per config and device
@@ -601,7 +723,7 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
   const int64_t items = ((p.M + c.bm - 1) / c.bm) * ((p.N + kBN - 1) / kBN) * splits;
   const int64_t grid = items < sm_count ? items : sm_count;  // persistent: one CTA per SM
   // Channel tiles fastest when the activations outweigh the weights (see the top).
-  const int raster_n = p.M * p.K * (c.f16_in ? 2 : 1) > p.N * p.K / 2;
+  const int raster_n = p.M * p.K * (c.f16_in && !c.fp8 ? 2 : 1) > p.N * p.K / 2;
   kKernels[index]<<<static_cast<unsigned>(grid), kThreads, kSmem[index], stream>>>(wmap, xmap, p, splits,
                                                                                     raster_n);
   cudaError_t err = cudaGetLastError();

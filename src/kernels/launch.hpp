@@ -32,6 +32,12 @@ struct GemmParams {
   // Weights and block scales in the tiled layout (W4A8_LAYOUT_TILED, w4a8/formats.hpp)
   // instead of the canonical one. The mma kernel takes it with 16-byte pieces only (vec 16).
   bool tiled = false;
+  // FP8 tensor-core path (wgmma "fp8" configurations): weights become e4m3(e2m1 * sb *
+  // 2^fp8_shift) in the kernel (fp8_shift from w4a8_prepare_fp8, undone in the epilogue),
+  // activations come permuted as FP8 (fp8p layout below) from the prologue.
+  bool fp8 = false;
+  int fp8_shift = 0;
+  const uint8_t* x8p = nullptr;
 };
 
 // One instantiated configuration of the mma.sync exact kernel. The whitelist lives in
@@ -65,6 +71,7 @@ struct WgmmaConfig {
   bool f16_in;  // takes GemmParams::x16 (FP16 activations made by the prologue), not x
   int splits;   // K cut into this many contiguous ranges (work items); > 1: needs GemmParams::partial
   const char* name;
+  bool fp8;     // the FP8 tensor-core path (GemmParams::fp8, x8p); f16_in is then true
 };
 int wgmma_config_count();
 const WgmmaConfig& wgmma_config(int index);
@@ -93,6 +100,22 @@ inline int f16p_k_of_column(int L) {
   const int s = L >> 4, h = (L >> 3) & 1, c = (L >> 1) & 3, e = L & 1;
   return 16 * c + 8 * (s >> 1) + (s & 1) + 4 * h + 2 * e;
 }
+// FP8 activations for the FP8 path: the codes themselves, k permuted within each 128-k
+// block (slot 32s + 16h + 4c + e holds k = 32c + 8s + 4h + e, gemm_wgmma.cu dequant_fp8), rows
+// padded with zeros to fp8p_row_bytes(K). A 16-byte unit j of a block holds the code words
+// (4 k) j, j + 8, j + 16, j + 24.
+inline int64_t fp8p_row_bytes(int64_t K) { return (K + 127) / 128 * 128; }
+inline int fp8p_k_of_slot(int L) {
+  const int s = L >> 5, h = (L >> 4) & 1, c = (L >> 2) & 3, e = L & 3;
+  return 32 * c + 8 * s + 4 * h + e;
+}
+cudaError_t launch_quantize_activation_fp8p(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M,
+                                            int64_t K, cudaStream_t stream);
+cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, cudaStream_t stream);
+// FP8 path, load time: ORs into mask[sb] (256 words, zeroed by the caller) the bit of every
+// E2M1 magnitude (0..7) that occurs in a group with block scale byte sb (canonical layout).
+cudaError_t launch_fp8_scale_usage(const uint8_t* packed, const uint8_t* scales, int64_t N, int64_t K,
+                                   int group, uint32_t* mask, cudaStream_t stream);
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
                                             int64_t M, int64_t K, cudaStream_t stream);
 cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,

@@ -114,58 +114,68 @@ __global__ void __launch_bounds__(kRegsMaxThreads)
   if (threadIdx.x == 0) row_scale[row] = rq.scale;
 }
 
-// ---- FP16 activations for the wgmma kernel -----------------------------------------------
-// The wgmma kernel takes its activations as FP16 (the FP8 values, exactly) in a k order
-// permuted within each 64-k block (gemm_wgmma.cu explains why): logical column
-// 16s + 8h + 2c + e of a block holds k = 16c + 8(s>>1) + (s&1) + 4h + 2e. Rows are padded
-// with zeros to Kp = K rounded up to 64. A block row is eight 16-byte units, unit 2s + h
-// holding the pairs c = 0..3: from each 16-k quarter c, bytes (s&1) and (s&1) + 2 of its
-// 32-bit code word 2(s>>1) + h. F16pUnit says which, for one unit of a row.
+// ---- Permuted activations for the wgmma kernels ------------------------------------------
+// The wgmma kernels take their activations in a k order permuted within blocks of k, rows
+// padded with zeros to whole blocks (gemm_wgmma.cu explains why), written by the prologue
+// kernels below in 16-byte output units. A unit takes one 32-bit word of codes (4 k) from
+// each quarter c = 0..3 of its block: words word0 + stride * c. Two layouts:
+//  - f16p (exact path): FP16 values, 64-k blocks; logical column 16s + 8h + 2c + e holds
+//    k = 16c + 8(s>>1) + (s&1) + 4h + 2e. Unit 2s + h holds the pairs c = 0..3: from word
+//    2(s>>1) + h + 4c, bytes (s&1) and (s&1) + 2, widened to FP16.
+//  - fp8p (FP8 path): the codes, 128-k blocks; slot 32s + 16h + 4c + e holds
+//    k = 32c + 8s + 4h + e. Unit j holds words j + 8c unchanged.
 struct F16pUnit {
-  int64_t blk;   // 64-k block of the row
-  int word0;     // code word (4 k) of quarter 0; quarter c's is word0 + 4c
+  static constexpr int kBlockK = 64, kStride = 4;
+  int64_t blk;   // block of the row
+  int word0;     // code word of quarter 0
   uint32_t sel;  // prmt selector of the two codes in a word
   __device__ __forceinline__ explicit F16pUnit(int64_t unit) : blk(unit / 8) {
     const int j = static_cast<int>(unit % 8), s = j >> 1, h = j & 1;
     word0 = 2 * (s >> 1) + h;
     sel = (s & 1) ? 0x3331u : 0x3320u;
   }
-  // Codes of k = 4 * word .. + 3 -> the unit's two FP16 values from them.
-  __device__ __forceinline__ uint32_t pair(uint32_t codes) const { return e4m3x2_to_f16x2(prmt(codes, 0u, sel)); }
+  // Codes of one word -> the unit's 32-bit output from them (two FP16 values).
+  __device__ __forceinline__ uint32_t out(uint32_t codes) const { return e4m3x2_to_f16x2(prmt(codes, 0u, sel)); }
+};
+struct Fp8pUnit {
+  static constexpr int kBlockK = 128, kStride = 8;
+  int64_t blk;
+  int word0;
+  __device__ __forceinline__ explicit Fp8pUnit(int64_t unit) : blk(unit / 8), word0(static_cast<int>(unit % 8)) {}
+  __device__ __forceinline__ uint32_t out(uint32_t codes) const { return codes; }
 };
 
-// FP8 [M, K] -> permuted FP16 [M, Kp]. One thread per 16-byte output unit (8 FP16 values):
-// unit j of a 64-k block is (s, h) = (j / 2, j % 2) of the permutation above, so a
-// warp's stores cover 512 contiguous bytes (one thread per 64-k block wrote 16 bytes at a
-// 128-byte stride per store). A unit needs one 32-bit word of codes from each 16-k quarter of
-// its block: words 4c + 2(s / 2) + h, bytes (s % 2) and (s % 2) + 2 of each; the 8 threads of a
-// block share its 64 bytes through L1. Grid: (units per row / blockDim, min(M, 65535)); rows
-// past gridDim.y are walked with that stride.
-__global__ void fp8_to_f16p_kernel(const uint8_t* __restrict__ q, uint16_t* __restrict__ out, int64_t M,
-                                   int64_t K, int64_t Kp) {
+// FP8 [M, K] -> a permuted layout, row_bytes per output row. One thread per 16-byte output
+// unit, so a warp's stores cover 512 contiguous bytes; the 8 threads of a block share its
+// source bytes through L1. Grid: (units per row / blockDim, min(M, 65535)); rows past
+// gridDim.y are walked with that stride.
+template <class Unit>
+__global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __restrict__ out, int64_t M,
+                                   int64_t K, int64_t row_bytes) {
   const int64_t unit = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (unit * 8 >= Kp) return;
-  const F16pUnit u(unit);
+  if (unit * 16 >= row_bytes) return;
+  const Unit u(unit);
   for (int64_t row = blockIdx.y; row < M; row += gridDim.y) {
-    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + row * K + u.blk * 64);
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + row * K + u.blk * Unit::kBlockK);
     uint32_t w[4];
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
-      const int word = u.word0 + 4 * c;
-      w[c] = u.pair(u.blk * 64 + 4 * word < K ? __ldg(src + word) : 0u);  // padding past K stays zero
+      const int word = u.word0 + Unit::kStride * c;
+      w[c] = u.out(u.blk * Unit::kBlockK + 4 * word < K ? __ldg(src + word) : 0u);  // padding stays zero
     }
-    reinterpret_cast<uint4*>(out + row * Kp)[unit] = make_uint4(w[0], w[1], w[2], w[3]);
+    reinterpret_cast<uint4*>(out + row * row_bytes)[unit] = make_uint4(w[0], w[1], w[2], w[3]);
   }
 }
 
-// BF16 [M, K] -> permuted FP16 [M, Kp] + row scales: the FP8 quantizer above (same amax,
-// same scale, same RNE + satfinite codes), with the codes widened to FP16. One CTA per row;
-// after the amax, one thread per 16-byte output unit as in fp8_to_f16p_kernel (coalesced
-// stores): it quantizes the two 4-value words of quarters c and c + 1 it needs at a time
-// (quantize8 on 8 values, half of them for the sibling unit) from the row, now in L1.
+// BF16 [M, K] -> a permuted layout + row scales: the FP8 quantizer above (same amax, same
+// scale, same RNE + satfinite codes), written as permute_fp8_kernel would write its output.
+// One CTA per row; after the amax, one thread per 16-byte output unit (coalesced stores): it
+// quantizes the words of quarters c and c + 1 it needs at a time (quantize8 on 8 values)
+// from the row, now in L1.
+template <class Unit>
 __global__ void __launch_bounds__(kActThreads)
-    quantize_activation_f16p_kernel(const uint16_t* __restrict__ x, uint16_t* __restrict__ out,
-                                    float* __restrict__ row_scale, int64_t K, int64_t Kp) {
+    quantize_activation_permuted_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
+                                        float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const uint16_t* xr = x + row * K;
@@ -174,22 +184,47 @@ __global__ void __launch_bounds__(kActThreads)
   for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x)
     m = max(m, amax_bits8(__ldg(reinterpret_cast<const uint4*>(xr) + i)));
   const RowQuant rq(block_max_u32(m, smem));
-  uint4* orow = reinterpret_cast<uint4*>(out + row * Kp);
-  for (int64_t unit = threadIdx.x; unit * 8 < Kp; unit += blockDim.x) {
-    const F16pUnit u(unit);
+  uint4* orow = reinterpret_cast<uint4*>(out + row * row_bytes);
+  for (int64_t unit = threadIdx.x; unit * 16 < row_bytes; unit += blockDim.x) {
+    const Unit u(unit);
     uint32_t w[4];
 #pragma unroll
     for (int c = 0; c < 4; c += 2) {
-      const int64_t ka = u.blk * 64 + 4 * (u.word0 + 4 * c), kb = ka + 16;  // words of quarters c, c + 1
+      const int64_t ka = u.blk * Unit::kBlockK + 4 * (u.word0 + Unit::kStride * c);
+      const int64_t kb = ka + 4 * Unit::kStride;  // quarters c, c + 1
       const uint2 va = ka < K ? __ldg(reinterpret_cast<const uint2*>(xr + ka)) : make_uint2(0u, 0u);
       const uint2 vb = kb < K ? __ldg(reinterpret_cast<const uint2*>(xr + kb)) : make_uint2(0u, 0u);
       const uint2 codes = rq.codes(make_uint4(va.x, va.y, vb.x, vb.y));
-      w[c] = u.pair(ka < K ? codes.x : 0u);  // padding past K stays zero
-      w[c + 1] = u.pair(kb < K ? codes.y : 0u);
+      w[c] = u.out(ka < K ? codes.x : 0u);  // padding past K stays zero
+      w[c + 1] = u.out(kb < K ? codes.y : 0u);
     }
     orow[unit] = make_uint4(w[0], w[1], w[2], w[3]);
   }
   if (threadIdx.x == 0) row_scale[row] = rq.scale;
+}
+
+// FP8 path, load time: one thread per group (canonical layout): the bits of the E2M1
+// magnitudes it holds, OR-ed into mask[its scale byte] through a per-CTA copy.
+template <int GROUP>
+__global__ void fp8_scale_usage_kernel(const uint8_t* __restrict__ packed, const uint8_t* __restrict__ scales,
+                                       int64_t groups, uint32_t* __restrict__ mask) {
+  __shared__ uint32_t local[256];
+  for (int i = threadIdx.x; i < 256; i += blockDim.x) local[i] = 0u;
+  __syncthreads();
+  for (int64_t gi = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; gi < groups; gi += int64_t(gridDim.x) * blockDim.x) {
+    const uint32_t* codes = reinterpret_cast<const uint32_t*>(packed + gi * (GROUP / 2));
+    uint32_t bits = 0;
+#pragma unroll
+    for (int i = 0; i < GROUP / 8; ++i) {
+      const uint32_t q = __ldg(codes + i);
+#pragma unroll
+      for (int n = 0; n < 8; ++n) bits |= 1u << ((q >> (4 * n)) & 7u);
+    }
+    atomicOr(&local[__ldg(scales + gi)], bits);
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < 256; i += blockDim.x)
+    if (local[i]) atomicOr(mask + i, local[i]);
 }
 
 // Weight step 1: amax over the whole tensor, as float bits, atomically max-ed into
@@ -283,17 +318,49 @@ cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row
 
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
                                             int64_t M, int64_t K, cudaStream_t stream) {
-  quantize_activation_f16p_kernel<<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
-      x, out, row_scale, K, f16p_row_elems(K));
+  quantize_activation_permuted_kernel<F16pUnit><<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
+      x, reinterpret_cast<uint8_t*>(out), row_scale, K, f16p_row_elems(K) * 2);
   return cudaGetLastError();
 }
 
-cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
-                               cudaStream_t stream) {
-  const int64_t units = f16p_row_elems(K) / 8;
+cudaError_t launch_quantize_activation_fp8p(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M,
+                                            int64_t K, cudaStream_t stream) {
+  quantize_activation_permuted_kernel<Fp8pUnit><<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
+      x, out, row_scale, K, fp8p_row_bytes(K));
+  return cudaGetLastError();
+}
+
+namespace {
+template <class Unit>
+cudaError_t launch_permute(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, int64_t row_bytes,
+                           cudaStream_t stream) {
+  const int64_t units = row_bytes / 16;
   const int threads = 128;
   const dim3 grid(static_cast<unsigned>((units + threads - 1) / threads), static_cast<unsigned>(M < 65535 ? M : 65535));
-  fp8_to_f16p_kernel<<<grid, threads, 0, stream>>>(q, out, M, K, f16p_row_elems(K));
+  permute_fp8_kernel<Unit><<<grid, threads, 0, stream>>>(q, out, M, K, row_bytes);
+  return cudaGetLastError();
+}
+}  // namespace
+
+cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
+                               cudaStream_t stream) {
+  return launch_permute<F16pUnit>(q, reinterpret_cast<uint8_t*>(out), M, K, f16p_row_elems(K) * 2, stream);
+}
+
+cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, cudaStream_t stream) {
+  return launch_permute<Fp8pUnit>(q, out, M, K, fp8p_row_bytes(K), stream);
+}
+
+cudaError_t launch_fp8_scale_usage(const uint8_t* packed, const uint8_t* scales, int64_t N, int64_t K,
+                                   int group, uint32_t* mask, cudaStream_t stream) {
+  const int64_t groups = N * (K / group);
+  const int threads = 256;
+  const int64_t want = (groups + threads - 1) / threads;
+  const unsigned grid = static_cast<unsigned>(want < 1024 ? want : 1024);
+  if (group == 16)
+    fp8_scale_usage_kernel<16><<<grid, threads, 0, stream>>>(packed, scales, groups, mask);
+  else
+    fp8_scale_usage_kernel<32><<<grid, threads, 0, stream>>>(packed, scales, groups, mask);
   return cudaGetLastError();
 }
 
