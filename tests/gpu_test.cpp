@@ -309,9 +309,9 @@ void check_against_reference(const Problem& pb, const std::vector<uint16_t>& y, 
   double err2 = 0, ref2 = 0;
   for (size_t i = 0; i < ms.size(); ++i) {
     const double got = bf16_to_float(y[ms[i] * pb.N + ns[i]]);
-    // The FP8 path's tensor cores keep about 14 bits while they sum a 128-k stage (DeepSeek-V3
-    // report 3.3.2; the kernel promotes each stage's sum into FP32): up to ~2^-12 of the sum
-    // of |products| more, bounded here by 2^-11.
+    // The FP8 path's tensor cores keep about 14 bits while they sum 256 k (DeepSeek-V3 report
+    // 3.3.2; the kernel promotes each such sum into FP32): up to ~2^-11 of the sum of
+    // |products| more, the bound used here.
     const double tol = ref::gemm_tolerance(ye[i], ya[i], pb.K) + (pb.fp8 ? std::ldexp(ya[i], -11) : 0.0);
     ASSERT_LE(std::fabs(got - ye[i]), tol) << what << " M=" << pb.M << " N=" << pb.N << " K=" << pb.K << " g"
                                            << pb.group << " at (" << ms[i] << "," << ns[i] << "): got " << got
@@ -1001,7 +1001,7 @@ TEST(GpuFp8, RefusalsAndOptIn) {
   W4A8_OK(w4a8_gemm_workspace_size(pb.M, pb.N, pb.K, pb.group, &need));
   DeviceBuffer<uint8_t> ws(need);
   auto call = [&](const w4a8_weight& w, bool with_ws) {
-    return w4a8_gemm_with_kernel(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, 1.0f, W4A8_KERNEL_WGMMA_FP8,
+    return w4a8_gemm_with_kernel(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, W4A8_KERNEL_WGMMA_FP8,
                                  with_ws ? ws.get() : nullptr, with_ws ? need : 0, nullptr);
   };
   if (!wgmma_available()) {
