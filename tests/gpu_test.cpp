@@ -1027,6 +1027,22 @@ TEST(GpuFp8, RefusalsAndOptIn) {
   EXPECT_NE(std::string(name).rfind("wgmma_fp8", 0), 0u) << name;
   W4A8_OK(w4a8_weight_kernel_name(&w, pb.M, W4A8_KERNEL_WGMMA_FP8, &name));
   EXPECT_EQ(std::string(name).rfind("wgmma_fp8", 0), 0u) << name;
+  // ACCEPTED: the caller takes the rounding; AUTO then runs the FP8 path where the prefill kernel
+  // runs, bit for bit what the forced FP8 path gives.
+  {
+    Problem big(1000, 2048, 2048, 16);
+    big.randomize(rng, true);
+    big.prepare_fp8();
+    ASSERT_EQ(big.fp8, W4A8_FP8_LOSSY);
+    big.fp8 = W4A8_FP8_ACCEPTED;
+    big.fp8_oracle = true;
+    const w4a8_weight wa = big.weight();
+    W4A8_OK(w4a8_weight_kernel_name(&wa, big.M, W4A8_KERNEL_AUTO, &name));
+    EXPECT_EQ(std::string(name).rfind("wgmma_fp8", 0), 0u) << name;
+    const auto ya = run_api(big, W4A8_KERNEL_AUTO);
+    check_against_reference(big, ya, "AUTO on an ACCEPTED weight");
+    ASSERT_TRUE(run_api(big, W4A8_KERNEL_WGMMA_FP8) == ya);
+  }
   // Invalid preparation fields are refused by every entry point.
   w4a8_weight bad = w;
   bad.fp8 = 7;

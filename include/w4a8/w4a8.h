@@ -129,11 +129,15 @@ typedef enum w4a8_weight_layout {
  *          promoted to FP32 every 128 k, so results differ from the exact path only by
  *          summation order.
  *   LOSSY  some products round: the FP8 path runs only when asked for
- *          (W4A8_KERNEL_WGMMA_FP8); w4a8_fp8_report says by how much at most. */
+ *          (W4A8_KERNEL_WGMMA_FP8); w4a8_fp8_report says by how much at most.
+ *   ACCEPTED  set by the caller on a LOSSY weight (never by w4a8_prepare_fp8): the caller
+ *          accepts that error, and W4A8_KERNEL_AUTO and w4a8_linear_bf16 use the FP8 path as
+ *          for EXACT. The per-weight opt-in of the entry points that take no kernel argument. */
 typedef enum w4a8_fp8_mode {
   W4A8_FP8_NONE = 0,
   W4A8_FP8_EXACT = 1,
-  W4A8_FP8_LOSSY = 2
+  W4A8_FP8_LOSSY = 2,
+  W4A8_FP8_ACCEPTED = 3
 } w4a8_fp8_mode;
 
 /* The operands of one W4A8 linear layer. w_tensor_scale and bias may be NULL (s2 = 1, no

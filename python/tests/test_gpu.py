@@ -160,3 +160,45 @@ def test_prepack_on_gpu_equals_cpu_and_keeps_results():
     torch.cuda.synchronize()
     assert torch.equal(yg, want[0])
 
+
+
+def test_fp8_path_exact_weights_and_opt_in():
+    """enable_fp8(): an exact weight (power-of-two block scales) runs the FP8 tensor-core path at
+    prefill sizes with the exact path's results up to summation order; a ModelOpt weight stays
+    on the exact path (bit for bit) until allow_lossy=True, then differs by about the reported
+    product error; torch.compile and CUDA graphs carry the mode."""
+    torch.manual_seed(21)
+    lin = nn.Linear(2048, 2048, bias=True).to(torch.bfloat16).cuda()
+    x = torch.randn(1000, 2048).to(torch.bfloat16).cuda()
+    m = W4A8Linear.from_linear(lin)
+    with torch.no_grad():
+        e = torch.randint(-4, 4, m.weight_scale.shape, device="cuda").float()
+        m.weight_scale.copy_(torch.exp2(e).to(torch.float8_e4m3fn))
+    y_exact = m(x)
+    assert m.enable_fp8() == "exact"
+    assert "fp8" in _lib.weight_kernel_name(ops._weight_struct(m.weight_packed, m.weight_scale, m.weight_scale_2, None,
+                                                                16, 0, m.fp8_mode, m.fp8_shift), 1000)
+    y_fp8 = m(x)
+    rel = (torch.linalg.norm(y_fp8.float() - y_exact.float()) / torch.linalg.norm(y_exact.float())).item()
+    assert rel < 4e-3, rel
+    compiled = torch.compile(m, fullgraph=True)
+    assert torch.equal(compiled(x), y_fp8)
+    # A ModelOpt weight: lossy, exact path unless accepted.
+    n = W4A8Linear.from_linear(lin)
+    y0 = n(x)
+    assert n.enable_fp8() == "lossy"
+    assert torch.equal(n(x), y0)
+    n.enable_fp8(allow_lossy=True)
+    y1 = n(x)
+    rel = (torch.linalg.norm(y1.float() - y0.float()) / torch.linalg.norm(y0.float())).item()
+    assert 1e-3 < rel < 4 * n.fp8_max_rel_error, (rel, n.fp8_max_rel_error)
+    g = torch.cuda.CUDAGraph()
+    y_graph = torch.empty_like(y1)
+    n(x)  # warm-up outside the capture
+    with torch.cuda.graph(g):
+        y_graph.copy_(n(x))
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(y_graph, y1)
+    n.disable_fp8()
+    assert torch.equal(n(x), y0)

@@ -170,3 +170,35 @@ def test_prepack_refuses_shapes_it_cannot_hold_and_ops_round_trip():
     model = Toy().to(torch.bfloat16)
     got = replace_mlp_with_w4a8(model, prepack=True)
     assert all(m.tiled for m in got.values())  # 64 x 128 and 128 x 64 layers fit
+
+
+def _power_of_two_scales(m: W4A8Linear, seed: int = 0):
+    """Block scales replaced by powers of two: every product e2m1 * sb is then E4M3-exact."""
+    g = torch.Generator().manual_seed(seed)
+    e = torch.randint(-4, 4, m.weight_scale.shape, generator=g).float()
+    with torch.no_grad():
+        m.weight_scale.copy_(torch.exp2(e).to(torch.float8_e4m3fn))
+    return m
+
+
+def test_enable_fp8_on_the_cpu_reference():
+    """The FP8 path's analysis runs on the CPU reference too: ModelOpt weights are lossy (kept on
+    the exact path unless accepted), power-of-two block scales exact; the CPU forward always
+    computes the exact path, so outputs do not change; state_dict round trips re-analyse."""
+    torch.manual_seed(11)
+    lin = nn.Linear(256, 64, bias=False).to(torch.bfloat16)
+    m = W4A8Linear.from_linear(lin)
+    x = torch.randn(5, 256).to(torch.bfloat16)
+    y0 = m(x)
+    assert m.enable_fp8() == "lossy" and m.fp8_mode == 2 and 0 < m.fp8_max_rel_error <= 1 / 16
+    assert m.enable_fp8(allow_lossy=True) == "lossy" and m.fp8_mode == 3
+    assert torch.equal(m(x), y0)
+    assert "accepted" in repr(m)
+    e = _power_of_two_scales(W4A8Linear.from_linear(lin))
+    assert e.enable_fp8() == "exact" and e.fp8_mode == 1 and e.fp8_max_rel_error == 0.0
+    m2 = W4A8Linear(256, 64)
+    m2.enable_fp8()  # on zeros: exact, then re-analysed on load
+    m2.load_state_dict(m.state_dict())
+    assert m2.fp8_mode == 2 and m2.fp8_shift == m.fp8_shift
+    with pytest.raises(ValueError):
+        replace_mlp_with_w4a8(Toy(), fp8="maybe")

@@ -42,6 +42,9 @@ class W4A8Linear(nn.Module):
         # Byte layout of weight_packed / weight_scale: canonical, or tiled after prepack() (same
         # shapes; state_dict() always holds the canonical bytes).
         self.layout = _lib.LAYOUT_CANONICAL
+        # The FP8 tensor-core path (enable_fp8): mode (FP8_NONE until enabled) and shift.
+        self.fp8_mode, self.fp8_shift = _lib.FP8_NONE, 0
+        self.fp8_max_rel_error = 0.0
         self.register_buffer("weight_packed", torch.zeros(out_features, in_features // 2, dtype=torch.uint8,
                                                           device=device))
         self.register_buffer("weight_scale", torch.zeros(out_features, in_features // group_size,
@@ -111,6 +114,25 @@ class W4A8Linear(nn.Module):
             self.layout = _lib.LAYOUT_CANONICAL
         return self
 
+    # ---- FP8 tensor-core path ----------------------------------------------------------------
+    def enable_fp8(self, allow_lossy: bool = False) -> str:
+        """Lets the Hopper prefill kernel run this layer on FP8 tensor cores (twice the 16-bit
+        rate) where it is exact: analyses the weight once (w4a8_prepare_fp8, synchronizes) and
+        returns "exact" (every product e2m1 * sb is representable: same results as the exact
+        path up to summation order, used from now on), or "lossy" (products round by up to
+        fp8_max_rel_error, ~2-5% for ModelOpt weights: the layer keeps the exact path unless
+        allow_lossy=True, which accepts the error). Small M (decode) and tiled layers keep their
+        kernels; the CPU reference always computes the exact path."""
+        packed, scales = self._canonical()
+        mode, shift, err = ops.prepare_fp8(packed, scales, self.group_size)
+        self.fp8_shift, self.fp8_max_rel_error = shift, err
+        self.fp8_mode = _lib.FP8_ACCEPTED if (mode == _lib.FP8_LOSSY and allow_lossy) else mode
+        return "exact" if mode == _lib.FP8_EXACT else "lossy"
+
+    def disable_fp8(self) -> "W4A8Linear":
+        self.fp8_mode, self.fp8_shift = _lib.FP8_NONE, 0
+        return self
+
     def _canonical(self):
         if self.tiled:
             return ops.unprepack_weight(self.weight_packed, self.weight_scale, self.group_size)
@@ -131,6 +153,8 @@ class W4A8Linear(nn.Module):
                                       error_msgs)
         if tiled:
             self.prepack()
+        if self.fp8_mode != _lib.FP8_NONE:  # new bytes: analyse them again, same opt-in
+            self.enable_fp8(allow_lossy=self.fp8_mode == _lib.FP8_ACCEPTED)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.bfloat16:
@@ -153,7 +177,7 @@ class W4A8Linear(nn.Module):
         if not x2.is_contiguous():  # non-contiguous inputs are copied, not rejected
             x2 = x2.contiguous()
         args = (x2, self.weight_packed, self.weight_scale, self.weight_scale_2, self.bias, self.alpha,
-                self.group_size, self.layout)
+                self.group_size, self.layout, self.fp8_mode, self.fp8_shift)
         # Eager calls skip the custom-op dispatcher (it costs ~60-100 us of Python per call in
         # PyTorch 2.11); tracing (torch.compile, export) goes through torch.ops.w4a8.linear.
         if torch.compiler.is_compiling() or torch.is_grad_enabled() and x2.requires_grad:
@@ -169,11 +193,11 @@ class W4A8Linear(nn.Module):
         replaced or moved, which changes its address)."""
         b = self.bias
         key = (self.weight_packed.data_ptr(), self.weight_scale.data_ptr(), self.weight_scale_2.data_ptr(),
-               None if b is None else b.data_ptr(), self.group_size, self.layout)
+               None if b is None else b.data_ptr(), self.group_size, self.layout, self.fp8_mode, self.fp8_shift)
         plan = self.__dict__.get("_eager_plan")
         if plan is None or plan.key != key:
             plan = ops.LinearPlan(self.weight_packed, self.weight_scale, self.weight_scale_2, b, self.group_size, key,
-                                  self.layout)
+                                  self.layout, self.fp8_mode, self.fp8_shift)
             self.__dict__["_eager_plan"] = plan
         return plan
 
@@ -185,7 +209,8 @@ class W4A8Linear(nn.Module):
         except Exception:  # library not loadable: repr must still work
             pass
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
-                f"format=NVFP4 g{self.group_size} x FP8 per-row, exact path, "
+                f"format=NVFP4 g{self.group_size} x FP8 per-row, "
+                f"{ {0: 'exact path', 1: 'FP8 path where exact', 2: 'exact path (FP8: lossy, off)', 3: 'FP8 path (lossy, accepted)'}[self.fp8_mode]}, "
                 f"layout={'tiled' if self.tiled else 'canonical'}, device={dev}{kern}")
 
 
@@ -215,7 +240,8 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
 def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude: Iterable[str] = (),
                           filter_fn: Optional[Callable[[str, nn.Linear], bool]] = None, group_size: int = 16,
                           progress: bool = False, check_error: bool = False,
-                          sample_tokens: int = 16, sample_input=None, prepack: bool = False) -> Dict[str, object]:
+                          sample_tokens: int = 16, sample_input=None, prepack: bool = False,
+                          fp8: Optional[str] = None) -> Dict[str, object]:
     """Swaps linear layers of `model` for W4A8Linear, in place.
 
     Which layers: every nn.Linear whose name ends in gate_proj, up_proj or down_proj (the MLPs
@@ -227,7 +253,11 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
     model is run once on `sample_input` (a tensor, or a tuple of positional arguments), else
     on `sample_tokens` Gaussian rows. prepack=True: each new layer whose shape allows it
     (W4A8Linear.prepack) gets the tiled layout, for models that run mostly at small M.
+    fp8="exact": each new (canonical) layer may run the Hopper prefill on FP8 tensor cores where
+    that is exact (W4A8Linear.enable_fp8); fp8="lossy" accepts the FP8 path's rounding too.
     """
+    if fp8 not in (None, "exact", "lossy"):
+        raise ValueError(f"fp8: expected None, 'exact' or 'lossy', got {fp8!r}")
     include, exclude = tuple(include), tuple(exclude)
     chosen = []
     for name, mod in model.named_modules():
@@ -246,6 +276,8 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
         new = W4A8Linear.from_linear(lin, group_size)
         if prepack and ops.tiled_layout_fits(new.out_features, new.in_features):
             new.prepack()
+        elif fp8 is not None:
+            new.enable_fp8(allow_lossy=fp8 == "lossy")
         if check_error:
             with torch.no_grad():
                 x = captured.get(name)

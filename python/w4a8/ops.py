@@ -98,9 +98,28 @@ def check_weight(packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tens
     return N, K
 
 
-def _weight_struct(packed, scales, s2, bias, group_size, layout=_lib.LAYOUT_CANONICAL):
+def _weight_struct(packed, scales, s2, bias, group_size, layout=_lib.LAYOUT_CANONICAL, fp8=0, fp8_shift=0):
     N, K = packed.shape[0], packed.shape[1] * 2
-    return _lib.Weight(_ptr(packed), _ptr(scales), _ptr(s2), _ptr(bias), N, K, group_size, layout)
+    return _lib.Weight(_ptr(packed), _ptr(scales), _ptr(s2), _ptr(bias), N, K, group_size, layout, fp8, fp8_shift)
+
+
+# ---- FP8 tensor-core path (w4a8.h, w4a8_prepare_fp8) -----------------------------------------
+
+def prepare_fp8(packed: Tensor, scales: Tensor, group_size: int = 16) -> Tuple[int, int, float]:
+    """The FP8 path's load-time analysis of a canonical weight (GPU kernel, or the CPU reference
+    for CPU tensors): (mode, shift, max_rel_error) with mode FP8_EXACT (every product e2m1 * sb
+    is an E4M3 value times 2^-shift: the FP8 path gives the exact path's products) or FP8_LOSSY
+    (products round by up to max_rel_error). Synchronizes the device."""
+    N, K = _check_codes(packed, scales, group_size)
+    w = _weight_struct(packed, _u8(scales), None, None, group_size)
+    r = _lib.Fp8Report()
+    L = _lib.lib()
+    if packed.is_cuda:
+        with _OnDevice(packed) as stream:
+            _lib.check(L.w4a8_prepare_fp8(ctypes.byref(w), ctypes.byref(r), stream))
+    else:
+        _lib.check(L.w4a8_ref_prepare_fp8(ctypes.byref(w), ctypes.byref(r)))
+    return int(w.fp8), int(r.shift), float(r.max_rel_error)
 
 
 # ---- weight layout ---------------------------------------------------------------------------
@@ -208,7 +227,7 @@ def _(w, group_size=16):
 # ---- gemm (FP8 in) and linear (BF16 in) ------------------------------------------------------
 
 def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, group_size: int,
-               layout: int = 0) -> Tensor:
+               layout: int = 0, fp8: int = 0, fp8_shift: int = 0) -> Tensor:
     N, K = check_weight(packed, scales, s2, bias, group_size)
     _check_tensor("x_fp8", q, (torch.uint8, torch.float8_e4m3fn), 2, packed.device)
     if not (q.shape[1] == K):
@@ -220,7 +239,7 @@ def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, gro
     if M == 0:
         return y
     L = _lib.lib()
-    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout)
+    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift)
     if q.is_cuda:
         need = _lib.gemm_workspace_size(M, N, K, group_size)
         ws = torch.empty(need, dtype=torch.uint8, device=q.device) if need else None
@@ -234,19 +253,19 @@ def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, gro
 
 @torch.library.custom_op("w4a8::gemm", mutates_args=())
 def gemm(q: Tensor, s: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-         group_size: int, layout: int = 0) -> Tensor:
+         group_size: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0) -> Tensor:
     """y[M, N] BF16 from FP8 activations (codes + row scales) and an NVFP4 weight (layout: 0 canonical,
-    1 tiled)."""
-    return _gemm_impl(_u8(q), s, packed, scales, s2, bias, alpha, group_size, layout)
+    1 tiled; fp8, fp8_shift: the weight's FP8-path mode and shift, see prepare_fp8; 0, 0: none)."""
+    return _gemm_impl(_u8(q), s, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift)
 
 
 @gemm.register_fake
-def _(q, s, packed, scales, s2, bias, alpha, group_size, layout=0):
+def _(q, s, packed, scales, s2, bias, alpha, group_size, layout=0, fp8=0, fp8_shift=0):
     return q.new_empty(q.shape[0], packed.shape[0], dtype=torch.bfloat16)
 
 
 def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-                group_size: int, layout: int = 0) -> Tensor:
+                group_size: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0) -> Tensor:
     """y = x W^T (+ bias) for BF16 x [M, K]: per-row FP8 quantization and the GEMM in one library call.
     The body of torch.ops.w4a8.linear, callable directly in eager mode (no dispatcher cost)."""
     N, K = check_weight(packed, scales, s2, bias, group_size)
@@ -255,8 +274,8 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
         raise ValueError(f"x: expected {K} columns (in_features), got shape {tuple(x.shape)}")
     M = x.shape[0]
     if not x.is_cuda:
-        q, s = quantize_activation(x)
-        return _gemm_impl(q, s, packed, scales, s2, bias, alpha, group_size, layout)
+        q, s = quantize_activation(x)  # (the CPU reference computes the exact path)
+        return _gemm_impl(q, s, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift)
     y = torch.empty(M, N, dtype=torch.bfloat16, device=x.device)
     if M == 0:
         return y
@@ -264,7 +283,7 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
     # Workspace from PyTorch's caching allocator: no cudaMalloc in steady state, and inside a
     # CUDA-graph capture it comes from the graph's private pool.
     ws = torch.empty(_lib.linear_workspace_size(M, N, K, group_size), dtype=torch.uint8, device=x.device)
-    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout)
+    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift)
     with _OnDevice(x) as stream:
         _lib.check(L.w4a8_linear_bf16(_ptr(x), ctypes.byref(w), _ptr(y), M, alpha, _ptr(ws), ws.numel(), stream))
     return y
@@ -278,10 +297,10 @@ class LinearPlan:
     __slots__ = ("key", "struct", "N", "K", "group_size", "ws")
 
     def __init__(self, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int, key,
-                 layout: int = 0):
+                 layout: int = 0, fp8: int = 0, fp8_shift: int = 0):
         self.N, self.K = check_weight(packed, scales, s2, bias, group_size)
         self.group_size = group_size
-        self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout)
+        self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift)
         self.key = key
         self.ws = {}
 
@@ -306,13 +325,14 @@ def linear_planned(x: Tensor, plan: LinearPlan, alpha: float) -> Tensor:
 
 @torch.library.custom_op("w4a8::linear", mutates_args=())
 def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-           group_size: int, layout: int = 0) -> Tensor:
-    """y = x W^T (+ bias) for BF16 x [M, K] (see linear_impl; layout: 0 canonical, 1 tiled)."""
-    return linear_impl(x, packed, scales, s2, bias, alpha, group_size, layout)
+           group_size: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0) -> Tensor:
+    """y = x W^T (+ bias) for BF16 x [M, K] (see linear_impl; layout: 0 canonical, 1 tiled; fp8,
+    fp8_shift: the weight's FP8-path mode and shift, see gemm)."""
+    return linear_impl(x, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift)
 
 
 @linear.register_fake
-def _(x, packed, scales, s2, bias, alpha, group_size, layout=0):
+def _(x, packed, scales, s2, bias, alpha, group_size, layout=0, fp8=0, fp8_shift=0):
     return x.new_empty(x.shape[0], packed.shape[0], dtype=torch.bfloat16)
 
 

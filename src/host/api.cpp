@@ -98,8 +98,8 @@ w4a8_status check_weight(const char* fn, const w4a8_weight* w) {
   W4A8_CHECK(check_aligned(fn, "weight->block_scale", w->block_scale, 2));
   if (w->tensor_scale) W4A8_CHECK(check_aligned(fn, "weight->tensor_scale", w->tensor_scale, 4));
   if (w->bias) W4A8_CHECK(check_aligned(fn, "weight->bias", w->bias, 2));
-  if (w->fp8 != W4A8_FP8_NONE && w->fp8 != W4A8_FP8_EXACT && w->fp8 != W4A8_FP8_LOSSY)
-    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8=%d is not a w4a8_fp8_mode value (0, 1, 2)", w->fp8);
+  if (w->fp8 < W4A8_FP8_NONE || w->fp8 > W4A8_FP8_ACCEPTED)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8=%d is not a w4a8_fp8_mode value (0 to 3)", w->fp8);
   if (w->fp8 != W4A8_FP8_NONE && (w->fp8_shift < -64 || w->fp8_shift > 64))
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8_shift=%d outside [-64, 64] (set by w4a8_prepare_fp8)",
                 w->fp8_shift);
@@ -242,9 +242,10 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
     *index = heuristics::choose_mma_config(prob, dev);
   } else {
     *index = heuristics::choose_config(prob, dev, f16_in);
-    // An EXACT weight runs the FP8 path wherever the prefill kernel would run: same products,
-    // twice the tensor rate.
-    if (w && w->fp8 == W4A8_FP8_EXACT && w->layout == W4A8_LAYOUT_CANONICAL && *index >= 0 &&
+    // An EXACT weight runs the FP8 path wherever the prefill kernel would run (same products;
+    // twice the tensor rate), and so does one whose caller ACCEPTED its rounding.
+    if (w && (w->fp8 == W4A8_FP8_EXACT || w->fp8 == W4A8_FP8_ACCEPTED) && w->layout == W4A8_LAYOUT_CANONICAL &&
+        *index >= 0 &&
         heuristics::config_f16_in(*index)) {
       const int f = heuristics::choose_fp8_config(prob, dev);
       if (f >= 0) *index = f;
