@@ -375,7 +375,8 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
     # The FP8 tensor-core path for the prefill layers (opt-in: these ModelOpt weights are LOSSY for
     # it), AUTO for the expert's: the backbone weights are canonical (layout_for) and prepared once.
     for l in {id(l): l for M, l in seq if M == P}.values():
-        lib.prepare_fp8(l["nv"])
+        if l["nv"]["layout"] == "canonical":  # (layers on the mma.sync kernel are tiled: not for it)
+            lib.prepare_fp8(l["nv"])
     gws = {}
     for M, l in seq:
         need = _lib.gemm_workspace_size(M, l["N"], l["K"], GROUP)
@@ -390,7 +391,8 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
     def run_gemm_fp8():
         for M, l in seq:
             q, s = xs[(M, l["K"], "q")]
-            lib.gemm(q, s, l["nv"], ys[(M, l["N"])], M, gws["t"], kernel=_lib.KERNEL_WGMMA_FP8 if M == P else None)
+            fp8 = M == P and l["nv"]["struct"].fp8 != _lib.FP8_NONE
+            lib.gemm(q, s, l["nv"], ys[(M, l["N"])], M, gws["t"], kernel=_lib.KERNEL_WGMMA_FP8 if fp8 else None)
 
     def run_bf16():
         for M, l in seq:

@@ -728,6 +728,7 @@ void check_tiled_configs(const std::vector<std::array<int64_t, 3>>& shapes, bool
     const std::string name = w4a8_gemm_config_name(i);
     const bool wgmma = name.rfind("wgmma", 0) == 0;
     if (wgmma && !wgmma_available()) continue;
+    if (name.rfind("wgmma_fp8", 0) == 0) continue;  // canonical only (GpuFp8.RefusalsAndOptIn)
     const int group = name.find("_g32") != std::string::npos ? 32 : 16;
     const bool v8 = name.find("_v8_") != std::string::npos;
     for (const auto& s : shapes) {
