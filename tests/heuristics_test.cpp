@@ -124,6 +124,8 @@ TEST(Heuristics, Fp8ActivationOrderMatchesTheDequantization) {
     fp8 += named;
   }
   EXPECT_EQ(fp8, 4);
+  EXPECT_FALSE(heuristics::fp8_preferred(heuristics::Problem{511, 2048, 2048, 16}));
+  EXPECT_TRUE(heuristics::fp8_preferred(heuristics::Problem{512, 2048, 2048, 16}));
   heuristics::Device h100;
   for (int g : {16, 32}) {
     const int i = heuristics::choose_fp8_config(heuristics::Problem{968, 2048, 16384, g}, h100);

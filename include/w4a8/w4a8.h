@@ -125,9 +125,10 @@ typedef enum w4a8_weight_layout {
  *   NONE   not prepared (zero-initialized): the FP8 path refuses the weight.
  *   EXACT  every product e2m1 * sb of this weight is an E4M3 value times 2^-fp8_shift (e.g.
  *          power-of-two block scales): the FP8 path gives the exact path's products, and
- *          W4A8_KERNEL_AUTO uses it wherever the prefill kernel runs. Its FP8 accumulation is
- *          promoted to FP32 every 128 k, so results differ from the exact path only by
- *          summation order.
+ *          W4A8_KERNEL_AUTO uses it where the prefill kernel runs and M >= 512 (where it is
+ *          the faster, src/host/heuristics.cpp). The tensor cores keep ~14 bits while they sum
+ *          FP8 products, so the kernel promotes its sums to FP32 every 256 k: results differ
+ *          from the exact path by summation order and that (bounded: 2^-11 of sum |products|).
  *   LOSSY  some products round: the FP8 path runs only when asked for
  *          (W4A8_KERNEL_WGMMA_FP8); w4a8_fp8_report says by how much at most.
  *   ACCEPTED  set by the caller on a LOSSY weight (never by w4a8_prepare_fp8): the caller

@@ -242,10 +242,11 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
     *index = heuristics::choose_mma_config(prob, dev);
   } else {
     *index = heuristics::choose_config(prob, dev, f16_in);
-    // An EXACT weight runs the FP8 path wherever the prefill kernel would run (same products;
-    // twice the tensor rate), and so does one whose caller ACCEPTED its rounding.
+    // An EXACT weight runs the FP8 path where the prefill kernel would run and the FP8 path is
+    // the faster (same products; twice the tensor rate), and so does one whose caller ACCEPTED
+    // its rounding.
     if (w && (w->fp8 == W4A8_FP8_EXACT || w->fp8 == W4A8_FP8_ACCEPTED) && w->layout == W4A8_LAYOUT_CANONICAL &&
-        *index >= 0 &&
+        heuristics::fp8_preferred(prob) && *index >= 0 &&
         heuristics::config_f16_in(*index)) {
       const int f = heuristics::choose_fp8_config(prob, dev);
       if (f >= 0) *index = f;
