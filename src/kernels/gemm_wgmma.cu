@@ -170,14 +170,15 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[BM / 2], const uint32_t (&a)
 // FP8 path: eight E2M1 codes (one 32-bit word, k = 8 consecutive values) -> two registers of
 // four E4M3 bytes each, e4m3(e2m1 * sb * 2^shift), from the block scale's row of the product
 // table (t: the 8 products of magnitudes 0, .5, 1, 1.5, 2, 3, 4, 6). prmt picks a magnitude
-// per 3-bit index (bit 3 of a selector nibble would mean sign-replicate, hence the mask); a
-// second prmt turns each code's sign bit into 0x80 or 0x00 for its byte, XOR-ed in (XOR, not
-// OR, so that a negative block scale's products keep the right sign). lo gets codes 0-3,
-// hi codes 4-7.
+// per 3-bit index (bit 3 of a selector nibble would mean sign-replicate, hence the mask); the
+// signs come from a second prmt that gathers, per output byte, the byte of q or of q << 4 whose
+// bit 7 is that code's sign bit (codes 0, 2: q << 4; codes 1, 3: q), XOR-ed in (XOR, not OR,
+// so that a negative block scale's products keep the right sign). Immediate selectors and
+// masks only: no constant has to live in a register. lo gets codes 0-3, hi codes 4-7.
 __device__ __forceinline__ void e2m1x8_to_e4m3(uint32_t q, uint2 t, uint32_t& lo, uint32_t& hi) {
-  const uint32_t qm = q & 0x77777777u, qs = (q >> 3) & 0x11111111u;
-  lo = prmt(t.x, t.y, qm) ^ prmt(0x8000u, 0u, qs);
-  hi = prmt(t.x, t.y, qm >> 16) ^ prmt(0x8000u, 0u, qs >> 16);
+  const uint32_t qm = q & 0x77777777u, q4 = q << 4;
+  lo = prmt(t.x, t.y, qm) ^ (prmt(q4, q, 0x5140u) & 0x80808080u);
+  hi = prmt(t.x, t.y, qm >> 16) ^ (prmt(q4, q, 0x7362u) & 0x80808080u);
 }
 #endif  // W4A8_WGMMA_DEVICE
 
