@@ -124,9 +124,11 @@ int64_t wgmma_min_m(const Problem&) { return 33; }
 
 namespace {
 // Persistent CTAs walk the work items round-robin, so the busiest SM runs ceil(items / SMs)
-// of them; an item costs about (tokens + 32) token-rows of work per 64-k stage (the 32:
-// per-tile fill, drain, epilogue; larger tiles also move fewer L2 bytes per MMA); a unit is
-// ~3.5 ns on an H100. Split-K (S items per tile, K / S stages each) adds the FP32 partials'
+// of them; an item costs about (tokens + 64) token-rows of work per 64-k stage (the 64:
+// per-tile fill, drain, epilogue, and a 128-token tile's lower efficiency per MMA; it was 32
+// until the H100 sweep bench/results/sweep968-h100-2026-11-25.csv, made after the prologue
+// fix: 2048x16384 M=968 bm256_k2 113.6 us, bm128 129.5; every other pick of the PERF.md
+// shapes at M in {50, 64, 128, 256, 968, 4096} unchanged by 64); a unit is ~3 ns on an H100. Split-K (S items per tile, K / S stages each) adds the FP32 partials'
 // round trip, S x M x N x 8 bytes (1.2e-3 units per element and split), and the reduction
 // launch (~4 us, 1200 units); and it is only considered while every split keeps >= 16 stages
 // (1024 k): below that the fixed costs dominate (2048x2048 M=64: 8 splits of 4 stages 10.8 us,
@@ -136,7 +138,7 @@ bool split_ok(const Problem& p, int splits) { return splits == 1 || ceil_div(cei
 double wgmma_cost(const Problem& p, const Device& d, int bm, int splits) {
   const int64_t nk = ceil_div(p.K, 64);
   const int64_t items = wgmma_tiles(p, bm) * splits;
-  const double work = double(ceil_div(items, d.sm_count)) * double(bm + 32) * double(ceil_div(nk, splits));
+  const double work = double(ceil_div(items, d.sm_count)) * double(bm + 64) * double(ceil_div(nk, splits));
   return work + (splits > 1 ? 1200.0 + 1.2e-3 * double(splits) * double(p.M) * double(p.N) : 0.0);
 }
 }  // namespace
