@@ -501,9 +501,16 @@ TEST(GpuWgmma, PrefillShapesAndSmallIntegers) {
     const auto y = run_api(pb, W4A8_KERNEL_WGMMA_EXACT);
     check_against_reference(pb, y, "wgmma");
     if (HasFatalFailure()) return;
-    // Without a workspace the in-kernel converters make the same FP16 operands: same bits.
+    // Without a workspace the in-kernel converters make the same FP16 operands: same bits when
+    // the workspace run used the same tile unsplit (split-K sums in another order: the bound).
     const auto yc = run_api(pb, W4A8_KERNEL_WGMMA_EXACT, false);
-    ASSERT_EQ(0, std::memcmp(y.data(), yc.data(), y.size() * 2)) << "converter variant differs";
+    const char* name = "";
+    W4A8_OK(w4a8_gemm_kernel_name(pb.M, pb.N, pb.K, pb.group, W4A8_KERNEL_WGMMA_EXACT, &name));
+    if (std::string(name).find("_k") == std::string::npos) {
+      ASSERT_EQ(0, std::memcmp(y.data(), yc.data(), y.size() * 2)) << "converter variant differs";
+    } else {
+      check_against_reference(pb, yc, std::string("converter variant of ") + name);
+    }
   }
   check_small_integers_exact(300, 200, 4096, 16, W4A8_KERNEL_WGMMA_EXACT, 90, rng);
 }
