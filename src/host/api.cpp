@@ -205,27 +205,19 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
   prob.N = p.N;
   prob.K = p.K;
   prob.group = p.group;
+  // The wgmma kernels (both paths) need an sm_90 GPU, an sm_90a build and K % 32 == 0.
+  const char* wgmma_name = kernel == W4A8_KERNEL_WGMMA_EXACT ? "W4A8_KERNEL_WGMMA_EXACT" : "W4A8_KERNEL_WGMMA_FP8";
+  if ((kernel == W4A8_KERNEL_WGMMA_EXACT || kernel == W4A8_KERNEL_WGMMA_FP8) && !dev.wgmma)
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                "%s needs an sm_90 GPU and a build with sm_90a; this is sm_%d with CUDA architectures [%s]",
+                wgmma_name, dev.cc, W4A8_CUDA_ARCHS_STRING);
+  if ((kernel == W4A8_KERNEL_WGMMA_EXACT || kernel == W4A8_KERNEL_WGMMA_FP8) && !heuristics::wgmma_fits(prob))
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                "%s needs K %% 32 == 0 (TMA rows of whole 16-byte units); got K=%lld", wgmma_name,
+                static_cast<long long>(p.K));
   if (kernel == W4A8_KERNEL_WGMMA_EXACT) {
-    if (!dev.wgmma)
-      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
-                  "W4A8_KERNEL_WGMMA_EXACT needs an sm_90 GPU and a build with sm_90a; this is "
-                  "sm_%d with CUDA architectures [%s]",
-                  dev.cc, W4A8_CUDA_ARCHS_STRING);
-    if (!heuristics::wgmma_fits(prob))
-      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
-                  "W4A8_KERNEL_WGMMA_EXACT needs K %% 32 == 0 (TMA rows of whole 16-byte "
-                  "units); got K=%lld",
-                  static_cast<long long>(p.K));
     *index = heuristics::choose_wgmma_config(prob, dev, f16_in);
   } else if (kernel == W4A8_KERNEL_WGMMA_FP8) {
-    if (!dev.wgmma)
-      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
-                  "W4A8_KERNEL_WGMMA_FP8 needs an sm_90 GPU and a build with sm_90a; this is "
-                  "sm_%d with CUDA architectures [%s]",
-                  dev.cc, W4A8_CUDA_ARCHS_STRING);
-    if (!heuristics::wgmma_fits(prob))
-      return fail(W4A8_STATUS_NOT_SUPPORTED, fn, "W4A8_KERNEL_WGMMA_FP8 needs K %% 32 == 0; got K=%lld",
-                  static_cast<long long>(p.K));
     if (w == nullptr || w->fp8 == W4A8_FP8_NONE)
       return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
                   "W4A8_KERNEL_WGMMA_FP8 needs a weight prepared by w4a8_prepare_fp8 (weight->fp8 is "

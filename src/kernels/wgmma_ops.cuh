@@ -45,11 +45,10 @@ __device__ __forceinline__ void wgmma_m64n256k16_rs(float (&d)[128], const uint3
 }
 
 // D[64 x 64] (+)= A[64 x 32] (E4M3, registers) * B[32 x 64] (E4M3, shared memory, K-major,
-// 128-byte swizzle, described by `desc`), FP32 accumulation (of limited precision: the
-// caller promotes into FP32 registers every few calls). scale_d = 0 overwrites D. FP8
-// operands have no transpose flag.
+// 128-byte swizzle, described by `desc`), FP32 accumulation of limited precision (the
+// caller promotes into FP32 registers every few calls). scale_d = 0 overwrites D.
 __device__ __forceinline__ void wgmma_m64n64k32_e4m3_rs(float (&d)[32], const uint32_t (&a)[4],
-                                                       uint64_t desc, int scale_d) {
+                                                  uint64_t desc, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 "
@@ -59,11 +58,10 @@ __device__ __forceinline__ void wgmma_m64n64k32_e4m3_rs(float (&d)[32], const ui
 }
 
 // D[64 x 128] (+)= A[64 x 32] (E4M3, registers) * B[32 x 128] (E4M3, shared memory, K-major,
-// 128-byte swizzle, described by `desc`), FP32 accumulation (of limited precision: the
-// caller promotes into FP32 registers every few calls). scale_d = 0 overwrites D. FP8
-// operands have no transpose flag.
+// 128-byte swizzle, described by `desc`), FP32 accumulation of limited precision (the
+// caller promotes into FP32 registers every few calls). scale_d = 0 overwrites D.
 __device__ __forceinline__ void wgmma_m64n128k32_e4m3_rs(float (&d)[64], const uint32_t (&a)[4],
-                                                       uint64_t desc, int scale_d) {
+                                                  uint64_t desc, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
@@ -73,11 +71,10 @@ __device__ __forceinline__ void wgmma_m64n128k32_e4m3_rs(float (&d)[64], const u
 }
 
 // D[64 x 256] (+)= A[64 x 32] (E4M3, registers) * B[32 x 256] (E4M3, shared memory, K-major,
-// 128-byte swizzle, described by `desc`), FP32 accumulation (of limited precision: the
-// caller promotes into FP32 registers every few calls). scale_d = 0 overwrites D. FP8
-// operands have no transpose flag.
+// 128-byte swizzle, described by `desc`), FP32 accumulation of limited precision (the
+// caller promotes into FP32 registers every few calls). scale_d = 0 overwrites D.
 __device__ __forceinline__ void wgmma_m64n256k32_e4m3_rs(float (&d)[128], const uint32_t (&a)[4],
-                                                       uint64_t desc, int scale_d) {
+                                                  uint64_t desc, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e4m3 "
