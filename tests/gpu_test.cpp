@@ -1058,5 +1058,37 @@ TEST(GpuFp8, RefusalsAndOptIn) {
             W4A8_STATUS_INVALID_VALUE);
 }
 
+// A NaN block scale (what the quantizer writes for a non-finite weight tensor) makes its
+// output channel NaN on the FP8 path too (NaN products from the table), nothing else: the
+// other channels still match the FP8 oracle.
+TEST(GpuFp8, NaNBlockScaleGivesNaNChannelOnly) {
+  W4A8_REQUIRE_GPU();
+  if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";
+  std::mt19937_64 rng(806);
+  Problem pb(300, 256, 1024, 16);
+  pb.randomize(rng, false);
+  const int64_t bad = 37;
+  pb.scales[bad * (pb.K / pb.group) + 5] = kE4M3NaN;
+  pb.upload();
+  pb.prepare_fp8();
+  pb.fp8_oracle = true;
+  const auto y = run_api(pb, W4A8_KERNEL_WGMMA_FP8);
+  std::vector<int64_t> ms, ns;
+  for (int64_t m = 0; m < pb.M; ++m) {
+    ASSERT_TRUE(std::isnan(bf16_to_float(y[m * pb.N + bad]))) << "token " << m;
+    for (int64_t n = 0; n < pb.N; n += 7)
+      if (n != bad) ms.push_back(m), ns.push_back(n);
+  }
+  std::vector<double> ye(ms.size()), ya(ms.size());
+  ASSERT_EQ(ref::gemm_points(pb.x.data(), pb.rs.data(), pb.host_weight(), pb.M, pb.alpha, ms.data(), ns.data(),
+                             ms.size(), nullptr, ye.data(), ya.data()),
+            W4A8_STATUS_SUCCESS);
+  for (size_t i = 0; i < ms.size(); ++i) {
+    const double got = bf16_to_float(y[ms[i] * pb.N + ns[i]]);
+    ASSERT_LE(std::fabs(got - ye[i]), ref::gemm_tolerance(ye[i], ya[i], pb.K) + std::ldexp(ya[i], -11))
+        << "(" << ms[i] << "," << ns[i] << ")";
+  }
+}
+
 }  // namespace
 }  // namespace w4a8
