@@ -1,4 +1,5 @@
-// The Hopper prefill kernel (sm_90a): exact W4A8 GEMM on 16-bit wgmma, for large M.
+// The Hopper prefill kernel (sm_90a): exact W4A8 GEMM on 16-bit wgmma, for large M, and its
+// FP8 tensor-core variant (end of this comment).
 //
 // Numerics are those of the mma.sync kernel (gemm_mma.cu): weights become FP16 exactly as
 // (e2m1 * 2^-6) * sb, FP8 activations become FP16 exactly, products are exact in FP32, only the
@@ -52,6 +53,17 @@
 //
 // Determinism: every output (or partial) is accumulated by one warpgroup in a fixed k
 // order, partials are added in a fixed order; no atomics.
+//
+// The FP8 path (kFp8, configurations "wgmma_fp8_*", issue 7 item 2): the same roles on E4M3
+// operands, wgmma m64nBMk32 at twice the 16-bit rate, 128-k stages, 128-token tiles. The
+// consumers turn each weight into e4m3(e2m1 * sb * 2^shift) from a 2 KB shared-memory table
+// of rounded products (T[sb][magnitude], built by every CTA at start; e2m1x8_to_e4m3); the
+// activations are the FP8 codes, permuted within 128-k blocks by the prologue (launch.hpp
+// fp8p_k_of_slot) so that a thread's 32 k of a row are one or two whole groups. The tensor
+// cores keep ~14 bits while summing FP8 products, so each stage pair (256 k) is summed from
+// zero in `acc` and promoted into the FP32 registers `fin`; the epilogue applies 2^-shift
+// instead of 2^6. Exact when every product is representable (w4a8_prepare_fp8 says), else
+// lossy: what the kernel computes is what ref::fp8_weight_value describes.
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
