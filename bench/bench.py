@@ -304,16 +304,18 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
         print(f"{N:>6}x{K:<6} M={M:<5} {r['kernel']:<32} w4a8 {t_w4a8:8.2f}  fused {t_fused:8.2f}  floor {t_floor:7.2f}"
               f"  bf16 {t_bf16:8.2f}  fp8 {t_fp8:8.2f}  err {err:.2e}  fused==gemm {fused_equal}", flush=True)
         if M >= FP8_MIN_M and K % 32 == 0:
-            bench_fp8_path(lib, N, K, M, w_bf16, l2, q, s, y, gws, err, t_bf16, t_fp8, rows, sets)
+            bench_fp8_path(lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets)
 
 
 FP8_MIN_M = 128  # the FP8 path's rows: where the wgmma kernels run
 
 
-def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, q, s, y, gws, exact_err, t_bf16, t_fp8, rows, sets):
+def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets):
     """The FP8 tensor-core path (W4A8_KERNEL_WGMMA_FP8, opt-in: these ModelOpt weights are LOSSY for
     it) on canonical copies of the same weight: its own row, error against the FP64 reference of
-    the exact operands, and its error relative to the exact path's output."""
+    the exact operands, and its error relative to the exact path's output. Fused (BF16 input):
+    w4a8_linear_bf16 on the same copies marked W4A8_FP8_ACCEPTED, where AUTO then takes the FP8
+    path (M >= 512); it must equal the two-step result bit for bit."""
     if "fp8" not in sets:
         sets["fp8"] = lib.rotated_weights(w_bf16, l2, "canonical")
         reports = [lib.prepare_fp8(w) for w in sets["fp8"]]
@@ -330,13 +332,25 @@ def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, q, s, y, gws, exact_err, t_bf1
     vs_exact = rel_err(yf, y_exact.double())
     t = graph_time([lambda w=w: lib.gemm(q, s, w, yf, M, gws, kernel=_lib.KERNEL_WGMMA_FP8) for w in nv])
     name = _lib.weight_kernel_name(base["struct"], M, _lib.KERNEL_WGMMA_FP8)
+    t_fused, fused_equal = float("nan"), ""
+    for w in nv:
+        w["struct"].fp8 = _lib.FP8_ACCEPTED
+    if _lib.weight_kernel_name(base["struct"], M) == name:
+        y2 = torch.empty_like(y)
+        lib.linear(x, base, y2, M, ws)
+        torch.cuda.synchronize()
+        fused_equal = bool(torch.equal(yf, y2))
+        t_fused = graph_time([lambda w=w: lib.linear(x, w, y2, M, ws) for w in nv])
+    for w in nv:
+        w["struct"].fp8 = _lib.FP8_LOSSY
     mode = "exact" if rep.exact else "lossy"
     rows.append({"workload": "layer", "N": N, "K": K, "M": M, "kernel": f"{name} [{mode}]", "layout": "canonical",
-                 "w4a8_us": t, "fused_us": float("nan"), "cublas_bf16_us": t_bf16, "cublaslt_fp8_us": t_fp8,
+                 "w4a8_us": t, "fused_us": t_fused, "cublas_bf16_us": t_bf16, "cublaslt_fp8_us": t_fp8,
                  "read_floor_us": float("nan"), "gbps": (base["read_bytes"] + M * K + M * N * 2) / t * 1e-3,
-                 "rel_err": err, "fused_equal": "", "vs_exact_err": vs_exact,
+                 "rel_err": err, "fused_equal": fused_equal, "vs_exact_err": vs_exact,
                  "fp8_max_product_err": rep.max_rel_error})
-    print(f"{N:>6}x{K:<6} M={M:<5} {rows[-1]['kernel']:<32} w4a8 {t:8.2f}  bf16 {t_bf16:8.2f}  fp8 {t_fp8:8.2f}"
+    print(f"{N:>6}x{K:<6} M={M:<5} {rows[-1]['kernel']:<32} w4a8 {t:8.2f}  fused {t_fused:8.2f}  bf16 {t_bf16:8.2f}"
+          f"  fp8 {t_fp8:8.2f}  fused==gemm {fused_equal}"
           f"  err {err:.2e}  vs exact path {vs_exact:.2e}  (shift {rep.shift}, worst product {rep.max_rel_error:.3f})",
           flush=True)
 
@@ -394,6 +408,12 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
             fp8 = M == P and l["nv"]["struct"].fp8 != _lib.FP8_NONE
             lib.gemm(q, s, l["nv"], ys[(M, l["N"])], M, gws["t"], kernel=_lib.KERNEL_WGMMA_FP8 if fp8 else None)
 
+    accepted = [l for l in {id(l): l for M, l in seq if M == P}.values() if l["nv"]["struct"].fp8]
+
+    def run_fused_fp8():  # the same weights marked ACCEPTED: w4a8_linear_bf16 takes the FP8 path
+        for M, l in seq:
+            lib.linear(xs[(M, l["K"])], l["nv"], ys[(M, l["N"])], M, ws["t"])
+
     def run_bf16():
         for M, l in seq:
             torch.mm(xs[(M, l["K"])], l["bf16"].t(), out=ys[(M, l["N"])])
@@ -409,16 +429,21 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
 
     res = {"gemm": t(run_gemm), "fused": t(run_fused), "bf16": t(run_bf16), "fp8": t(run_fp8),
            "gemm_fp8": t(run_gemm_fp8)}
+    for l in accepted:
+        l["nv"]["struct"].fp8 = _lib.FP8_ACCEPTED
+    res["fused_fp8"] = t(run_fused_fp8)
+    for l in accepted:
+        l["nv"]["struct"].fp8 = _lib.FP8_LOSSY
     kinds = sorted({_lib.kernel_name(M, l["N"], l["K"], GROUP) for M, l in seq})
     rows.append({"workload": "pi05_trace", "N": "", "K": "", "M": f"P={P},H={H},steps={steps}", "layout": "per layer (auto)" if LAYOUT == "auto" else LAYOUT,
                  "kernel": "+".join(sorted({k.split('_mt')[0] for k in kinds})), "w4a8_us": res["gemm"],
                  "fused_us": res["fused"], "cublas_bf16_us": res["bf16"], "cublaslt_fp8_us": res["fp8"],
                  "read_floor_us": float("nan"), "gbps": float("nan"), "rel_err": float("nan"), "fused_equal": ""})
     rows.append({**rows[-1], "kernel": "FP8 path (opt-in, lossy) for the prefill + exact path for the expert",
-                 "w4a8_us": res["gemm_fp8"], "fused_us": float("nan")})
+                 "w4a8_us": res["gemm_fp8"], "fused_us": res["fused_fp8"]})
     print(f"pi0.5 trace ({len(seq)} GEMMs): w4a8 gemm {res['gemm']:.0f} us, fused {res['fused']:.0f} us, "
           f"bf16 {res['bf16']:.0f} us, fp8 {res['fp8']:.0f} us; with the FP8 path for the prefill "
-          f"{res['gemm_fp8']:.0f} us", flush=True)
+          f"{res['gemm_fp8']:.0f} us (fused {res['fused_fp8']:.0f} us)", flush=True)
 
 
 def bench_act_quant(lib: Lib, rows_md: list, M=968, K=16384):
