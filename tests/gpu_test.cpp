@@ -68,7 +68,9 @@ TEST(GpuQuantizeActivation, BitExactOnRandomShapes) {
                                {128, 4096}, {256, 16}, {5, 16384},  {33, 2064}, {1, 1024},
                                {50, 1024}, {2, 32768}, {968, 2048}, {9, 144},   {64, 4096},
                                {1, 16400}, {4, 256},   {11, 8192},  {100, 528}, {3, 12288},
-                               {1, 65536}, {16, 2048}};
+                               {1, 65536}, {16, 2048},
+                               // M > 64: one-read register kernel up to K = 16384, two passes above
+                               {100, 16384}, {65, 16400}, {300, 16}, {97, 1040}};
   for (const auto& sh : shapes) {
     const float stddev = std::exp2(static_cast<float>(rng() % 20) - 10.0f);
     check_activation_quant(random_bf16(sh[0] * sh[1], rng, stddev), sh[0], sh[1], "gaussian");

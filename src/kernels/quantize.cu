@@ -79,15 +79,20 @@ __global__ void __launch_bounds__(kActThreads)
   if (threadIdx.x == 0) row_scale[row] = rq.scale;
 }
 
-// Few rows (decode): the same quantization with the whole row in registers, one read. One CTA
-// per row of up to 1024 threads, kVecsPerThread 16-byte vectors each (K <= 32768). With one
-// 256-thread CTA per row, a 32 KB row is read twice by 256 threads in sequence (~4 us at
-// K = 16384 before the GEMM may start); here every load of the row is in flight at once.
+// The same quantization with the whole row in registers, one read: one CTA per row, VECS
+// 16-byte vectors per thread. Few rows (decode): VECS = 4 and up to 1024 threads (K <= 32768):
+// with one 256-thread CTA per row, a 32 KB row is read twice by 256 threads in sequence (~4 us
+// at K = 16384 before the GEMM may start); here every load of the row is in flight at once.
+// Many rows (prefill): VECS = 8 and up to 256 threads (K <= 16384), so that 8 CTAs fit on an
+// SM: one DRAM read of each row instead of the two-pass kernel's read and L2 re-read.
 // Same amax (an order-free max), same scale, same conversions: bit-exact with the reference.
 constexpr int kVecsPerThread = 4;
 constexpr int kRegsMaxThreads = 1024;
+constexpr int kVecsPerThreadMany = 8;
+constexpr int kRegsManyThreads = 256;
 
-__global__ void __launch_bounds__(kRegsMaxThreads)
+template <int VECS, int MAX_THREADS>
+__global__ void __launch_bounds__(MAX_THREADS)
     quantize_activation_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
                                     float* __restrict__ row_scale, int64_t K) {
   pdl_launch_dependents();  // see quantize_activation_kernel
@@ -97,17 +102,17 @@ __global__ void __launch_bounds__(kRegsMaxThreads)
   uint2* qr = reinterpret_cast<uint2*>(q + row * K);
   const int nvec = static_cast<int>(K / 8);
 
-  uint4 v[kVecsPerThread];
+  uint4 v[VECS];
   uint32_t m = 0;
 #pragma unroll
-  for (int j = 0; j < kVecsPerThread; ++j) {
+  for (int j = 0; j < VECS; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
     v[j] = i < nvec ? __ldg(xr + i) : make_uint4(0u, 0u, 0u, 0u);
     m = max(m, amax_bits8(v[j]));
   }
   const RowQuant rq(block_max_u32(m, smem));
 #pragma unroll
-  for (int j = 0; j < kVecsPerThread; ++j) {
+  for (int j = 0; j < VECS; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
     if (i < nvec) qr[i] = rq.codes(v[j]);
   }
@@ -302,13 +307,22 @@ __global__ void finalize_tensor_scale_kernel(uint32_t* amax_bits) {
 
 cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
                                        int64_t M, int64_t K, cudaStream_t stream) {
-  // Few rows: the register kernel (latency: the GEMM waits for it). Many rows: 256-thread
-  // CTAs, many per SM, keep the copy bandwidth (the prefill case).
+  // Few rows: the register kernel with wide CTAs (latency: the GEMM waits for it). Many rows:
+  // the register kernel with CTAs of <= 256 threads, several per SM (bandwidth); rows longer
+  // than 16384: the two-pass kernel.
   const int64_t nvec = K / 8;
+  auto threads_for = [&](int vecs) {
+    const int64_t per = (nvec + vecs - 1) / vecs;
+    return static_cast<int>((per + 31) / 32 * 32);
+  };
   if (M <= 64 && nvec <= int64_t(kVecsPerThread) * kRegsMaxThreads) {
-    const int64_t per = (nvec + kVecsPerThread - 1) / kVecsPerThread;
-    const int threads = static_cast<int>((per + 31) / 32 * 32);
-    quantize_activation_regs_kernel<<<static_cast<unsigned>(M), threads, 0, stream>>>(x, q, row_scale, K);
+    quantize_activation_regs_kernel<kVecsPerThread, kRegsMaxThreads>
+        <<<static_cast<unsigned>(M), threads_for(kVecsPerThread), 0, stream>>>(x, q, row_scale, K);
+    return cudaGetLastError();
+  }
+  if (nvec <= int64_t(kVecsPerThreadMany) * kRegsManyThreads) {
+    quantize_activation_regs_kernel<kVecsPerThreadMany, kRegsManyThreads>
+        <<<static_cast<unsigned>(M), threads_for(kVecsPerThreadMany), 0, stream>>>(x, q, row_scale, K);
     return cudaGetLastError();
   }
   quantize_activation_kernel<<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
