@@ -208,6 +208,48 @@ __global__ void __launch_bounds__(kActThreads)
   if (threadIdx.x == 0) row_scale[row] = rq.scale;
 }
 
+// The same with the row in registers (rows up to kVecsPerThreadMany * kRegsManyThreads
+// vectors, K <= 16384): one read of the row, its codes in k order through shared memory (K
+// bytes, dynamic), then the permuted 16-byte units as above (a warp's shared-memory reads are
+// consecutive words).
+template <class Unit>
+__global__ void __launch_bounds__(kRegsManyThreads)
+    quantize_activation_permuted_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
+                                             float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
+  __shared__ uint32_t smem[32];
+  extern __shared__ uint32_t row_codes[];  // K / 4 words
+  const int64_t row = blockIdx.x;
+  const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
+  const int nvec = static_cast<int>(K / 8);
+  uint4 v[kVecsPerThreadMany];
+  uint32_t m = 0;
+#pragma unroll
+  for (int j = 0; j < kVecsPerThreadMany; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    v[j] = i < nvec ? __ldg(xr + i) : make_uint4(0u, 0u, 0u, 0u);
+    m = max(m, amax_bits8(v[j]));
+  }
+  const RowQuant rq(block_max_u32(m, smem));
+#pragma unroll
+  for (int j = 0; j < kVecsPerThreadMany; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i < nvec) reinterpret_cast<uint2*>(row_codes)[i] = rq.codes(v[j]);
+  }
+  __syncthreads();
+  uint4* orow = reinterpret_cast<uint4*>(out + row * row_bytes);
+  for (int64_t unit = threadIdx.x; unit * 16 < row_bytes; unit += blockDim.x) {
+    const Unit u(unit);
+    uint32_t w[4];
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const int64_t word = u.blk * (Unit::kBlockK / 4) + u.word0 + Unit::kStride * c;  // 4 k each
+      w[c] = u.out(4 * word < K ? row_codes[word] : 0u);  // padding past K stays zero
+    }
+    orow[unit] = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+  if (threadIdx.x == 0) row_scale[row] = rq.scale;
+}
+
 // FP8 path, load time: one thread per group (canonical layout): the bits of the E2M1
 // magnitudes it holds, OR-ed into mask[its scale byte] through a per-CTA copy.
 template <int GROUP>
@@ -330,18 +372,34 @@ cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row
   return cudaGetLastError();
 }
 
+namespace {
+// Rows up to 16384 values: the register kernel (one read of each row); longer: two passes.
+template <class Unit>
+cudaError_t launch_quantize_permuted(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M, int64_t K,
+                                     int64_t row_bytes, cudaStream_t stream) {
+  const int64_t nvec = K / 8;
+  if (nvec <= int64_t(kVecsPerThreadMany) * kRegsManyThreads) {
+    const int64_t per = (nvec + kVecsPerThreadMany - 1) / kVecsPerThreadMany;
+    const int threads = static_cast<int>((per + 31) / 32 * 32);
+    quantize_activation_permuted_regs_kernel<Unit><<<static_cast<unsigned>(M), threads, size_t(K), stream>>>(
+        x, out, row_scale, K, row_bytes);
+  } else {
+    quantize_activation_permuted_kernel<Unit><<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
+        x, out, row_scale, K, row_bytes);
+  }
+  return cudaGetLastError();
+}
+}  // namespace
+
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
                                             int64_t M, int64_t K, cudaStream_t stream) {
-  quantize_activation_permuted_kernel<F16pUnit><<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
-      x, reinterpret_cast<uint8_t*>(out), row_scale, K, f16p_row_elems(K) * 2);
-  return cudaGetLastError();
+  return launch_quantize_permuted<F16pUnit>(x, reinterpret_cast<uint8_t*>(out), row_scale, M, K,
+                                            f16p_row_elems(K) * 2, stream);
 }
 
 cudaError_t launch_quantize_activation_fp8p(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M,
                                             int64_t K, cudaStream_t stream) {
-  quantize_activation_permuted_kernel<Fp8pUnit><<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
-      x, out, row_scale, K, fp8p_row_bytes(K));
-  return cudaGetLastError();
+  return launch_quantize_permuted<Fp8pUnit>(x, out, row_scale, M, K, fp8p_row_bytes(K), stream);
 }
 
 namespace {
