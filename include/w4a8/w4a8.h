@@ -170,7 +170,7 @@ typedef struct w4a8_fp8_report {
  * (one pass over the codes and scales on `stream`), chooses fp8_shift (the largest with
  * max |e2m1 * sb| * 2^shift <= 448) and sets weight->fp8 and weight->fp8_shift; `report`
  * (may be NULL) gets the details. Unlike the GEMM functions it allocates 1 KB of device
- * memory and synchronizes `stream` (not graph-capturable). Canonical layout only (the FP8
+ * memory (stream-ordered, cudaMallocAsync) and synchronizes `stream` (not graph-capturable). Canonical layout only (the FP8
  * kernel reads canonical weights). Nothing is written on error. */
 W4A8_API w4a8_status w4a8_prepare_fp8(w4a8_weight* weight, w4a8_fp8_report* report, w4a8_stream_t stream);
 

@@ -579,9 +579,11 @@ w4a8_status w4a8_prepare_fp8(w4a8_weight* weight, w4a8_fp8_report* report, w4a8_
   heuristics::Device dev;
   W4A8_CHECK(current_device(fn, &dev));
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  // 1 KB of stream-ordered scratch (cudaMallocAsync: no device-wide synchronization), freed on
+  // the stream after the copy; then one wait for this stream.
   uint32_t* mask = nullptr;
-  cudaError_t err = cudaMalloc(&mask, 256 * sizeof(uint32_t));
-  if (err != cudaSuccess) return cuda_fail(fn, "cudaMalloc (1 KB)", err);
+  cudaError_t err = cudaMallocAsync(reinterpret_cast<void**>(&mask), 256 * sizeof(uint32_t), s);
+  if (err != cudaSuccess) return cuda_fail(fn, "cudaMallocAsync (1 KB)", err);
   uint32_t host[256];
   err = cudaMemsetAsync(mask, 0, 256 * sizeof(uint32_t), s);
   if (err == cudaSuccess)
@@ -589,10 +591,10 @@ w4a8_status w4a8_prepare_fp8(w4a8_weight* weight, w4a8_fp8_report* report, w4a8_
                                           static_cast<const uint8_t*>(weight->block_scale), weight->N, weight->K,
                                           weight->group_size, mask, s);
   if (err == cudaSuccess) err = cudaMemcpyAsync(host, mask, sizeof(host), cudaMemcpyDeviceToHost, s);
+  const cudaError_t free_err = cudaFreeAsync(mask, s);
+  if (err == cudaSuccess) err = free_err;
   if (err == cudaSuccess) err = cudaStreamSynchronize(s);
-  const cudaError_t free_err = cudaFree(mask);
   if (err != cudaSuccess) return cuda_fail(fn, "usage pass", err);
-  if (free_err != cudaSuccess) return cuda_fail(fn, "cudaFree", free_err);
   const w4a8_fp8_report r = ref::fp8_analyze(host);
   weight->fp8 = r.exact ? W4A8_FP8_EXACT : W4A8_FP8_LOSSY;
   weight->fp8_shift = r.shift;
