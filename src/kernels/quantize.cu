@@ -91,17 +91,11 @@ constexpr int kRegsMaxThreads = 1024;
 constexpr int kVecsPerThreadMany = 8;
 constexpr int kRegsManyThreads = 256;
 
-template <int VECS, int MAX_THREADS>
-__global__ void __launch_bounds__(MAX_THREADS)
-    quantize_activation_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
-                                    float* __restrict__ row_scale, int64_t K) {
-  pdl_launch_dependents();  // see quantize_activation_kernel
-  __shared__ uint32_t smem[32];
-  const int64_t row = blockIdx.x;
-  const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
-  uint2* qr = reinterpret_cast<uint2*>(q + row * K);
-  const int nvec = static_cast<int>(K / 8);
-
+// The row of this CTA (nvec 16-byte vectors at xr) read once into registers, VECS vectors per
+// thread: its RowQuant, and the codes of vector i written to codes[i] (8 bytes, k order).
+template <int VECS>
+__device__ __forceinline__ RowQuant quantize_row_in_registers(const uint4* __restrict__ xr, int nvec,
+                                                              uint32_t* smem32, uint2* codes) {
   uint4 v[VECS];
   uint32_t m = 0;
 #pragma unroll
@@ -110,12 +104,25 @@ __global__ void __launch_bounds__(MAX_THREADS)
     v[j] = i < nvec ? __ldg(xr + i) : make_uint4(0u, 0u, 0u, 0u);
     m = max(m, amax_bits8(v[j]));
   }
-  const RowQuant rq(block_max_u32(m, smem));
+  const RowQuant rq(block_max_u32(m, smem32));
 #pragma unroll
   for (int j = 0; j < VECS; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
-    if (i < nvec) qr[i] = rq.codes(v[j]);
+    if (i < nvec) codes[i] = rq.codes(v[j]);
   }
+  return rq;
+}
+
+template <int VECS, int MAX_THREADS>
+__global__ void __launch_bounds__(MAX_THREADS)
+    quantize_activation_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
+                                    float* __restrict__ row_scale, int64_t K) {
+  pdl_launch_dependents();  // see quantize_activation_kernel
+  __shared__ uint32_t smem[32];
+  const int64_t row = blockIdx.x;
+  const RowQuant rq = quantize_row_in_registers<VECS>(reinterpret_cast<const uint4*>(x + row * K),
+                                                      static_cast<int>(K / 8), smem,
+                                                      reinterpret_cast<uint2*>(q + row * K));
   if (threadIdx.x == 0) row_scale[row] = rq.scale;
 }
 
@@ -219,22 +226,8 @@ __global__ void __launch_bounds__(kRegsManyThreads)
   __shared__ uint32_t smem[32];
   extern __shared__ uint32_t row_codes[];  // K / 4 words
   const int64_t row = blockIdx.x;
-  const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
-  const int nvec = static_cast<int>(K / 8);
-  uint4 v[kVecsPerThreadMany];
-  uint32_t m = 0;
-#pragma unroll
-  for (int j = 0; j < kVecsPerThreadMany; ++j) {
-    const int i = threadIdx.x + j * blockDim.x;
-    v[j] = i < nvec ? __ldg(xr + i) : make_uint4(0u, 0u, 0u, 0u);
-    m = max(m, amax_bits8(v[j]));
-  }
-  const RowQuant rq(block_max_u32(m, smem));
-#pragma unroll
-  for (int j = 0; j < kVecsPerThreadMany; ++j) {
-    const int i = threadIdx.x + j * blockDim.x;
-    if (i < nvec) reinterpret_cast<uint2*>(row_codes)[i] = rq.codes(v[j]);
-  }
+  const RowQuant rq = quantize_row_in_registers<kVecsPerThreadMany>(
+      reinterpret_cast<const uint4*>(x + row * K), static_cast<int>(K / 8), smem, reinterpret_cast<uint2*>(row_codes));
   __syncthreads();
   uint4* orow = reinterpret_cast<uint4*>(out + row * row_bytes);
   for (int64_t unit = threadIdx.x; unit * 16 < row_bytes; unit += blockDim.x) {
