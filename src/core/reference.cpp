@@ -240,12 +240,7 @@ w4a8_status canonical_sizes(const char* fn, const w4a8_weight* w, std::vector<ui
 // input must have; the output gets the other one (tiled padding written as zeros).
 w4a8_status convert_layout(const char* fn, const w4a8_weight* in, int from, uint8_t* out_packed,
                            uint8_t* out_scales) {
-  W4A8_CHECK(check_not_null(fn, "weight", in));
-  W4A8_CHECK(check_dim(fn, "weight->N", in->N));
-  W4A8_CHECK(check_group_size(fn, in->group_size));
-  W4A8_CHECK(check_k(fn, in->K, in->group_size));
-  W4A8_CHECK(check_not_null(fn, "weight->packed", in->packed));
-  W4A8_CHECK(check_not_null(fn, "weight->block_scale", in->block_scale));
+  W4A8_CHECK(detail::check_weight_codes(fn, in));
   W4A8_CHECK(check_not_null(fn, "packed output", out_packed));
   W4A8_CHECK(check_not_null(fn, "block_scale output", out_scales));
   W4A8_CHECK(detail::check_conversion(fn, in, from, out_packed, out_scales));

@@ -101,13 +101,17 @@ w4a8_status check_conversion(const char* fn, const w4a8_weight* in, int from, co
                         in->block_scale, to_tiled ? cs : ts);
 }
 
-w4a8_status check_fp8_prepare(const char* fn, const w4a8_weight* w) {
+w4a8_status check_weight_codes(const char* fn, const w4a8_weight* w) {
   W4A8_CHECK(check_not_null(fn, "weight", w));
   W4A8_CHECK(check_dim(fn, "weight->N", w->N));
   W4A8_CHECK(check_group_size(fn, w->group_size));
   W4A8_CHECK(check_k(fn, w->K, w->group_size));
   W4A8_CHECK(check_not_null(fn, "weight->packed", w->packed));
-  W4A8_CHECK(check_not_null(fn, "weight->block_scale", w->block_scale));
+  return check_not_null(fn, "weight->block_scale", w->block_scale);
+}
+
+w4a8_status check_fp8_prepare(const char* fn, const w4a8_weight* w) {
+  W4A8_CHECK(check_weight_codes(fn, w));
   if (w->layout != W4A8_LAYOUT_CANONICAL)
     return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
                 "weight->layout=%d: the FP8 path reads the canonical layout (W4A8_LAYOUT_CANONICAL, 0) "

@@ -43,8 +43,11 @@ w4a8_status check_disjoint(const char* fn, const char* a_name, const void* a, si
 w4a8_status check_conversion(const char* fn, const w4a8_weight* in, int from, const void* out_packed,
                              const void* out_scales);
 
-// w4a8_prepare_fp8 and its reference: a weight pointer, shape, group, code and scale pointers,
-// and the canonical layout (the FP8 kernel reads no other).
+// A weight given to a host-side weight pass (layout conversions, FP8 analysis): the pointer,
+// shape, group size, and non-null code and scale pointers.
+w4a8_status check_weight_codes(const char* fn, const w4a8_weight* w);
+// w4a8_prepare_fp8 and its reference: check_weight_codes, and the canonical layout (the FP8
+// kernel reads no other).
 w4a8_status check_fp8_prepare(const char* fn, const w4a8_weight* w);
 
 }  // namespace detail
