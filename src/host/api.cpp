@@ -186,6 +186,18 @@ size_t gemm_workspace_bytes(int64_t M, int64_t N, int64_t K, int group) {
   return f16_region_bytes(M, N, K, group) + planned_partial_bytes(M, N, K, group);
 }
 
+// What the FP8 path needs of a weight (`what` names the kernel family or configuration asked for):
+// prepared by w4a8_prepare_fp8, canonical layout.
+w4a8_status check_fp8_ready(const char* fn, const char* what, const w4a8_weight* w) {
+  if (w == nullptr || w->fp8 == W4A8_FP8_NONE)
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
+                "%s (FP8 path) needs a weight prepared by w4a8_prepare_fp8 (weight->fp8 is W4A8_FP8_NONE)", what);
+  if (w->layout != W4A8_LAYOUT_CANONICAL)
+    return fail(W4A8_STATUS_NOT_SUPPORTED, fn, "%s (FP8 path) reads the canonical weight layout only; got layout=%d",
+                what, w->layout);
+  return W4A8_STATUS_SUCCESS;
+}
+
 // Resolves AUTO and checks the kernel exists; returns the config index (shared index space of
 // heuristics::config_name) or -1 for the naive kernel. f16_in: the caller has the workspace
 // for activations made by a prologue (the fast wgmma variant, the FP8 path). w: the weight
@@ -218,13 +230,7 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
   if (kernel == W4A8_KERNEL_WGMMA_EXACT) {
     *index = heuristics::choose_wgmma_config(prob, dev, f16_in);
   } else if (kernel == W4A8_KERNEL_WGMMA_FP8) {
-    if (w == nullptr || w->fp8 == W4A8_FP8_NONE)
-      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
-                  "W4A8_KERNEL_WGMMA_FP8 needs a weight prepared by w4a8_prepare_fp8 (weight->fp8 is "
-                  "W4A8_FP8_NONE)");
-    if (w->layout != W4A8_LAYOUT_CANONICAL)
-      return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
-                  "W4A8_KERNEL_WGMMA_FP8 reads the canonical weight layout only; got layout=%d", w->layout);
+    W4A8_CHECK(check_fp8_ready(fn, "W4A8_KERNEL_WGMMA_FP8", w));
     if (!f16_in)
       return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
                   "W4A8_KERNEL_WGMMA_FP8 needs the workspace (w4a8_gemm_workspace_size() bytes) for its "
@@ -364,6 +370,31 @@ w4a8_status convert_layout(const char* fn, const w4a8_weight* in, int from, void
       static_cast<const uint8_t*>(in->packed), static_cast<const uint8_t*>(in->block_scale),
       static_cast<uint8_t*>(out_packed), static_cast<uint8_t*>(out_scales), N, K, G, to_tiled, dev.sm_count, stream);
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
+  return detail::ok();
+}
+
+// w4a8_gemm_kernel_name / w4a8_weight_kernel_name after their argument checks: what select_kernel
+// picks with the queried workspace, on the current device if there is one, else on the H100
+// defaults (no device is needed to ask).
+w4a8_status kernel_name(const char* fn, int64_t M, int64_t N, int64_t K, int group, w4a8_kernel kernel,
+                        const w4a8_weight* w, const char** name) {
+  if (kernel == W4A8_KERNEL_NAIVE) {
+    *name = "naive_reference";
+    return detail::ok();
+  }
+  heuristics::Device dev;
+  if (current_device(fn, &dev) != W4A8_STATUS_SUCCESS) {
+    dev = heuristics::Device();
+    dev.wgmma = kHasSm90a;
+  }
+  kernels::GemmParams p;
+  p.M = M;
+  p.N = N;
+  p.K = K;
+  p.group = group;
+  int index = -1;
+  W4A8_CHECK(select_kernel(fn, p, kernel, dev, true, &index, w));
+  *name = heuristics::config_name(index);
   return detail::ok();
 }
 
@@ -527,21 +558,7 @@ w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_siz
     *name = "naive_reference";
     return detail::ok();
   }
-  heuristics::Device dev;  // the current device if there is one, else the H100 defaults
-  const w4a8_status st = current_device(fn, &dev);
-  if (st != W4A8_STATUS_SUCCESS) {
-    dev = heuristics::Device();
-    dev.wgmma = kHasSm90a;
-  }
-  kernels::GemmParams p;
-  p.M = M;
-  p.N = N;
-  p.K = K;
-  p.group = group_size;
-  int index = -1;
-  W4A8_CHECK(select_kernel(fn, p, kernel, dev, true, &index));  // with the queried workspace
-  *name = heuristics::config_name(index);
-  return detail::ok();
+  return kernel_name(fn, M, N, K, group_size, kernel, nullptr, name);
 }
 
 w4a8_status w4a8_weight_kernel_name(const w4a8_weight* weight, int64_t M, w4a8_kernel kernel, const char** name) {
@@ -549,27 +566,7 @@ w4a8_status w4a8_weight_kernel_name(const w4a8_weight* weight, int64_t M, w4a8_k
   W4A8_CHECK(check_not_null(fn, "weight", weight));
   W4A8_CHECK(check_problem(fn, M, weight->N, weight->K, weight->group_size));
   W4A8_CHECK(check_not_null(fn, "name", name));
-  if (!valid_kernel(kernel))
-    return fail(W4A8_STATUS_INVALID_VALUE, fn, "kernel=%d is not a w4a8_kernel value", static_cast<int>(kernel));
-  if (kernel == W4A8_KERNEL_NAIVE) {
-    *name = "naive_reference";
-    return detail::ok();
-  }
-  heuristics::Device dev;  // the current device if there is one, else the H100 defaults
-  if (current_device(fn, &dev) != W4A8_STATUS_SUCCESS) {
-    dev = heuristics::Device();
-    dev.wgmma = kHasSm90a;
-  }
-  kernels::GemmParams p;
-  p.M = M;
-  p.N = weight->N;
-  p.K = weight->K;
-  p.group = weight->group_size;
-  p.tiled = weight->layout == W4A8_LAYOUT_TILED;
-  int index = -1;
-  W4A8_CHECK(select_kernel(fn, p, kernel, dev, true, &index, weight));
-  *name = heuristics::config_name(index);
-  return detail::ok();
+  return kernel_name(fn, M, weight->N, weight->K, weight->group_size, kernel, weight, name);
 }
 
 w4a8_status w4a8_prepare_fp8(w4a8_weight* weight, w4a8_fp8_report* report, w4a8_stream_t stream) {
@@ -630,15 +627,7 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
     return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
                 "configuration %s reads the canonical weight layout only; got W4A8_LAYOUT_TILED", name);
   const bool f16 = heuristics::config_f16_in(index), fp8 = heuristics::config_fp8(index);
-  if (fp8 && weight->fp8 == W4A8_FP8_NONE)
-    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
-                "configuration %s (FP8 path) needs a weight prepared by w4a8_prepare_fp8 (weight->fp8 is "
-                "W4A8_FP8_NONE)",
-                name);
-  if (fp8 && weight->layout != W4A8_LAYOUT_CANONICAL)
-    return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
-                "configuration %s (FP8 path) reads the canonical weight layout only; got layout=%d", name,
-                weight->layout);
+  if (fp8) W4A8_CHECK(check_fp8_ready(fn, name, weight));
   const size_t act_bytes = fp8 ? static_cast<size_t>(M) * static_cast<size_t>(kernels::fp8p_row_bytes(weight->K))
                                : f16p_bytes(M, weight->K);
   const size_t f16_bytes = f16 ? align_up(act_bytes, kWorkspaceAlign) : 0;
