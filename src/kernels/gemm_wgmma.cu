@@ -450,8 +450,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     else dequant_exact(a, s, f0, f1);
     (void)f0, (void)f1;
     // The stage's 4 wgmmas once B is there; then wait until only this stage is in flight
-    // and hand the previous stage's B buffer back. The FP8 path first waits for the
-    // previous stage, promotes its sum and then overwrites acc (scale_d = 0 on the first).
+    // and hand the previous stage's B buffer back. The FP8 path instead, at the first stage of
+    // a pair, waits for the previous pair, promotes its sum, releases its two stages and then
+    // overwrites acc (scale_d = 0 on the pair's first wgmma).
     uint32_t bsm;
     if constexpr (kF16In) {
       bsm = raw_x(s);
