@@ -160,13 +160,51 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
     }
   };
 
+  // Activations of chunk ch for the token tile at m0: token g of every n-tile, the k piece
+  // of thread t (kWords pairs of words, 8 k each); zeros past M, K or the last chunk.
+  // Software-pipelined one chunk ahead (kPipeX): each chunk's activation loads are issued
+  // before the previous chunk's dequantization and MMAs instead of in front of its own, so
+  // the L2 round trip no longer stalls every chunk. (Not at MT = 8: 64 more registers.)
+  constexpr bool kPipeX = MT <= 4;
+  using XRegs = uint32_t[MT][2 * kWords];
+  auto load_x_chunk = [&](int m0, int ch, XRegs& xw) {
+    const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+      const int m = m0 + 8 * i + g;
+      const bool xv = ch < nchunks && m < M && k < unsigned(K);
+      const uint8_t* xp = p.x + (xv ? size_t(m) * unsigned(K) + k : 0);
+#pragma unroll
+      for (int v = 0; v < kWords / 2; ++v) {
+        const uint4 q = xv ? __ldg(reinterpret_cast<const uint4*>(xp) + v) : make_uint4(0, 0, 0, 0);
+        xw[i][4 * v + 0] = q.x;
+        xw[i][4 * v + 1] = q.y;
+        xw[i][4 * v + 2] = q.z;
+        xw[i][4 * v + 3] = q.w;
+      }
+    }
+  };
+
   float acc[MT][4];
-  auto compute = [&](const Batch<VEC, U, kGroups>& B, const TileCtx& c, int b) {
+  // xn (kPipeX): on entry the activations of this batch's first chunk; on return those of
+  // the warp's next chunk with work: the next one of this tile, else the first of the next
+  // tile (nc, when has_next).
+  auto compute = [&](const Batch<VEC, U, kGroups>& B, const TileCtx& c, int b, XRegs& xn, const TileCtx& nc,
+                     bool has_next) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int ch = chunk_of(b, u);
       if (ch >= nchunks) break;  // warp-uniform
-      const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
+      XRegs xc;
+      if constexpr (kPipeX) {
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+          for (int j = 0; j < 2 * kWords; ++j) xc[i][j] = xn[i][j];
+        const int after = u + 1 < U ? chunk_of(b, u + 1) : chunk_of(b + 1, 0);  // chunks only grow
+        if (after < nchunks) load_x_chunk(c.m0, after, xn);
+        else if (has_next) load_x_chunk(nc.m0, chunk_of(0, 0), xn);
+      }
       // (sb, sb) as FP16x2 for each row and group: each byte duplicated, one conversion.
       uint32_t f0[kGroups], f1[kGroups];
 #pragma unroll
@@ -190,20 +228,6 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
         a[1][2] = hmul2(e4m3x2_to_f16x2(hi0 >> 16), s0);
         a[1][3] = hmul2(e4m3x2_to_f16x2(hi1 >> 16), s1);
       };
-      // Token g's activations for this piece: kWords pairs of words (8 k each).
-      auto load_x = [&](int i, uint32_t (&xw)[2 * kWords]) {
-        const int m = c.m0 + 8 * i + g;
-        const bool xv = m < M && k < unsigned(K);
-        const uint8_t* xp = p.x + (xv ? size_t(m) * unsigned(K) + k : 0);
-#pragma unroll
-        for (int v = 0; v < kWords / 2; ++v) {
-          const uint4 q = xv ? __ldg(reinterpret_cast<const uint4*>(xp) + v) : make_uint4(0, 0, 0, 0);
-          xw[4 * v + 0] = q.x;
-          xw[4 * v + 1] = q.y;
-          xw[4 * v + 2] = q.z;
-          xw[4 * v + 3] = q.w;
-        }
-      };
       // Two MMAs of word w for n-tile i: the even-k and the odd-k halves.
       auto mma_word = [&](int i, int w, const uint32_t (&a)[2][4], const uint32_t (&xw)[2 * kWords]) {
         const uint32_t ev = prmt(xw[2 * w], xw[2 * w + 1], 0x6420);  // x0 x2 x4 x6
@@ -213,17 +237,15 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
         mma_f16_16816(acc[i], a[1][0], a[1][1], a[1][2], a[1][3], e4m3x2_to_f16x2(od),
                       e4m3x2_to_f16x2(od >> 16));
       };
+      if constexpr (!kPipeX) load_x_chunk(c.m0, ch, xc);
       if constexpr (MT <= 2) {
         // Few tokens: dequantize word by word and use it at once (fewer live registers).
-        uint32_t xw[MT][2 * kWords];
-#pragma unroll
-        for (int i = 0; i < MT; ++i) load_x(i, xw[i]);
 #pragma unroll
         for (int w = 0; w < kWords; ++w) {
           uint32_t a[2][4];
           dequant(w, a);
 #pragma unroll
-          for (int i = 0; i < MT; ++i) mma_word(i, w, a, xw[i]);
+          for (int i = 0; i < MT; ++i) mma_word(i, w, a, xc[i]);
         }
       } else {
         // Many tokens: dequantize the whole piece once, reuse it for every n-tile.
@@ -231,12 +253,9 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
 #pragma unroll
         for (int w = 0; w < kWords; ++w) dequant(w, a[w]);
 #pragma unroll
-        for (int i = 0; i < MT; ++i) {
-          uint32_t xw[2 * kWords];
-          load_x(i, xw);
+        for (int i = 0; i < MT; ++i)
 #pragma unroll
-          for (int w = 0; w < kWords; ++w) mma_word(i, w, a[w], xw);
-        }
+          for (int w = 0; w < kWords; ++w) mma_word(i, w, a[w], xc[i]);
       }
     }
   };
@@ -291,6 +310,8 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   // small M), the first batch of weights is in flight before we wait for the activations.
   // Only weights and scales are read above: nothing the preceding kernel writes.
   pdl_wait();
+  XRegs xn;  // the activations of the next chunk (compute's pipeline)
+  if constexpr (kPipeX) load_x_chunk(ctx.m0, chunk_of(0, 0), xn);
   base = epilogue_base(p.alpha, p.s2);
   while (true) {
 #pragma unroll
@@ -304,7 +325,7 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
       Batch<VEC, U, kGroups> nxt;
       if (b + 1 < batches) load(nxt, ctx, b + 1);
       else if (next_tile < tiles) load(nxt, next_ctx, 0);
-      compute(cur, ctx, b);
+      compute(cur, ctx, b, xn, next_ctx, next_tile < tiles);
       cur = nxt;
     }
     finish_tile(ctx);
