@@ -365,7 +365,11 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
     def make(N, K, M):
         w = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
         wq8, sw8 = fp8_rowwise(w)
-        return {"bf16": w, "nv": lib.quantize_weight(w, layout=layout_for(M, N, K)), "fp8": wq8, "sw8": sw8, "N": N, "K": K}
+        nv = lib.quantize_weight(w, layout=layout_for(M, N, K))
+        # Weights of a model: written at load time, never by the kernel before a GEMM, so they
+        # are marked `overlap` (w4a8.h), as W4A8Linear marks its own.
+        nv["struct"].overlap = 1
+        return {"bf16": w, "nv": nv, "fp8": wq8, "sw8": sw8, "N": N, "K": K}
 
     backbone = [[make(N, K, P) for (N, K) in PI05_BACKBONE] for _ in range(layers)]
     expert = [[make(N, K, H) for (N, K) in PI05_EXPERT] for _ in range(layers)]
@@ -553,6 +557,7 @@ def main():
     ap.add_argument("--ms", default=None, help="comma-separated M values")
     ap.add_argument("--shapes", default=None, help="comma-separated NxK")
     ap.add_argument("--no-trace", action="store_true")
+    ap.add_argument("--trace-only", action="store_true", help="only the pi0.5 trace (no layer table)")
     ap.add_argument("--sweep", metavar="CSV", help="time every configuration per (shape, M) instead")
     ap.add_argument("--configs", default=None, help="with --sweep: only configurations whose name matches this regex")
     ap.add_argument("--no-check", action="store_true", help="with --sweep: time even wrong results (builds made for timing experiments)")
@@ -576,12 +581,12 @@ def main():
         sweep(lib, shapes, ms, l2, gen, args.sweep, args.configs, check=not args.no_check)
         return
     rows = []
-    for N, K in shapes:
+    for N, K in ([] if args.trace_only else shapes):
         bench_layer(lib, N, K, ms, l2, rows, gen)
     if not (args.quick or args.no_trace):
         bench_trace(lib, rows, gen)
     extra = []
-    if not args.quick:
+    if not (args.quick or args.trace_only):
         try:
             bench_act_quant(lib, extra)
         except Exception as e:  # pragma: no cover - reported, does not hide the tables above

@@ -240,9 +240,10 @@ struct Problem {
   // The FP8 path's preparation (w4a8_prepare_fp8), copied into weight(); fp8_oracle: check
   // against the FP8 path's weights (ref::fp8_weight_value) instead of the exact ones.
   int fp8 = W4A8_FP8_NONE, fp8_shift = 0;
+  int overlap = 0;  // w4a8_weight::overlap of weight()
   bool fp8_oracle = false;
   void make_tiled() {
-    const w4a8_weight canon{packed.data(), scales.data(), nullptr, nullptr, N, K, group, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+    const w4a8_weight canon{packed.data(), scales.data(), nullptr, nullptr, N, K, group, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
     std::vector<uint8_t> tp(tiled_packed_bytes(N, K)), ts(tiled_scale_bytes(N, K, group));
     ASSERT_EQ(w4a8_ref_prepack_weight(&canon, tp.data(), ts.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     dtp = std::make_unique<DeviceBuffer<uint8_t>>(tp.size());
@@ -252,8 +253,8 @@ struct Problem {
   }
   w4a8_weight weight() const {
     if (tiled)
-      return w4a8_weight{dtp->get(), dts->get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_TILED, fp8, fp8_shift};
-    return w4a8_weight{dp.get(), ds.get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_CANONICAL, fp8, fp8_shift};
+      return w4a8_weight{dtp->get(), dts->get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_TILED, fp8, fp8_shift, overlap};
+    return w4a8_weight{dp.get(), ds.get(), ds2.get(), bias.empty() ? nullptr : dbias.get(), N, K, group, W4A8_LAYOUT_CANONICAL, fp8, fp8_shift, overlap};
   }
   ref::HostWeight host_weight() const {
     return ref::HostWeight{packed.data(), scales.data(), s2, bias.empty() ? nullptr : bias.data(), N, K, group,
@@ -650,6 +651,84 @@ TEST(GpuGemm, BitwiseDeterministic) {
 }
 
 // The fused BF16 entry point equals quantize + GEMM, and replays identically from a graph.
+// Weights marked `overlap`: the small-M GEMM and its quantizer start as programmatic
+// dependents of the kernel before them and must still wait for it before they read what it
+// wrote. A chain of layers where each input is the previous layer's output, written by the
+// kernel right before (mma and wgmma layers mixed, fused and FP8-input calls, M = 1 to 200),
+// eager and in a replayed CUDA graph: bitwise equal to the same chain without overlap.
+TEST(GpuLinear, OverlapWaitsForThePrecedingKernel) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(23);
+  const int64_t D = 1024;  // every layer D -> D, so outputs feed the next layer
+  const int kLayers = 12;
+  std::vector<std::unique_ptr<Problem>> layers;
+  for (int l = 0; l < kLayers; ++l) {
+    layers.push_back(std::make_unique<Problem>(1, D, D, 16));
+    layers.back()->randomize(rng, l % 3 == 0);
+  }
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  for (const int64_t M : {int64_t(1), int64_t(16), int64_t(50), int64_t(200)}) {
+    const auto x0 = random_bf16(M * D, rng);
+    size_t lin_bytes = 0, gemm_bytes = 0;
+    W4A8_OK(w4a8_linear_workspace_size(M, D, D, 16, &lin_bytes));
+    W4A8_OK(w4a8_gemm_workspace_size(M, D, D, 16, &gemm_bytes));
+    DeviceBuffer<uint8_t> ws(lin_bytes), gws(gemm_bytes ? gemm_bytes : 1), xq(M * D);
+    DeviceBuffer<float> rs(M);
+    std::vector<std::unique_ptr<DeviceBuffer<uint16_t>>> act;
+    for (int l = 0; l <= kLayers; ++l) act.push_back(std::make_unique<DeviceBuffer<uint16_t>>(M * D));
+    act[0]->upload(x0);
+    // Odd layers: quantize (our kernel, writes xq) + w4a8_gemm; even ones: w4a8_linear_bf16.
+    auto chain = [&](int overlap) {
+      for (int l = 0; l < kLayers; ++l) {
+        layers[l]->overlap = overlap;
+        const w4a8_weight w = layers[l]->weight();
+        if (l % 2) {
+          W4A8_OK(w4a8_quantize_activation_fp8(act[l]->get(), xq.get(), rs.get(), M, D, s));
+          W4A8_OK(w4a8_gemm(xq.get(), rs.get(), &w, act[l + 1]->get(), M, 1.0f, gemm_bytes ? gws.get() : nullptr,
+                            gemm_bytes, s));
+        } else {
+          W4A8_OK(w4a8_linear_bf16(act[l]->get(), &w, act[l + 1]->get(), M, 1.0f, ws.get(), lin_bytes, s));
+        }
+      }
+    };
+    auto outputs = [&] {
+      std::vector<std::vector<uint16_t>> o;
+      for (int l = 1; l <= kLayers; ++l) o.push_back(act[l]->download());
+      return o;
+    };
+    // (fill_bytes runs on the legacy default stream: synchronize before using s)
+    for (int l = 1; l <= kLayers; ++l) act[l]->fill_bytes(0xFF);
+    CUDA_OK(cudaDeviceSynchronize());
+    chain(0);
+    CUDA_OK(cudaStreamSynchronize(s));
+    const auto serial = outputs();
+    for (const auto& o : serial)
+      for (uint16_t v : o) ASSERT_TRUE(std::isfinite(bf16_to_float(v))) << "M=" << M << ": chain output not finite";
+    for (int l = 1; l <= kLayers; ++l) act[l]->fill_bytes(0xFF);
+    CUDA_OK(cudaDeviceSynchronize());
+    chain(1);
+    CUDA_OK(cudaStreamSynchronize(s));
+    EXPECT_TRUE(outputs() == serial) << "M=" << M << ": eager chain with overlap differs";
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    chain(1);
+    CUDA_OK(cudaStreamEndCapture(s, &graph));
+    CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int rep = 0; rep < 3; ++rep) {
+      for (int l = 1; l <= kLayers; ++l) act[l]->fill_bytes(0xFF);
+      CUDA_OK(cudaDeviceSynchronize());
+      CUDA_OK(cudaGraphLaunch(exec, s));
+      CUDA_OK(cudaStreamSynchronize(s));
+      EXPECT_TRUE(outputs() == serial) << "M=" << M << ": graph replay " << rep << " with overlap differs";
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+  }
+  cudaStreamDestroy(s);
+}
+
 TEST(GpuLinear, FusedEqualsTwoStepsAndGraphReplays) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(10);
@@ -709,7 +788,7 @@ TEST(GpuTiled, PrepackMatchesReferenceAndRoundTrips) {
     std::vector<uint8_t> packed(N * K / 2), scales(N * K / G);
     for (auto& b : packed) b = uint8_t(rng());
     for (auto& b : scales) b = uint8_t(rng());
-    const w4a8_weight hc{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+    const w4a8_weight hc{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
     std::vector<uint8_t> tp(tiled_packed_bytes(N, K)), ts(tiled_scale_bytes(N, K, G));
     ASSERT_EQ(w4a8_ref_prepack_weight(&hc, tp.data(), ts.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     DeviceBuffer<uint8_t> dp(packed.size()), ds(scales.size()), dtp(tp.size()), dts(ts.size());
@@ -717,13 +796,13 @@ TEST(GpuTiled, PrepackMatchesReferenceAndRoundTrips) {
     ds.upload(scales);
     dtp.fill_bytes(0xA5);
     dts.fill_bytes(0xA5);
-    const w4a8_weight dc{dp.get(), ds.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+    const w4a8_weight dc{dp.get(), ds.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
     ASSERT_EQ(w4a8_prepack_weight(&dc, dtp.get(), dts.get(), nullptr), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     ASSERT_TRUE(dtp.download() == tp) << "packed codes, N=" << N << " K=" << K;
     ASSERT_TRUE(dts.download() == ts) << "block scales, N=" << N << " K=" << K << " g" << G;
     dp.fill_bytes(0x5A);
     ds.fill_bytes(0x5A);
-    const w4a8_weight dt{dtp.get(), dts.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED, W4A8_FP8_NONE, 0};
+    const w4a8_weight dt{dtp.get(), dts.get(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED, W4A8_FP8_NONE, 0, 0};
     ASSERT_EQ(w4a8_unprepack_weight(&dt, dp.get(), ds.get(), nullptr), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     ASSERT_TRUE(dp.download() == packed) << "round trip, packed, N=" << N << " K=" << K;
     ASSERT_TRUE(ds.download() == scales) << "round trip, scales, N=" << N << " K=" << K;
@@ -865,7 +944,7 @@ TEST(GpuFp8, PrepareMatchesReference) {
       }
       const w4a8_fp8_report r = pb.prepare_fp8();
       w4a8_weight hw{pb.packed.data(), pb.scales.data(), nullptr, nullptr, pb.N, pb.K, group, W4A8_LAYOUT_CANONICAL,
-                     W4A8_FP8_NONE, 0};
+                     W4A8_FP8_NONE, 0, 0};
       w4a8_fp8_report hr{};
       W4A8_OK(w4a8_ref_prepare_fp8(&hw, &hr));
       EXPECT_EQ(r.shift, hr.shift);

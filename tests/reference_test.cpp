@@ -341,13 +341,13 @@ TEST(TiledLayout, RoundTripPaddingAndGemm) {
     std::vector<uint8_t> packed(N * K / 2), scales(N * K / G);
     for (auto& b : packed) b = uint8_t(1 + rng() % 255);  // never 0: padding is what stays 0
     for (auto& b : scales) b = uint8_t(1 + rng() % 126);
-    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
     std::vector<uint8_t> tp(tiled_packed_bytes(N, K), 0xEE), ts(tiled_scale_bytes(N, K, G), 0xEE);
     ASSERT_EQ(w4a8_ref_prepack_weight(&c, tp.data(), ts.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     EXPECT_EQ(std::count(tp.begin(), tp.end(), uint8_t(0)), int64_t(tp.size()) - N * K / 2) << N << "x" << K;
     EXPECT_EQ(std::count(ts.begin(), ts.end(), uint8_t(0)), int64_t(ts.size()) - N * K / G) << N << "x" << K;
     std::vector<uint8_t> bp(packed.size(), 0xEE), bs(scales.size(), 0xEE);
-    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED, W4A8_FP8_NONE, 0};
+    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED, W4A8_FP8_NONE, 0, 0};
     ASSERT_EQ(w4a8_ref_unprepack_weight(&t, bp.data(), bs.data()), W4A8_STATUS_SUCCESS) << w4a8_last_error();
     EXPECT_TRUE(bp == packed && bs == scales) << N << "x" << K << " g" << G;
 
@@ -381,10 +381,10 @@ TEST(TiledLayout, RandomShapesAreBijections) {
     std::vector<uint8_t> packed(N * K / 2), scales(N * K / G);
     for (auto& b : packed) b = uint8_t(rng());
     for (auto& b : scales) b = uint8_t(rng());
-    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+    const w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
     std::vector<uint8_t> tp(hits.size()), ts(shits.size()), bp(packed.size()), bs(scales.size());
     ASSERT_EQ(w4a8_ref_prepack_weight(&c, tp.data(), ts.data()), W4A8_STATUS_SUCCESS);
-    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED, W4A8_FP8_NONE, 0};
+    const w4a8_weight t{tp.data(), ts.data(), nullptr, nullptr, N, K, G, W4A8_LAYOUT_TILED, W4A8_FP8_NONE, 0, 0};
     ASSERT_EQ(w4a8_ref_unprepack_weight(&t, bp.data(), bs.data()), W4A8_STATUS_SUCCESS);
     ASSERT_TRUE(bp == packed && bs == scales) << N << "x" << K << " g" << G;
   }
@@ -394,7 +394,7 @@ TEST(TiledLayout, RandomShapesAreBijections) {
 // nothing written.
 TEST(TiledLayout, RefusesBadRequests) {
   std::vector<uint8_t> packed(16 * 64, 1), scales(16 * 8, 1), tp(2048, 0xEE), ts(256, 0xEE);
-  w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, 16, 128, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  w4a8_weight c{packed.data(), scales.data(), nullptr, nullptr, 16, 128, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   w4a8_weight t = c;
   t.layout = W4A8_LAYOUT_TILED;
   EXPECT_EQ(w4a8_ref_prepack_weight(&t, tp.data(), ts.data()), W4A8_STATUS_INVALID_VALUE);
@@ -454,7 +454,7 @@ TEST(Fp8Reference, HandComputedAnalysis) {
   EXPECT_EQ(ref::fp8_analyze(none).exact, 1);
   // The C entry point on a host weight; tiled refused, nothing written.
   std::vector<uint8_t> packed(16 * 32, 0x77), scales(16 * 4, kE4M3One);
-  w4a8_weight w{packed.data(), scales.data(), nullptr, nullptr, 16, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  w4a8_weight w{packed.data(), scales.data(), nullptr, nullptr, 16, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   ASSERT_EQ(w4a8_ref_prepare_fp8(&w, nullptr), W4A8_STATUS_SUCCESS) << w4a8_last_error();
   EXPECT_EQ(w.fp8, W4A8_FP8_EXACT);
   EXPECT_EQ(w.fp8_shift, 6);

@@ -263,7 +263,7 @@ TEST_F(TrtPlugin, EnqueueEqualsLibraryOnGpu) {
   void* outputs[1] = {dy.get()};
   dy.fill_bytes(0xFF);
   ASSERT_EQ(run->enqueue(in_desc, nullptr, inputs, outputs, ws.get(), nullptr), 0) << finder_.logger.last;
-  w4a8_weight wt{dp.get(), ds.get(), nullptr, db.get(), N, K, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  w4a8_weight wt{dp.get(), ds.get(), nullptr, db.get(), N, K, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   dy2.fill_bytes(0xFF);
   ASSERT_EQ(w4a8_linear_bf16(dx.get(), &wt, dy2.get(), M, a, ws.get(), need, nullptr), W4A8_STATUS_SUCCESS);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);

@@ -91,7 +91,7 @@ TEST(Validation, QuantizeWeight) {
 
 TEST(Validation, Gemm) {
   Canary x, rs, wp, ws, ts, y, bias;
-  w4a8_weight w{wp.p(), ws.p(), static_cast<const float*>(ts.p()), nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  w4a8_weight w{wp.p(), ws.p(), static_cast<const float*>(ts.p()), nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   auto call = [&](const void* xx, const float* r, const w4a8_weight* ww, void* yy, int64_t M, float a) {
     return w4a8_gemm(xx, r, ww, yy, M, a, nullptr, 0, nullptr);
   };
@@ -136,6 +136,9 @@ TEST(Validation, Gemm) {
                W4A8_STATUS_INVALID_VALUE, {"kernel=42"});
   {
     w4a8_weight bad = w;
+    bad.overlap = 2;
+    expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_INVALID_VALUE, {"weight->overlap=2", "0 or 1"});
+    bad.overlap = 0;
     bad.layout = 3;
     expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_INVALID_VALUE, {"weight->layout=3"});
     bad.layout = W4A8_LAYOUT_TILED;
@@ -155,7 +158,7 @@ TEST(Validation, Gemm) {
 
 TEST(Validation, PrepackAndTiledSize) {
   Canary wp, ws, out_p, out_s;
-  const w4a8_weight c{wp.p(), ws.p(), nullptr, nullptr, 20, 160, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  const w4a8_weight c{wp.p(), ws.p(), nullptr, nullptr, 20, 160, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   size_t pb = 0, sb = 0;
   ASSERT_EQ(w4a8_tiled_weight_size(20, 160, 16, &pb, &sb), W4A8_STATUS_SUCCESS);
   EXPECT_EQ(pb, 32u * 3 * 32);
@@ -181,7 +184,7 @@ TEST(Validation, PrepackAndTiledSize) {
 
 TEST(Validation, LinearWorkspace) {
   Canary x, wp, ws, y, work;
-  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   size_t need = 0;
   ASSERT_EQ(w4a8_linear_workspace_size(3, 32, 64, 16, &need), W4A8_STATUS_SUCCESS);
   EXPECT_GE(need, size_t(3 * 64 + 3 * 4));
@@ -203,7 +206,7 @@ TEST(Validation, LinearWorkspace) {
 // w4a8_gemm's workspace: NULL/0 always accepted; otherwise aligned and at least the query.
 TEST(Validation, GemmWorkspace) {
   Canary x, rs, wp, ws, y, work;
-  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   size_t need = 0;
   ASSERT_EQ(w4a8_gemm_workspace_size(40, 32, 64, 16, &need), W4A8_STATUS_SUCCESS);
   EXPECT_GE(need, size_t(40 * 64 * 2));  // FP16 activations for the wgmma kernel
@@ -221,7 +224,7 @@ TEST(Validation, GemmWorkspace) {
                W4A8_STATUS_NOT_SUPPORTED, {"wgmma_exact_cvt_bm128_g32", "group_size=32"});
   // A split-K configuration needs room for its FP32 partials after the FP16 activations:
   // K = 128 (two 64-k stages, so two splits): 40 x 128 x 2 bytes, then 2 x 40 x 32 x 4 bytes.
-  const w4a8_weight w2{wp.p(), ws.p(), nullptr, nullptr, 32, 128, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  const w4a8_weight w2{wp.p(), ws.p(), nullptr, nullptr, 32, 128, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   expect_error(w4a8_gemm_with_config(x.p(), static_cast<const float*>(rs.p()), &w2, y.p(), 40, 1.0f,
                                      config("wgmma_exact_bm256_k2_g16"), work.p(), 10240, nullptr),
                W4A8_STATUS_WORKSPACE_TOO_SMALL, {"wgmma_exact_bm256_k2_g16", "split-K", std::to_string(10240 + 10240)});
@@ -256,7 +259,7 @@ TEST(Validation, ReferenceFunctionsValidateToo) {
 TEST(Validation, NoGpuGivesUnsupportedDevice) {
   if (test::gpu_available()) GTEST_SKIP() << "a GPU is present; this test covers CPU-only machines";
   Canary x, rs, wp, ws, y;
-  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0};
+  w4a8_weight w{wp.p(), ws.p(), nullptr, nullptr, 32, 64, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   expect_error(w4a8_gemm(x.p(), static_cast<const float*>(rs.p()), &w, y.p(), 4, 1.0f, nullptr, 0, nullptr),
                W4A8_STATUS_UNSUPPORTED_DEVICE, {"CUDA device"});
   EXPECT_TRUE(y.untouched());

@@ -92,11 +92,11 @@ __global__ void __launch_bounds__(32 * (C + 1), 1)
           const uint32_t lo1 = e2m1_lo_nibbles_to_e4m3(qb[j]), hi1 = e2m1_hi_nibbles_to_e4m3(qb[j]);
           const uint32_t ev = prmt(xw[2 * j], xw[2 * j + 1], 0x6420), od = prmt(xw[2 * j], xw[2 * j + 1], 0x7531);
           mma_f16_16816(acc, hmul2(e4m3x2_to_f16x2(lo0), f0), hmul2(e4m3x2_to_f16x2(lo1), f1),
-                        hmul2(e4m3x2_to_f16x2(lo0 >> 16), f0), hmul2(e4m3x2_to_f16x2(lo1 >> 16), f1),
-                        e4m3x2_to_f16x2(ev), e4m3x2_to_f16x2(ev >> 16));
+                        hmul2(e4m3x2_hi_to_f16x2(lo0), f0), hmul2(e4m3x2_hi_to_f16x2(lo1), f1),
+                        e4m3x2_to_f16x2(ev), e4m3x2_hi_to_f16x2(ev));
           mma_f16_16816(acc, hmul2(e4m3x2_to_f16x2(hi0), f0), hmul2(e4m3x2_to_f16x2(hi1), f1),
-                        hmul2(e4m3x2_to_f16x2(hi0 >> 16), f0), hmul2(e4m3x2_to_f16x2(hi1 >> 16), f1),
-                        e4m3x2_to_f16x2(od), e4m3x2_to_f16x2(od >> 16));
+                        hmul2(e4m3x2_hi_to_f16x2(hi0), f0), hmul2(e4m3x2_hi_to_f16x2(hi1), f1),
+                        e4m3x2_to_f16x2(od), e4m3x2_hi_to_f16x2(od));
         }
       } else {
         xor_acc ^= wa.x ^ wb.w;

@@ -71,6 +71,48 @@ def test_eager_plan_follows_the_buffers():
         a(x)
 
 
+def test_overlap_chain_equals_serial_and_sees_in_place_writes():
+    """`overlap` (the default): each layer starts while the one before finishes. A chain whose
+    inputs are the previous outputs must equal the serial chain bit for bit (eager, compiled,
+    CUDA graph), and a call right after an in-place write of its weights must use the new bytes."""
+    torch.manual_seed(4)
+    layers = [W4A8Linear.from_linear(nn.Linear(1024, 1024, bias=i % 2 == 0).to(torch.bfloat16).cuda())
+              for i in range(8)]
+    x = torch.randn(16, 1024).to(torch.bfloat16).cuda()
+
+    seq = nn.Sequential(*layers)
+
+    def chain(overlap):
+        for m in layers:
+            m.overlap = overlap
+        return seq(x)
+
+    serial = chain(False)
+    assert torch.equal(chain(True), serial)
+    assert torch.equal(torch.compile(seq, fullgraph=True)(x), serial)
+    g = torch.cuda.CUDAGraph()
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        seq(x)
+    torch.cuda.current_stream().wait_stream(s)
+    with torch.cuda.graph(g):
+        yg = seq(x)
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(yg, serial)
+    # In-place writes right before the call (the copy kernels precede the GEMM directly).
+    other = W4A8Linear.from_linear(nn.Linear(1024, 1024, bias=True).to(torch.bfloat16).cuda())
+    want = other(x)
+    m = layers[0]
+    m(x)  # a plan that would overlap
+    m.weight_packed.copy_(other.weight_packed)
+    m.weight_scale.copy_(other.weight_scale)
+    m.weight_scale_2.copy_(other.weight_scale_2)
+    m.bias.copy_(other.bias)
+    assert torch.equal(m(x), want)
+
+
 def test_cuda_graph_and_compile_equal_eager():
     torch.manual_seed(2)
     m = W4A8Linear.from_linear(nn.Linear(1024, 4096).to(torch.bfloat16).cuda())

@@ -39,6 +39,7 @@ class Weight(ctypes.Structure):
         ("layout", ctypes.c_int),  # LAYOUT_CANONICAL or LAYOUT_TILED
         ("fp8", ctypes.c_int),  # FP8_NONE / FP8_EXACT / FP8_LOSSY (w4a8_prepare_fp8)
         ("fp8_shift", ctypes.c_int),
+        ("overlap", ctypes.c_int),  # 1: the kernel before each call never writes these arrays (w4a8.h)
     ]
 
 

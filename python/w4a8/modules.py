@@ -45,6 +45,12 @@ class W4A8Linear(nn.Module):
         # The FP8 tensor-core path (enable_fp8): mode (FP8_NONE until enabled) and shift.
         self.fp8_mode, self.fp8_shift = _lib.FP8_NONE, 0
         self.fp8_max_rel_error = 0.0
+        # GPU calls start as programmatic dependents of the kernel before them (w4a8.h,
+        # w4a8_weight::overlap), reading weights while it finishes: the buffers are written at
+        # load time. Eager calls notice in-place writes to the buffers (tensor versions) and run
+        # the first call after one without it; traced calls (torch.compile, CUDA graphs) assume
+        # the buffers are not written inside the traced region. False: every call waits.
+        self.overlap = True
         self.register_buffer("weight_packed", torch.zeros(out_features, in_features // 2, dtype=torch.uint8,
                                                           device=device))
         self.register_buffer("weight_scale", torch.zeros(out_features, in_features // group_size,
@@ -177,7 +183,7 @@ class W4A8Linear(nn.Module):
         if not x2.is_contiguous():  # non-contiguous inputs are copied, not rejected
             x2 = x2.contiguous()
         args = (x2, self.weight_packed, self.weight_scale, self.weight_scale_2, self.bias, self.alpha,
-                self.group_size, self.layout, self.fp8_mode, self.fp8_shift)
+                self.group_size, self.layout, self.fp8_mode, self.fp8_shift, int(self.overlap))
         # Eager calls skip the custom-op dispatcher (it costs ~60-100 us of Python per call in
         # PyTorch 2.11); tracing (torch.compile, export) goes through torch.ops.w4a8.linear.
         if torch.compiler.is_compiling() or torch.is_grad_enabled() and x2.requires_grad:
@@ -190,14 +196,17 @@ class W4A8Linear(nn.Module):
 
     def _plan(self) -> "ops.LinearPlan":
         """The eager call plan of the current buffers (validated once; rebuilt when a buffer is
-        replaced or moved, which changes its address)."""
+        replaced or moved, which changes its address, or written in place, which changes its
+        version: then its first call runs without `overlap`)."""
         b = self.bias
-        key = (self.weight_packed.data_ptr(), self.weight_scale.data_ptr(), self.weight_scale_2.data_ptr(),
-               None if b is None else b.data_ptr(), self.group_size, self.layout, self.fp8_mode, self.fp8_shift)
+        wp, ws, s2 = self.weight_packed, self.weight_scale, self.weight_scale_2
+        key = (wp.data_ptr(), ws.data_ptr(), s2.data_ptr(), None if b is None else b.data_ptr(), wp._version,
+               ws._version, s2._version, None if b is None else b._version, self.group_size, self.layout,
+               self.fp8_mode, self.fp8_shift, self.overlap)
         plan = self.__dict__.get("_eager_plan")
         if plan is None or plan.key != key:
             plan = ops.LinearPlan(self.weight_packed, self.weight_scale, self.weight_scale_2, b, self.group_size, key,
-                                  self.layout, self.fp8_mode, self.fp8_shift)
+                                  self.layout, self.fp8_mode, self.fp8_shift, int(self.overlap))
             self.__dict__["_eager_plan"] = plan
         return plan
 

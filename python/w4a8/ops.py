@@ -98,9 +98,10 @@ def check_weight(packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tens
     return N, K
 
 
-def _weight_struct(packed, scales, s2, bias, group_size, layout=_lib.LAYOUT_CANONICAL, fp8=0, fp8_shift=0):
+def _weight_struct(packed, scales, s2, bias, group_size, layout=_lib.LAYOUT_CANONICAL, fp8=0, fp8_shift=0, overlap=0):
     N, K = packed.shape[0], packed.shape[1] * 2
-    return _lib.Weight(_ptr(packed), _ptr(scales), _ptr(s2), _ptr(bias), N, K, group_size, layout, fp8, fp8_shift)
+    return _lib.Weight(_ptr(packed), _ptr(scales), _ptr(s2), _ptr(bias), N, K, group_size, layout, fp8, fp8_shift,
+                       overlap)
 
 
 # ---- FP8 tensor-core path (w4a8.h, w4a8_prepare_fp8) -----------------------------------------
@@ -227,7 +228,7 @@ def _(w, group_size=16):
 # ---- gemm (FP8 in) and linear (BF16 in) ------------------------------------------------------
 
 def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, group_size: int,
-               layout: int = 0, fp8: int = 0, fp8_shift: int = 0) -> Tensor:
+               layout: int = 0, fp8: int = 0, fp8_shift: int = 0, overlap: int = 0) -> Tensor:
     N, K = check_weight(packed, scales, s2, bias, group_size)
     _check_tensor("x_fp8", q, (torch.uint8, torch.float8_e4m3fn), 2, packed.device)
     if not (q.shape[1] == K):
@@ -239,7 +240,7 @@ def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, gro
     if M == 0:
         return y
     L = _lib.lib()
-    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift)
+    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, overlap)
     if q.is_cuda:
         need = _lib.gemm_workspace_size(M, N, K, group_size)
         ws = torch.empty(need, dtype=torch.uint8, device=q.device) if need else None
@@ -253,19 +254,20 @@ def _gemm_impl(q: Tensor, s: Tensor, packed, scales, s2, bias, alpha: float, gro
 
 @torch.library.custom_op("w4a8::gemm", mutates_args=())
 def gemm(q: Tensor, s: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-         group_size: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0) -> Tensor:
+         group_size: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0, overlap: int = 0) -> Tensor:
     """y[M, N] BF16 from FP8 activations (codes + row scales) and an NVFP4 weight (layout: 0 canonical,
-    1 tiled; fp8, fp8_shift: the weight's FP8-path mode and shift, see prepare_fp8; 0, 0: none)."""
-    return _gemm_impl(_u8(q), s, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift)
+    1 tiled; fp8, fp8_shift: the weight's FP8-path mode and shift, see prepare_fp8; 0, 0: none;
+    overlap 1: the kernel right before never writes the weight, w4a8.h)."""
+    return _gemm_impl(_u8(q), s, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift, overlap)
 
 
 @gemm.register_fake
-def _(q, s, packed, scales, s2, bias, alpha, group_size, layout=0, fp8=0, fp8_shift=0):
+def _(q, s, packed, scales, s2, bias, alpha, group_size, layout=0, fp8=0, fp8_shift=0, overlap=0):
     return q.new_empty(q.shape[0], packed.shape[0], dtype=torch.bfloat16)
 
 
 def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-                group_size: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0) -> Tensor:
+                group_size: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0, overlap: int = 0) -> Tensor:
     """y = x W^T (+ bias) for BF16 x [M, K]: per-row FP8 quantization and the GEMM in one library call.
     The body of torch.ops.w4a8.linear, callable directly in eager mode (no dispatcher cost)."""
     N, K = check_weight(packed, scales, s2, bias, group_size)
@@ -275,7 +277,7 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
     M = x.shape[0]
     if not x.is_cuda:
         q, s = quantize_activation(x)  # (the CPU reference computes the exact path)
-        return _gemm_impl(q, s, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift)
+        return _gemm_impl(q, s, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift, overlap)
     y = torch.empty(M, N, dtype=torch.bfloat16, device=x.device)
     if M == 0:
         return y
@@ -283,7 +285,7 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
     # Workspace from PyTorch's caching allocator: no cudaMalloc in steady state, and inside a
     # CUDA-graph capture it comes from the graph's private pool.
     ws = torch.empty(_lib.linear_workspace_size(M, N, K, group_size), dtype=torch.uint8, device=x.device)
-    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift)
+    w = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, overlap)
     with _OnDevice(x) as stream:
         _lib.check(L.w4a8_linear_bf16(_ptr(x), ctypes.byref(w), _ptr(y), M, alpha, _ptr(ws), ws.numel(), stream))
     return y
@@ -292,15 +294,19 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
 class LinearPlan:
     """What an eager GPU linear call needs besides its input, made once per weight: the
     validated weight (as the C struct of its buffers' addresses) and the workspace size per M.
-    `W4A8Linear` keeps one and rebuilds it when its buffers move (see `W4A8Linear._plan`)."""
+    `W4A8Linear` keeps one and rebuilds it when its buffers move or are written (see
+    `W4A8Linear._plan`). overlap: the struct's `overlap` from the second call on; the first call
+    of a plan runs without it (serial), since the kernel right before it may be the one that
+    wrote the buffers."""
 
-    __slots__ = ("key", "struct", "N", "K", "group_size", "ws")
+    __slots__ = ("key", "struct", "serial", "N", "K", "group_size", "ws")
 
     def __init__(self, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int, key,
-                 layout: int = 0, fp8: int = 0, fp8_shift: int = 0):
+                 layout: int = 0, fp8: int = 0, fp8_shift: int = 0, overlap: int = 0):
         self.N, self.K = check_weight(packed, scales, s2, bias, group_size)
         self.group_size = group_size
-        self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift)
+        self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, overlap)
+        self.serial = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, 0)
         self.key = key
         self.ws = {}
 
@@ -317,22 +323,23 @@ def linear_planned(x: Tensor, plan: LinearPlan, alpha: float) -> Tensor:
     if need is None:
         need = plan.ws[M] = _lib.linear_workspace_size(M, plan.N, plan.K, plan.group_size)
     ws = torch.empty(need, dtype=torch.uint8, device=x.device)
+    struct, plan.serial = (plan.serial, None) if plan.serial is not None else (plan.struct, None)
     with _OnDevice(x) as stream:
-        _lib.check(_lib.lib().w4a8_linear_bf16(x.data_ptr(), ctypes.byref(plan.struct), y.data_ptr(), M, alpha,
+        _lib.check(_lib.lib().w4a8_linear_bf16(x.data_ptr(), ctypes.byref(struct), y.data_ptr(), M, alpha,
                                                ws.data_ptr(), need, stream))
     return y
 
 
 @torch.library.custom_op("w4a8::linear", mutates_args=())
 def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
-           group_size: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0) -> Tensor:
+           group_size: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0, overlap: int = 0) -> Tensor:
     """y = x W^T (+ bias) for BF16 x [M, K] (see linear_impl; layout: 0 canonical, 1 tiled; fp8,
-    fp8_shift: the weight's FP8-path mode and shift, see gemm)."""
-    return linear_impl(x, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift)
+    fp8_shift: the weight's FP8-path mode and shift; overlap: see gemm)."""
+    return linear_impl(x, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift, overlap)
 
 
 @linear.register_fake
-def _(x, packed, scales, s2, bias, alpha, group_size, layout=0, fp8=0, fp8_shift=0):
+def _(x, packed, scales, s2, bias, alpha, group_size, layout=0, fp8=0, fp8_shift=0, overlap=0):
     return x.new_empty(x.shape[0], packed.shape[0], dtype=torch.bfloat16)
 
 

@@ -100,6 +100,8 @@ w4a8_status check_weight(const char* fn, const w4a8_weight* w) {
   if (w->bias) W4A8_CHECK(check_aligned(fn, "weight->bias", w->bias, 2));
   if (w->fp8 < W4A8_FP8_NONE || w->fp8 > W4A8_FP8_ACCEPTED)
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8=%d is not a w4a8_fp8_mode value (0 to 3)", w->fp8);
+  if (w->overlap != 0 && w->overlap != 1)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->overlap=%d must be 0 or 1", w->overlap);
   if (w->fp8 != W4A8_FP8_NONE && (w->fp8_shift < -64 || w->fp8_shift > 64))
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8_shift=%d outside [-64, 64] (set by w4a8_prepare_fp8)",
                 w->fp8_shift);
@@ -257,14 +259,21 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
   return W4A8_STATUS_SUCCESS;
 }
 
-// after_quantizer: the preceding kernel is our activation quantizer (w4a8_linear_bf16), which
-// writes only activations and row scales, so at small M the mma kernel may be launched as its
-// programmatic dependent and stream its first weights while the quantizer runs (sm_90+;
-// small M only, where the quantizer is a handful of CTAs the waiting GEMM CTAs cannot crowd).
+// Whether the mma kernel is launched as a programmatic dependent of the preceding kernel
+// (sm_90+), streaming its first weights while that kernel finishes (it waits for it before it
+// reads activations or writes outputs). Allowed where that kernel does not write the weights:
+// our activation quantizer (w4a8_linear_bf16; small M only, where the quantizer is a handful
+// of CTAs that the waiting GEMM CTAs cannot crowd), or any kernel for a weight marked
+// `overlap` (w4a8.h; the kernel is persistent, so it cannot crowd the one before it: it
+// launches only once every CTA of that one has passed its own wait).
+bool gemm_pdl(const w4a8_weight* w, const kernels::GemmParams& p, const heuristics::Device& dev,
+              bool after_quantizer) {
+  return dev.cc >= 90 && ((after_quantizer && p.M <= 64) || w->overlap == 1);
+}
+
+// pdl (gemm_pdl): for the mma kernel; the wgmma and naive kernels always wait their turn.
 w4a8_status launch_gemm(const char* fn, const kernels::GemmParams& p, int index,
-                        const heuristics::Device& dev, cudaStream_t stream,
-                        bool after_quantizer = false) {
-  const bool pdl = after_quantizer && dev.cc >= 90 && p.M <= 64;
+                        const heuristics::Device& dev, cudaStream_t stream, bool pdl = false) {
   const cudaError_t err =
       index < 0 ? kernels::launch_naive(p, stream)
       : heuristics::is_wgmma(index)
@@ -351,7 +360,7 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
     W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, stream));
   }
-  return launch_gemm(fn, p, index, dev, stream);
+  return launch_gemm(fn, p, index, dev, stream, gemm_pdl(weight, p, dev, false));
 }
 
 // w4a8_prepack_weight (from = CANONICAL) and w4a8_unprepack_weight (from = TILED).
@@ -543,10 +552,12 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
       err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s);
     }
   } else {
-    err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s);
+    // An `overlap` weight: the quantizer too starts as a programmatic dependent of the kernel
+    // before it (it waits for that kernel before it reads x), hiding its launch.
+    err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s, gemm_pdl(weight, p, dev, false));
   }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
-  return launch_gemm(fn, p, index, dev, s, /*after_quantizer=*/true);
+  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, p, dev, true));
 }
 
 w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_size,
@@ -653,7 +664,7 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
     W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, s));
   }
-  return launch_gemm(fn, p, index, dev, s);
+  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, p, dev, false));
 }
 
 }  // extern "C"

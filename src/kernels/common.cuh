@@ -28,6 +28,18 @@ __device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t two_bytes) {
 #endif
 }
 
+// The same for the HIGH two bytes of `four_bytes`. sm_89+: the conversion reads the upper
+// half of the register itself (F2FP ... R.H1), where `x >> 16` would cost a shift per call.
+__device__ __forceinline__ uint32_t e4m3x2_hi_to_f16x2(uint32_t four_bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  uint32_t out;
+  asm("{ .reg .b16 lo, hi; mov.b32 {lo, hi}, %1; cvt.rn.f16x2.e4m3x2 %0, hi; }" : "=r"(out) : "r"(four_bytes));
+  return out;
+#else
+  return e4m3x2_to_f16x2(four_bytes >> 16);
+#endif
+}
+
 // Four E2M1 codes sitting in the LOW nibbles of the four bytes of `w` -> four E4M3 bytes
 // whose values are e2m1 * 2^-6 (sign to bit 7, the 3 magnitude bits e e m to bits 4..2:
 // E2M1's bias is 1, E4M3's is 7, so the same exponent field means a factor 2^-6, and the
@@ -100,6 +112,29 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+// Host: launches kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent
+// of the preceding kernel in the stream when pdl (sm_90+ only; the kernel must call
+// pdl_wait before it reads anything that kernel may write).
+template <class... Params, class... Args>
+cudaError_t launch_maybe_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                             bool pdl, Args... args) {
+  if (!pdl) {
+    kernel<<<grid, block, smem, stream>>>(args...);
+    return cudaGetLastError();
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
 }
 
 // BF16 bits -> float (exact).

@@ -221,21 +221,21 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
         const uint32_t lo1 = e2m1_lo_nibbles_to_e4m3(q1), hi1 = e2m1_hi_nibbles_to_e4m3(q1);
         a[0][0] = hmul2(e4m3x2_to_f16x2(lo0), s0);
         a[0][1] = hmul2(e4m3x2_to_f16x2(lo1), s1);
-        a[0][2] = hmul2(e4m3x2_to_f16x2(lo0 >> 16), s0);
-        a[0][3] = hmul2(e4m3x2_to_f16x2(lo1 >> 16), s1);
+        a[0][2] = hmul2(e4m3x2_hi_to_f16x2(lo0), s0);
+        a[0][3] = hmul2(e4m3x2_hi_to_f16x2(lo1), s1);
         a[1][0] = hmul2(e4m3x2_to_f16x2(hi0), s0);
         a[1][1] = hmul2(e4m3x2_to_f16x2(hi1), s1);
-        a[1][2] = hmul2(e4m3x2_to_f16x2(hi0 >> 16), s0);
-        a[1][3] = hmul2(e4m3x2_to_f16x2(hi1 >> 16), s1);
+        a[1][2] = hmul2(e4m3x2_hi_to_f16x2(hi0), s0);
+        a[1][3] = hmul2(e4m3x2_hi_to_f16x2(hi1), s1);
       };
       // Two MMAs of word w for n-tile i: the even-k and the odd-k halves.
       auto mma_word = [&](int i, int w, const uint32_t (&a)[2][4], const uint32_t (&xw)[2 * kWords]) {
         const uint32_t ev = prmt(xw[2 * w], xw[2 * w + 1], 0x6420);  // x0 x2 x4 x6
         const uint32_t od = prmt(xw[2 * w], xw[2 * w + 1], 0x7531);  // x1 x3 x5 x7
         mma_f16_16816(acc[i], a[0][0], a[0][1], a[0][2], a[0][3], e4m3x2_to_f16x2(ev),
-                      e4m3x2_to_f16x2(ev >> 16));
+                      e4m3x2_hi_to_f16x2(ev));
         mma_f16_16816(acc[i], a[1][0], a[1][1], a[1][2], a[1][3], e4m3x2_to_f16x2(od),
-                      e4m3x2_to_f16x2(od >> 16));
+                      e4m3x2_hi_to_f16x2(od));
       };
       if constexpr (!kPipeX) load_x_chunk(c.m0, ch, xc);
       if constexpr (MT <= 2) {
@@ -306,10 +306,16 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   TileCtx ctx = make_ctx(tile);
   Batch<VEC, U, kGroups> cur;
   load(cur, ctx, 0);
-  // Launched as a programmatic dependent of the activation quantizer (w4a8_linear_bf16 at
-  // small M), the first batch of weights is in flight before we wait for the activations.
-  // Only weights and scales are read above: nothing the preceding kernel writes.
+  // Launched as a programmatic dependent (of the activation quantizer of w4a8_linear_bf16,
+  // or of any kernel for a weight marked `overlap`), the first batch of weights is in flight
+  // before we wait for the preceding kernel. Only weights and scales are read above: nothing
+  // that kernel writes.
   pdl_wait();
+  // Now a kernel launched as our programmatic dependent may start (its weight loads overlap
+  // our work; it waits for our outputs in its own pdl_wait). Only now: everything before the
+  // preceding kernel has finished once we get here, so our dependent's early weight reads
+  // cannot meet a writer further back in the stream.
+  pdl_launch_dependents();
   XRegs xn;  // the activations of the next chunk (compute's pipeline)
   if constexpr (kPipeX) load_x_chunk(ctx.m0, chunk_of(0, 0), xn);
   base = epilogue_base(p.alpha, p.s2);
@@ -397,20 +403,8 @@ cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_
   // One wave at most: the CTAs walk the tiles themselves.
   const int64_t wave = int64_t(sm_count > 0 ? sm_count : 1) * resident_ctas(index);
   const int64_t grid = tiles < wave ? tiles : wave;
-  if (!pdl) {
-    kKernels[index]<<<static_cast<unsigned>(grid), 32 * c.wn * c.wk, 0, stream>>>(p, token_tiles);
-    return cudaGetLastError();
-  }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(static_cast<unsigned>(grid));
-  cfg.blockDim = dim3(32 * c.wn * c.wk);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  return cudaLaunchKernelEx(&cfg, kKernels[index], p, token_tiles);
+  return launch_maybe_pdl(kKernels[index], dim3(static_cast<unsigned>(grid)), dim3(32 * c.wn * c.wk), 0, stream, pdl,
+                          p, token_tiles);
 }
 
 cudaError_t mma_kernel_available() {

@@ -294,9 +294,9 @@ __global__ void __launch_bounds__(kThreads, 1)
               const uint32_t pb = prmt(h ? q[2].y : q[2].x, h ? q[3].y : q[3].x, sel);
               uint4 o;
               o.x = e4m3x2_to_f16x2(pa);
-              o.y = e4m3x2_to_f16x2(pa >> 16);
+              o.y = e4m3x2_hi_to_f16x2(pa);
               o.z = e4m3x2_to_f16x2(pb);
-              o.w = e4m3x2_to_f16x2(pb >> 16);
+              o.w = e4m3x2_hi_to_f16x2(pb);
               const int chunk = 4 * sigma + 2 * tau + h;  // 128-byte swizzle: chunk ^ (m & 7)
               sts128(bs + m * 128 + ((chunk ^ (m & 7)) << 4), o);
             }
@@ -409,8 +409,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         uint32_t(&as)[4] = a[2 * word + odd];
         as[0] = hmul2(e4m3x2_to_f16x2(ea), f0);
         as[1] = hmul2(e4m3x2_to_f16x2(eb), f1);
-        as[2] = hmul2(e4m3x2_to_f16x2(ea >> 16), f0);
-        as[3] = hmul2(e4m3x2_to_f16x2(eb >> 16), f1);
+        as[2] = hmul2(e4m3x2_hi_to_f16x2(ea), f0);
+        as[3] = hmul2(e4m3x2_hi_to_f16x2(eb), f1);
       }
     }
   };

@@ -89,9 +89,10 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
 // Device reference: one thread per output, FP32 accumulation in k order.
 cudaError_t launch_naive(const GemmParams& p, cudaStream_t stream);
 
-// Quantizers (see include/w4a8/w4a8.h for the numerics).
+// Quantizers (see include/w4a8/w4a8.h for the numerics). pdl (sm_90+): launch as a
+// programmatic dependent of the preceding kernel (the kernel waits for it before reading x).
 cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
-                                       int64_t M, int64_t K, cudaStream_t stream);
+                                       int64_t M, int64_t K, cudaStream_t stream, bool pdl = false);
 // FP16 activations for the wgmma kernel (gemm_wgmma.cu): the FP8 values widened to FP16,
 // k permuted within each 64-k block, rows padded with zeros to f16p_row_elems(K) values.
 inline int64_t f16p_row_elems(int64_t K) { return (K + 63) / 64 * 64; }

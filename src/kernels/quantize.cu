@@ -63,8 +63,10 @@ struct RowQuant {
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
                                float* __restrict__ row_scale, int64_t K) {
-  // The fused linear launches its GEMM as a programmatic dependent: it may start reading
-  // weights now and waits (griddepcontrol.wait) before it reads what this kernel writes.
+  // Launched as a programmatic dependent (pdl, for an `overlap` weight): wait for the kernel
+  // that writes our input. Then the fused linear's GEMM, our programmatic dependent, may
+  // start reading weights; it waits (griddepcontrol.wait) before it reads what we write.
+  pdl_wait();
   pdl_launch_dependents();
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
@@ -117,7 +119,8 @@ template <int VECS, int MAX_THREADS>
 __global__ void __launch_bounds__(MAX_THREADS)
     quantize_activation_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
                                     float* __restrict__ row_scale, int64_t K) {
-  pdl_launch_dependents();  // see quantize_activation_kernel
+  pdl_wait();  // see quantize_activation_kernel
+  pdl_launch_dependents();
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const RowQuant rq = quantize_row_in_registers<VECS>(reinterpret_cast<const uint4*>(x + row * K),
@@ -341,7 +344,7 @@ __global__ void finalize_tensor_scale_kernel(uint32_t* amax_bits) {
 }  // namespace
 
 cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
-                                       int64_t M, int64_t K, cudaStream_t stream) {
+                                       int64_t M, int64_t K, cudaStream_t stream, bool pdl) {
   // Few rows: the register kernel with wide CTAs (latency: the GEMM waits for it). Many rows:
   // the register kernel with CTAs of <= 256 threads, several per SM (bandwidth); rows longer
   // than 16384: the two-pass kernel.
@@ -350,19 +353,14 @@ cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row
     const int64_t per = (nvec + vecs - 1) / vecs;
     return static_cast<int>((per + 31) / 32 * 32);
   };
-  if (M <= 64 && nvec <= int64_t(kVecsPerThread) * kRegsMaxThreads) {
-    quantize_activation_regs_kernel<kVecsPerThread, kRegsMaxThreads>
-        <<<static_cast<unsigned>(M), threads_for(kVecsPerThread), 0, stream>>>(x, q, row_scale, K);
-    return cudaGetLastError();
-  }
-  if (nvec <= int64_t(kVecsPerThreadMany) * kRegsManyThreads) {
-    quantize_activation_regs_kernel<kVecsPerThreadMany, kRegsManyThreads>
-        <<<static_cast<unsigned>(M), threads_for(kVecsPerThreadMany), 0, stream>>>(x, q, row_scale, K);
-    return cudaGetLastError();
-  }
-  quantize_activation_kernel<<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
-      x, q, row_scale, K);
-  return cudaGetLastError();
+  const dim3 grid(static_cast<unsigned>(M));
+  if (M <= 64 && nvec <= int64_t(kVecsPerThread) * kRegsMaxThreads)
+    return launch_maybe_pdl(quantize_activation_regs_kernel<kVecsPerThread, kRegsMaxThreads>, grid,
+                            dim3(threads_for(kVecsPerThread)), 0, stream, pdl, x, q, row_scale, K);
+  if (nvec <= int64_t(kVecsPerThreadMany) * kRegsManyThreads)
+    return launch_maybe_pdl(quantize_activation_regs_kernel<kVecsPerThreadMany, kRegsManyThreads>, grid,
+                            dim3(threads_for(kVecsPerThreadMany)), 0, stream, pdl, x, q, row_scale, K);
+  return launch_maybe_pdl(quantize_activation_kernel, grid, dim3(kActThreads), 0, stream, pdl, x, q, row_scale, K);
 }
 
 namespace {
