@@ -71,7 +71,7 @@ if has sanitize; then
   done
   # The wgmma prefill kernel (TMA, mbarriers, async-proxy writes): memcheck on its tests.
   timeout 300 compute-sanitizer --tool memcheck --error-exitcode 99 "$BUILD/tests/w4a8_gpu_tests" \
-    --gtest_filter='GpuWgmma.EveryConfigurationMatchesReference:GpuWgmma.DeterministicAndRefusedWhereItCannotRun:GpuTiled.EveryConfigurationEqualsCanonicalSmall:GpuFp8.EveryConfigurationMatchesFp8Reference:GpuFp8.RefusalsAndOptIn' \
+    --gtest_filter='GpuWgmma.EveryConfigurationMatchesReference:GpuWgmma.DeterministicAndRefusedWhereItCannotRun:GpuTiled.EveryConfigurationEqualsCanonicalSmall:GpuFp8.EveryConfigurationMatchesFp8Reference:GpuFp8.RefusalsAndOptIn:GpuLinear.OverlapWaitsForThePrecedingKernel' \
     >"$OUT/sanitize_memcheck_wgmma.log" 2>&1
   rc=$?
   echo "memcheck (wgmma): exit $rc; $(grep -E 'ERROR SUMMARY' "$OUT/sanitize_memcheck_wgmma.log" | tail -1)"

@@ -659,7 +659,7 @@ TEST(GpuGemm, BitwiseDeterministic) {
 TEST(GpuLinear, OverlapWaitsForThePrecedingKernel) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(23);
-  const int64_t D = 1024;  // every layer D -> D, so outputs feed the next layer
+  const int64_t D = 2048;  // every layer D -> D, so outputs feed the next layer
   const int kLayers = 12;
   std::vector<std::unique_ptr<Problem>> layers;
   for (int l = 0; l < kLayers; ++l) {
@@ -668,7 +668,13 @@ TEST(GpuLinear, OverlapWaitsForThePrecedingKernel) {
   }
   cudaStream_t s;
   CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  for (const int64_t M : {int64_t(1), int64_t(16), int64_t(50), int64_t(200)}) {
+  // (M = 600 runs the wgmma kernel on an sm_90 GPU, the others the mma kernel)
+  const char* name = nullptr;
+  W4A8_OK(w4a8_gemm_kernel_name(600, D, D, 16, W4A8_KERNEL_AUTO, &name));
+  if (wgmma_available()) {
+    EXPECT_EQ(std::string(name).rfind("wgmma", 0), 0u) << name;
+  }
+  for (const int64_t M : {int64_t(1), int64_t(16), int64_t(50), int64_t(600)}) {
     const auto x0 = random_bf16(M * D, rng);
     size_t lin_bytes = 0, gemm_bytes = 0;
     W4A8_OK(w4a8_linear_workspace_size(M, D, D, 16, &lin_bytes));

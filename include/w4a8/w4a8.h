@@ -148,10 +148,11 @@ typedef enum w4a8_fp8_mode {
  * overlap (0 or 1): 1 is the caller's promise that the kernel right before each GEMM call on
  * the stream never writes this weight's arrays (packed, block_scale, tensor_scale, bias): true
  * for weights written at load time, as in a model's forward pass. The small-M kernels
- * (mma_exact_*) and the activation quantizer of w4a8_linear_bf16 then start as programmatic
- * dependents of that kernel (sm_90+; CUDA graphs keep it): they read their first weights
- * while it finishes and wait for it before they touch anything it may write (activations,
- * row scales, the output). pi0.5's 1386 GEMMs on an H100: 1.5 ms less per inference
+ * (mma_exact_*) then start as programmatic dependents of that kernel (sm_90+; CUDA graphs
+ * keep it): they read their first weights while it finishes and wait for it before they
+ * touch anything it may write (activations, row scales, the output); so do the activation
+ * quantizers of w4a8_linear_bf16 and the activation prologues of the prefill kernels (which
+ * read nothing before that wait: their launch is what overlaps). pi0.5's 1386 GEMMs on an H100: 1.5 ms less per inference
  * (BENCHMARKS.md). 0: every call starts after the preceding kernel has finished. */
 typedef struct w4a8_weight {
   const void* packed;        /* uint8 [N, K/2] (or tiled), 16-byte aligned */

@@ -259,9 +259,10 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
   return W4A8_STATUS_SUCCESS;
 }
 
-// Whether the mma kernel is launched as a programmatic dependent of the preceding kernel
-// (sm_90+), streaming its first weights while that kernel finishes (it waits for it before it
-// reads activations or writes outputs). Allowed where that kernel does not write the weights:
+// Whether the GEMM kernel is launched as a programmatic dependent of the preceding kernel
+// (sm_90+): the mma kernel streams its first weights while that kernel finishes (it waits for
+// it before it reads activations or writes outputs), the wgmma kernel only hides its launch.
+// Allowed where that kernel does not write the weights:
 // our activation quantizer (w4a8_linear_bf16; small M only, where the quantizer is a handful
 // of CTAs that the waiting GEMM CTAs cannot crowd), or any kernel for a weight marked
 // `overlap` (w4a8.h; the kernel is persistent, so it cannot crowd the one before it: it
@@ -271,13 +272,13 @@ bool gemm_pdl(const w4a8_weight* w, const kernels::GemmParams& p, const heuristi
   return dev.cc >= 90 && ((after_quantizer && p.M <= 64) || w->overlap == 1);
 }
 
-// pdl (gemm_pdl): for the mma kernel; the wgmma and naive kernels always wait their turn.
+// pdl (gemm_pdl): for the mma and wgmma kernels; the naive one always waits its turn.
 w4a8_status launch_gemm(const char* fn, const kernels::GemmParams& p, int index,
                         const heuristics::Device& dev, cudaStream_t stream, bool pdl = false) {
   const cudaError_t err =
       index < 0 ? kernels::launch_naive(p, stream)
       : heuristics::is_wgmma(index)
-          ? kernels::launch_wgmma(heuristics::wgmma_index(index), p, dev.ordinal, dev.sm_count, stream)
+          ? kernels::launch_wgmma(heuristics::wgmma_index(index), p, dev.ordinal, dev.sm_count, stream, pdl)
           : kernels::launch_mma(index, p, dev.sm_count, stream, pdl);
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
   return detail::ok();
@@ -301,19 +302,21 @@ w4a8_status check_gemm_workspace(const char* fn, const void* workspace, size_t w
 
 // Runs the prologue a wgmma configuration with prepared activations needs (FP8 -> permuted
 // FP16 for the exact path, permuted FP8 for the FP8 path, into the workspace) and points the
-// launch at it; the FP8 path also takes the weight's shift.
+// launch at it; the FP8 path also takes the weight's shift. pdl (gemm_pdl): the prologue
+// starts as a programmatic dependent of the kernel before it (the wgmma kernel then follows
+// it as usual).
 w4a8_status prepare_f16_in(const char* fn, kernels::GemmParams* p, int index, const w4a8_weight* w,
-                           void* workspace, cudaStream_t stream) {
+                           void* workspace, cudaStream_t stream, bool pdl) {
   cudaError_t err;
   if (heuristics::config_fp8(index)) {
     uint8_t* x8p = static_cast<uint8_t*>(workspace);
-    err = kernels::launch_fp8_to_fp8p(p->x, x8p, p->M, p->K, stream);
+    err = kernels::launch_fp8_to_fp8p(p->x, x8p, p->M, p->K, stream, pdl);
     p->x8p = x8p;
     p->fp8 = true;
     p->fp8_shift = w->fp8_shift;
   } else {
     uint16_t* x16 = static_cast<uint16_t*>(workspace);
-    err = kernels::launch_fp8_to_f16p(p->x, x16, p->M, p->K, stream);
+    err = kernels::launch_fp8_to_f16p(p->x, x16, p->M, p->K, stream, pdl);
     p->x16 = x16;
   }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
@@ -358,7 +361,7 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
   if (index >= 0 && heuristics::config_f16_in(index)) {
     const size_t f16_bytes = f16_region_bytes(M, weight->N, weight->K, weight->group_size);
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, stream));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, stream, gemm_pdl(weight, p, dev, false)));
   }
   return launch_gemm(fn, p, index, dev, stream, gemm_pdl(weight, p, dev, false));
 }
@@ -546,10 +549,11 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
       p.x8p = xq;
       p.fp8 = true;
       p.fp8_shift = weight->fp8_shift;
-      err = kernels::launch_quantize_activation_fp8p(xb, xq, row_scale, M, weight->K, s);
+      err = kernels::launch_quantize_activation_fp8p(xb, xq, row_scale, M, weight->K, s, gemm_pdl(weight, p, dev, false));
     } else {
       p.x16 = reinterpret_cast<uint16_t*>(xq);
-      err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s);
+      err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s,
+                                                     gemm_pdl(weight, p, dev, false));
     }
   } else {
     // An `overlap` weight: the quantizer too starts as a programmatic dependent of the kernel
@@ -662,7 +666,7 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   if (f16) {  // the partials fit (checked above): place_partials keeps the configuration
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, s));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, s, gemm_pdl(weight, p, dev, false)));
   }
   return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, p, dev, false));
 }

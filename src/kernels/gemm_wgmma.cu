@@ -200,6 +200,11 @@ __global__ void __launch_bounds__(kThreads, 1)
                        const __grid_constant__ CUtensorMap xmap, const GemmParams p, const int splits,
                        const int raster_n) {
 #if defined(W4A8_WGMMA_DEVICE)
+  // Launched as a programmatic dependent (an `overlap` weight): only the launch overlaps the
+  // kernel before us; we read nothing before it has finished. Then our own dependents may
+  // launch (every CTA of ours is running by then, so they cannot crowd us).
+  pdl_wait();
+  pdl_launch_dependents();
   constexpr int kConverterThreads = 96;  // warps 1-3 of warpgroup 0
   using L = Layout<BM, kF16In, kFp8>;
   constexpr int kStageK = L::kStageK, kWBytes = L::kWBytes;
@@ -708,7 +713,7 @@ bool wgmma_supported(const GemmParams& p) {
          ((p.M + 63) / 64) * ((p.N + kBN - 1) / kBN) * 8 < (int64_t(1) << 31);  // items, 8 splits
 }
 
-cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_count, cudaStream_t stream) {
+cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_count, cudaStream_t stream, bool pdl) {
   if (index < 0 || index >= kNumConfigs || !wgmma_supported(p)) return cudaErrorInvalidValue;
   const WgmmaConfig& c = kConfigs[index];
   if (p.M == 0 || p.N == 0) return cudaSuccess;
@@ -745,9 +750,8 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
   const int64_t grid = items < sm_count ? items : sm_count;  // persistent: one CTA per SM
   // Channel tiles fastest when the activations outweigh the weights (see the top).
   const int raster_n = p.M * p.K * (c.f16_in && !c.fp8 ? 2 : 1) > p.N * p.K / 2;
-  kKernels[index]<<<static_cast<unsigned>(grid), kThreads, kSmem[index], stream>>>(wmap, xmap, p, splits,
-                                                                                    raster_n);
-  cudaError_t err = cudaGetLastError();
+  cudaError_t err = launch_maybe_pdl(kKernels[index], dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem[index],
+                                     stream, pdl, wmap, xmap, p, splits, raster_n);
   if (err != cudaSuccess || splits == 1) return err;
   const dim3 rgrid(static_cast<unsigned>((p.N / 2 + 1 + 255) / 256), static_cast<unsigned>(p.M < 65535 ? p.M : 65535));
   splitk_reduce_kernel<<<rgrid, 256, 0, stream>>>(p, splits);

@@ -84,7 +84,10 @@ int wgmma_splits(int index, int64_t K);
 size_t wgmma_partial_bytes(int index, int64_t M, int64_t N, int64_t K);
 // Enqueues wgmma configuration `index` on the current device (`device` = its ordinal,
 // `sm_count` its SMs). Only valid where the build has an sm_90a image and the GPU is sm_90.
-cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_count, cudaStream_t stream);
+// pdl: launch as a programmatic dependent of the preceding kernel (the kernel waits for it
+// before anything else; its split-K reduction, if any, follows as usual).
+cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_count, cudaStream_t stream,
+                         bool pdl = false);
 
 // Device reference: one thread per output, FP32 accumulation in k order.
 cudaError_t launch_naive(const GemmParams& p, cudaStream_t stream);
@@ -110,17 +113,20 @@ inline int fp8p_k_of_slot(int L) {
   const int s = L >> 5, h = (L >> 4) & 1, c = (L >> 2) & 3, e = L & 3;
   return 32 * c + 8 * s + 4 * h + e;
 }
+// (pdl on these prologues, as on launch_quantize_activation: they wait for the preceding
+// kernel before reading; the wgmma kernel after them is launched normally.)
 cudaError_t launch_quantize_activation_fp8p(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M,
-                                            int64_t K, cudaStream_t stream);
-cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, cudaStream_t stream);
+                                            int64_t K, cudaStream_t stream, bool pdl = false);
+cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, cudaStream_t stream,
+                               bool pdl = false);
 // FP8 path, load time: ORs into mask[sb] (256 words, zeroed by the caller) the bit of every
 // E2M1 magnitude (0..7) that occurs in a group with block scale byte sb (canonical layout).
 cudaError_t launch_fp8_scale_usage(const uint8_t* packed, const uint8_t* scales, int64_t N, int64_t K,
                                    int group, uint32_t* mask, cudaStream_t stream);
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
-                                            int64_t M, int64_t K, cudaStream_t stream);
+                                            int64_t M, int64_t K, cudaStream_t stream, bool pdl = false);
 cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
-                               cudaStream_t stream);
+                               cudaStream_t stream, bool pdl = false);
 // Weight layout conversion, canonical -> tiled (to_tiled) or back (w4a8/formats.hpp);
 // K % 32 == 0, outputs disjoint from inputs.
 cudaError_t launch_convert_layout(const uint8_t* packed, const uint8_t* scales, uint8_t* out_packed,

@@ -167,6 +167,7 @@ struct Fp8pUnit {
 template <class Unit>
 __global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __restrict__ out, int64_t M,
                                    int64_t K, int64_t row_bytes) {
+  pdl_wait();  // launched as a programmatic dependent: our input is the preceding kernel's
   const int64_t unit = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (unit * 16 >= row_bytes) return;
   const Unit u(unit);
@@ -191,6 +192,7 @@ template <class Unit>
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_permuted_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
                                         float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
+  pdl_wait();  // see quantize_activation_kernel
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const uint16_t* xr = x + row * K;
@@ -226,6 +228,7 @@ template <class Unit>
 __global__ void __launch_bounds__(kRegsManyThreads)
     quantize_activation_permuted_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
                                              float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
+  pdl_wait();  // see quantize_activation_kernel
   __shared__ uint32_t smem[32];
   extern __shared__ uint32_t row_codes[];  // K / 4 words
   const int64_t row = blockIdx.x;
@@ -367,51 +370,49 @@ namespace {
 // Rows up to 16384 values: the register kernel (one read of each row); longer: two passes.
 template <class Unit>
 cudaError_t launch_quantize_permuted(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M, int64_t K,
-                                     int64_t row_bytes, cudaStream_t stream) {
+                                     int64_t row_bytes, cudaStream_t stream, bool pdl) {
   const int64_t nvec = K / 8;
+  const dim3 grid(static_cast<unsigned>(M));
   if (nvec <= int64_t(kVecsPerThreadMany) * kRegsManyThreads) {
     const int64_t per = (nvec + kVecsPerThreadMany - 1) / kVecsPerThreadMany;
     const int threads = static_cast<int>((per + 31) / 32 * 32);
-    quantize_activation_permuted_regs_kernel<Unit><<<static_cast<unsigned>(M), threads, size_t(K), stream>>>(
-        x, out, row_scale, K, row_bytes);
-  } else {
-    quantize_activation_permuted_kernel<Unit><<<static_cast<unsigned>(M), kActThreads, 0, stream>>>(
-        x, out, row_scale, K, row_bytes);
+    return launch_maybe_pdl(quantize_activation_permuted_regs_kernel<Unit>, grid, dim3(threads), size_t(K), stream, pdl,
+                            x, out, row_scale, K, row_bytes);
   }
-  return cudaGetLastError();
+  return launch_maybe_pdl(quantize_activation_permuted_kernel<Unit>, grid, dim3(kActThreads), 0, stream, pdl, x, out,
+                          row_scale, K, row_bytes);
 }
 }  // namespace
 
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
-                                            int64_t M, int64_t K, cudaStream_t stream) {
+                                            int64_t M, int64_t K, cudaStream_t stream, bool pdl) {
   return launch_quantize_permuted<F16pUnit>(x, reinterpret_cast<uint8_t*>(out), row_scale, M, K,
-                                            f16p_row_elems(K) * 2, stream);
+                                            f16p_row_elems(K) * 2, stream, pdl);
 }
 
 cudaError_t launch_quantize_activation_fp8p(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M,
-                                            int64_t K, cudaStream_t stream) {
-  return launch_quantize_permuted<Fp8pUnit>(x, out, row_scale, M, K, fp8p_row_bytes(K), stream);
+                                            int64_t K, cudaStream_t stream, bool pdl) {
+  return launch_quantize_permuted<Fp8pUnit>(x, out, row_scale, M, K, fp8p_row_bytes(K), stream, pdl);
 }
 
 namespace {
 template <class Unit>
 cudaError_t launch_permute(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, int64_t row_bytes,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, bool pdl) {
   const int64_t units = row_bytes / 16;
   const int threads = 128;
   const dim3 grid(static_cast<unsigned>((units + threads - 1) / threads), static_cast<unsigned>(M < 65535 ? M : 65535));
-  permute_fp8_kernel<Unit><<<grid, threads, 0, stream>>>(q, out, M, K, row_bytes);
-  return cudaGetLastError();
+  return launch_maybe_pdl(permute_fp8_kernel<Unit>, grid, dim3(threads), 0, stream, pdl, q, out, M, K, row_bytes);
 }
 }  // namespace
 
 cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
-                               cudaStream_t stream) {
-  return launch_permute<F16pUnit>(q, reinterpret_cast<uint8_t*>(out), M, K, f16p_row_elems(K) * 2, stream);
+                               cudaStream_t stream, bool pdl) {
+  return launch_permute<F16pUnit>(q, reinterpret_cast<uint8_t*>(out), M, K, f16p_row_elems(K) * 2, stream, pdl);
 }
 
-cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, cudaStream_t stream) {
-  return launch_permute<Fp8pUnit>(q, out, M, K, fp8p_row_bytes(K), stream);
+cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, cudaStream_t stream, bool pdl) {
+  return launch_permute<Fp8pUnit>(q, out, M, K, fp8p_row_bytes(K), stream, pdl);
 }
 
 cudaError_t launch_fp8_scale_usage(const uint8_t* packed, const uint8_t* scales, int64_t N, int64_t K,
