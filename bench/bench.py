@@ -433,6 +433,12 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
 
     res = {"gemm": t(run_gemm), "fused": t(run_fused), "bf16": t(run_bf16), "fp8": t(run_fp8),
            "gemm_fp8": t(run_gemm_fp8)}
+    weights = list({id(l): l for M, l in seq}.values())
+    for l in weights:  # the same without `overlap`: every call waits for the one before
+        l["nv"]["struct"].overlap = 0
+    res["gemm_serial"], res["fused_serial"] = t(run_gemm), t(run_fused)
+    for l in weights:
+        l["nv"]["struct"].overlap = 1
     for l in accepted:
         l["nv"]["struct"].fp8 = _lib.FP8_ACCEPTED
     res["fused_fp8"] = t(run_fused_fp8)
@@ -445,9 +451,12 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
                  "read_floor_us": float("nan"), "gbps": float("nan"), "rel_err": float("nan"), "fused_equal": ""})
     rows.append({**rows[-1], "kernel": "FP8 path (opt-in, lossy) for the prefill + exact path for the expert",
                  "w4a8_us": res["gemm_fp8"], "fused_us": res["fused_fp8"]})
+    rows.append({**rows[-2], "kernel": rows[-2]["kernel"] + " (weights not marked overlap)",
+                 "w4a8_us": res["gemm_serial"], "fused_us": res["fused_serial"]})
     print(f"pi0.5 trace ({len(seq)} GEMMs): w4a8 gemm {res['gemm']:.0f} us, fused {res['fused']:.0f} us, "
           f"bf16 {res['bf16']:.0f} us, fp8 {res['fp8']:.0f} us; with the FP8 path for the prefill "
-          f"{res['gemm_fp8']:.0f} us (fused {res['fused_fp8']:.0f} us)", flush=True)
+          f"{res['gemm_fp8']:.0f} us (fused {res['fused_fp8']:.0f} us); without overlap {res['gemm_serial']:.0f} us "
+          f"(fused {res['fused_serial']:.0f} us)", flush=True)
 
 
 def bench_act_quant(lib: Lib, rows_md: list, M=968, K=16384):
