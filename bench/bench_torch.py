@@ -50,8 +50,10 @@ def main():
             x = torch.randn(M, K, device="cuda").to(torch.bfloat16)
             y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
             ws = torch.empty(_lib.linear_workspace_size(M, N, K, 16), dtype=torch.uint8, device="cuda")
+            # The module's own `overlap` setting (W4A8Linear marks its weights), so that the two
+            # columns differ only by what the module adds.
             structs = [_lib.Weight(m.weight_packed.data_ptr(), m.weight_scale.data_ptr(), m.weight_scale_2.data_ptr(),
-                                   None, N, K, 16) for m in mods]
+                                   None, N, K, 16, _lib.LAYOUT_CANONICAL, 0, 0, int(m.overlap)) for m in mods]
 
             def raw(w):
                 _lib.check(L.w4a8_linear_bf16(x.data_ptr(), ctypes.byref(w), y.data_ptr(), M, 1.0, ws.data_ptr(),
