@@ -413,6 +413,12 @@ TEST(TiledLayout, RefusesBadRequests) {
   const float rs = 1.0f;
   EXPECT_EQ(w4a8_ref_gemm(x.data(), &rs, &odd, y.data(), 1, 1.0f), W4A8_STATUS_INVALID_VALUE);
   EXPECT_NE(std::string(w4a8_last_error()).find("layout=7"), std::string::npos) << w4a8_last_error();
+  w4a8_weight bad_overlap = c;
+  bad_overlap.overlap = -1;
+  std::fill(y.begin(), y.end(), uint16_t(0xABAB));
+  EXPECT_EQ(w4a8_ref_gemm(x.data(), &rs, &bad_overlap, y.data(), 1, 1.0f), W4A8_STATUS_INVALID_VALUE);
+  EXPECT_NE(std::string(w4a8_last_error()).find("overlap=-1"), std::string::npos) << w4a8_last_error();
+  EXPECT_TRUE(std::all_of(y.begin(), y.end(), [](uint16_t v) { return v == 0xABAB; }));
   EXPECT_TRUE(std::all_of(tp.begin(), tp.end(), [](uint8_t b) { return b == 0xEE; }));
   EXPECT_TRUE(std::all_of(ts.begin(), ts.end(), [](uint8_t b) { return b == 0xEE; }));
 }

@@ -69,6 +69,15 @@ def test_non_contiguous_input_is_handled_and_bad_input_rejected():
         W4A8Linear(48, 16, group_size=32)
 
 
+def test_overlap_is_on_by_default_and_part_of_the_eager_plan():
+    m = W4A8Linear.from_linear(nn.Linear(64, 32).to(torch.bfloat16))
+    assert m.overlap is True
+    x = torch.randn(3, 64).to(torch.bfloat16)
+    y = m(x)
+    m.overlap = False
+    assert torch.equal(m(x), y)  # when kernels start, not what they compute
+
+
 def test_state_dict_round_trip():
     torch.manual_seed(2)
     m = W4A8Linear.from_linear(nn.Linear(96, 24, bias=True).to(torch.bfloat16), group_size=32)

@@ -79,6 +79,12 @@ def test_gemm_and_linear_match_exact_reference():
     assert torch.allclose(y.double(), ref, rtol=2 ** -7, atol=1e-6)
     y2 = torch.ops.w4a8.linear(x, packed, scales, s2, bias, 0.5, 16)
     assert torch.equal(y, y2)
+    # `overlap` (w4a8.h) changes when kernels start, never what they compute; the library
+    # validates it (0 or 1).
+    assert torch.equal(torch.ops.w4a8.linear(x, packed, scales, s2, bias, 0.5, 16, 0, 0, 0, 1), y)
+    assert torch.equal(torch.ops.w4a8.gemm(q, s, packed, scales, s2, bias, 0.5, 16, 0, 0, 0, 1), y)
+    with pytest.raises(RuntimeError, match="overlap=2 must be 0 or 1"):
+        torch.ops.w4a8.gemm(q, s, packed, scales, s2, bias, 0.5, 16, 0, 0, 0, 2)
 
 
 def test_bad_inputs_raise_clear_errors():

@@ -342,6 +342,7 @@ w4a8_status w4a8_ref_gemm(const void* x_fp8, const float* row_scale, const w4a8_
                           void* y_bf16, int64_t M, float alpha) {
   const char* fn = "w4a8_ref_gemm";
   W4A8_CHECK(w4a8::detail::check_not_null(fn, "weight", weight));
+  W4A8_CHECK(w4a8::detail::check_overlap(fn, weight));  // (meaningless here, but validated alike)
   w4a8::ref::HostWeight w;
   w.packed = static_cast<const uint8_t*>(weight->packed);
   w.block_scale = static_cast<const uint8_t*>(weight->block_scale);

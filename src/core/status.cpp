@@ -65,6 +65,12 @@ w4a8_status check_aligned(const char* fn, const char* name, const void* p, size_
   return W4A8_STATUS_SUCCESS;
 }
 
+w4a8_status check_overlap(const char* fn, const w4a8_weight* w) {
+  if (w->overlap != 0 && w->overlap != 1)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->overlap=%d must be 0 or 1", w->overlap);
+  return W4A8_STATUS_SUCCESS;
+}
+
 w4a8_status check_layout(const char* fn, int layout, int64_t K) {
   if (layout != W4A8_LAYOUT_CANONICAL && layout != W4A8_LAYOUT_TILED)
     return fail(W4A8_STATUS_INVALID_VALUE, fn,

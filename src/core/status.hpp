@@ -34,6 +34,8 @@ w4a8_status check_not_null(const char* fn, const char* name, const void* p);
 w4a8_status check_aligned(const char* fn, const char* name, const void* p, size_t alignment);
 // A w4a8_weight_layout value the weight's K allows (the tiled layout needs K % 32 == 0).
 w4a8_status check_layout(const char* fn, int layout, int64_t K);
+// w4a8_weight::overlap: 0 or 1 (the GPU entry points and the CPU reference GEMM alike).
+w4a8_status check_overlap(const char* fn, const w4a8_weight* w);
 // Two byte ranges that must not overlap (a conversion's input and output).
 w4a8_status check_disjoint(const char* fn, const char* a_name, const void* a, size_t a_bytes,
                            const char* b_name, const void* b, size_t b_bytes);

@@ -100,8 +100,7 @@ w4a8_status check_weight(const char* fn, const w4a8_weight* w) {
   if (w->bias) W4A8_CHECK(check_aligned(fn, "weight->bias", w->bias, 2));
   if (w->fp8 < W4A8_FP8_NONE || w->fp8 > W4A8_FP8_ACCEPTED)
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8=%d is not a w4a8_fp8_mode value (0 to 3)", w->fp8);
-  if (w->overlap != 0 && w->overlap != 1)
-    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->overlap=%d must be 0 or 1", w->overlap);
+  W4A8_CHECK(detail::check_overlap(fn, w));
   if (w->fp8 != W4A8_FP8_NONE && (w->fp8_shift < -64 || w->fp8_shift > 64))
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8_shift=%d outside [-64, 64] (set by w4a8_prepare_fp8)",
                 w->fp8_shift);
