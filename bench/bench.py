@@ -39,6 +39,7 @@ GROUP = 16
 CALLS_PER_GRAPH = 20
 REPLAYS = 15
 LAYOUT = "auto"  # weight layout of the w4a8 rows (--layout): tiled, canonical, or auto (see layout_for)
+OVERLAP = False  # --overlap: the layer rows' weights marked overlap (w4a8.h)
 
 
 def layout_for(M: int, N: int, K: int) -> str:
@@ -262,6 +263,8 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
         lay = layout_for(M, N, K)
         if lay not in sets:
             sets[lay] = lib.rotated_weights(w_bf16, l2, lay)
+            for w in sets[lay]:  # --overlap: as a model's weights (w4a8.h); default: each call alone
+                w["struct"].overlap = int(OVERLAP)
         nv = sets[lay]
         base = nv[0]
         x = torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16)
@@ -508,7 +511,8 @@ def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
                 wr.writerow({**{k: r.get(k, "") for k in cols}, "card": card, "date": date})
     lines = [f"Card: {card} (clocks sm/max/mem, driver: {clocks}); date {date}; group {GROUP}; "
              f"weight layout: {LAYOUT} (auto: tiled -- prepacked once at load, kernel tagged [tiled] -- where an "
-             "mma.sync kernel runs, canonical for the wgmma kernel; the read floor streams the same bytes).",
+             "mma.sync kernel runs, canonical for the wgmma kernel; the read floor streams the same bytes)"
+             + ("; layer rows with weights marked overlap (back-to-back calls as in a model)." if OVERLAP else "."),
              f"Command: `{cmd}`", "",
              "| N x K | M | kernel | w4a8 us | fused (BF16 in) us | GB/s | read floor us | x floor | cuBLAS BF16 us "
              "| x BF16 | cuBLASLt FP8 us | x FP8 | rel. err vs exact |",
@@ -567,6 +571,8 @@ def main():
     ap.add_argument("--shapes", default=None, help="comma-separated NxK")
     ap.add_argument("--no-trace", action="store_true")
     ap.add_argument("--trace-only", action="store_true", help="only the pi0.5 trace (no layer table)")
+    ap.add_argument("--overlap", action="store_true",
+                    help="mark the layer rows' weights overlap (w4a8.h): back-to-back calls as in a model")
     ap.add_argument("--sweep", metavar="CSV", help="time every configuration per (shape, M) instead")
     ap.add_argument("--configs", default=None, help="with --sweep: only configurations whose name matches this regex")
     ap.add_argument("--no-check", action="store_true", help="with --sweep: time even wrong results (builds made for timing experiments)")
@@ -576,6 +582,8 @@ def main():
     args = ap.parse_args()
     global LAYOUT
     LAYOUT = args.layout
+    global OVERLAP
+    OVERLAP = args.overlap
     torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True
     lib = Lib(Path(args.build))
     gen = torch.Generator(device="cuda").manual_seed(1234)
