@@ -21,9 +21,10 @@ using namespace w4a8::kernels;
 
 namespace {
 
-enum Op { kCvt, kPrmt, kLop3, kShf, kHmul2, kImad, kIadd3, kMix };
+enum Op { kCvt, kPrmt, kLop3, kShf, kHmul2, kImad, kIadd3, kMix, kImadHi, kCvtImad };
 const char* kNames[] = {"cvt.rn.f16x2.e4m3x2 (F2FP)", "prmt", "lop3", "shf.r", "hmul2 (f16x2)",
-                        "imad.shl", "iadd3", "dequant mix: 3 lop/shf + 1 hmul2"};
+                        "imad.shl", "iadd3", "dequant mix: 3 lop/shf + 1 hmul2", "imad.hi (mul.hi.u32)",
+                        "cvt.rn.f16x2.e4m3x2 + imad (not lop3)"};
 
 template <int OP>
 __device__ __forceinline__ uint32_t step(uint32_t v, uint32_t k) {
@@ -42,6 +43,11 @@ __device__ __forceinline__ uint32_t step(uint32_t v, uint32_t k) {
     asm volatile("mad.lo.u32 %0, %1, 16, %2;" : "=r"(d) : "r"(v), "r"(k));
   } else if constexpr (OP == kIadd3) {
     asm volatile("add.u32 %0, %1, %2;" : "=r"(d) : "r"(v), "r"(k));
+  } else if constexpr (OP == kImadHi) {
+    asm volatile("mul.hi.u32 %0, %1, %2;" : "=r"(d) : "r"(v), "r"(k | 0x40000000u));
+  } else if constexpr (OP == kCvtImad) {
+    const uint32_t c = e4m3x2_to_f16x2(v);
+    asm volatile("mad.lo.u32 %0, %1, 3, %2;" : "=r"(d) : "r"(c), "r"(k));
   } else {
     uint32_t a, b;
     asm volatile("shf.r.wrap.b32 %0, %1, %1, 3;" : "=r"(a) : "r"(v));
@@ -107,5 +113,7 @@ int main() {
   run<kImad>(sms, sink, cycles);
   run<kIadd3>(sms, sink, cycles);
   run<kMix>(sms, sink, cycles);
+  run<kImadHi>(sms, sink, cycles);
+  run<kCvtImad>(sms, sink, cycles);
   return 0;
 }

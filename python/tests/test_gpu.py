@@ -14,6 +14,22 @@ def _gpu():
     cuda_or_skip()
 
 
+def graph_replay(fn):
+    """fn() captured in a CUDA graph (after a warm-up call on a side stream, as PyTorch asks) and
+    replayed once: the graph's output."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        fn()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        y = fn()
+    g.replay()
+    torch.cuda.synchronize()
+    return y
+
+
 @pytest.mark.parametrize("M,N,K,g", [(1, 2048, 2048, 16), (50, 4096, 1024, 16), (7, 100, 96, 32), (300, 256, 2048, 16)])
 def test_quantizers_gpu_equal_cpu_reference(M, N, K, g):
     torch.manual_seed(M + N)
@@ -90,17 +106,7 @@ def test_overlap_chain_equals_serial_and_sees_in_place_writes():
     serial = chain(False)
     assert torch.equal(chain(True), serial)
     assert torch.equal(torch.compile(seq, fullgraph=True)(x), serial)
-    g = torch.cuda.CUDAGraph()
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        seq(x)
-    torch.cuda.current_stream().wait_stream(s)
-    with torch.cuda.graph(g):
-        yg = seq(x)
-    g.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(yg, serial)
+    assert torch.equal(graph_replay(lambda: seq(x)), serial)
     # In-place writes right before the call (the copy kernels precede the GEMM directly).
     other = W4A8Linear.from_linear(nn.Linear(1024, 1024, bias=True).to(torch.bfloat16).cuda())
     want = other(x)
@@ -120,17 +126,7 @@ def test_cuda_graph_and_compile_equal_eager():
     eager = m(x)
     compiled = torch.compile(m, fullgraph=True)
     assert torch.equal(compiled(x), eager)
-    g = torch.cuda.CUDAGraph()
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        m(x)
-    torch.cuda.current_stream().wait_stream(s)
-    with torch.cuda.graph(g):
-        yg = m(x)
-    g.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(yg, eager)
+    assert torch.equal(graph_replay(lambda: m(x)), eager)
 
 
 @pytest.mark.parametrize("which", ["backbone", "expert"])
@@ -152,17 +148,7 @@ def test_gemma_decoder_layer_with_w4a8_mlp(which):
         cos = nn.functional.cosine_similarity(y.float().flatten(), ref.flatten(), dim=0).item()
         assert cos >= 0.99, cos
         # The same layer captured in a CUDA graph gives the eager output bit for bit.
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            call(x)
-        torch.cuda.current_stream().wait_stream(s)
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g):
-            yg = call(x)
-        g.replay()
-        torch.cuda.synchronize()
-        assert torch.equal(yg, y)
+        assert torch.equal(graph_replay(lambda: call(x)), y)
         # Under torch.compile(fullgraph=True) the W4A8 ops run unchanged (bit-exact, see
         # test_cuda_graph_and_compile_equal_eager); Inductor fuses the surrounding BF16 ops
         # (RMSNorm, gelu(gate) * up) with one rounding instead of several, and the down_proj's
@@ -190,17 +176,7 @@ def test_prepack_on_gpu_equals_cpu_and_keeps_results():
         assert torch.equal(m(x), y)
     compiled = torch.compile(m, fullgraph=True)
     assert torch.equal(compiled(xs[1]), want[1])
-    g = torch.cuda.CUDAGraph()
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        m(xs[0])
-    torch.cuda.current_stream().wait_stream(s)
-    with torch.cuda.graph(g):
-        yg = m(xs[0])
-    g.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(yg, want[0])
+    assert torch.equal(graph_replay(lambda: m(xs[0])), want[0])
 
 
 
@@ -234,13 +210,6 @@ def test_fp8_path_exact_weights_and_opt_in():
     y1 = n(x)
     rel = (torch.linalg.norm(y1.float() - y0.float()) / torch.linalg.norm(y0.float())).item()
     assert 1e-3 < rel < 4 * n.fp8_max_rel_error, (rel, n.fp8_max_rel_error)
-    g = torch.cuda.CUDAGraph()
-    y_graph = torch.empty_like(y1)
-    n(x)  # warm-up outside the capture
-    with torch.cuda.graph(g):
-        y_graph.copy_(n(x))
-    g.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(y_graph, y1)
+    assert torch.equal(graph_replay(lambda: n(x)), y1)
     n.disable_fp8()
     assert torch.equal(n(x), y0)
