@@ -151,9 +151,12 @@ typedef enum w4a8_fp8_mode {
  * (mma_exact_*) then start as programmatic dependents of that kernel (sm_90+; CUDA graphs
  * keep it): they read their first weights while it finishes and wait for it before they
  * touch anything it may write (activations, row scales, the output); so do the activation
- * quantizers of w4a8_linear_bf16 and the activation prologues of the prefill kernels (which
- * read nothing before that wait: their launch is what overlaps). pi0.5's 1386 GEMMs on an H100: 1.5 ms less per inference
- * (BENCHMARKS.md). 0: every call starts after the preceding kernel has finished. */
+ * quantizers of w4a8_linear_bf16, the activation prologues of the prefill kernels and the
+ * prefill kernel itself (which read nothing before that wait: their launch is what
+ * overlaps). Kernels further back have finished by then as long as the kernel right before
+ * released its dependents only after its own wait for its predecessor, as ours and CUTLASS's
+ * do. pi0.5's 1386 GEMMs on an H100: 1.2 ms less per inference (BENCHMARKS.md). 0: every call
+ * starts after the preceding kernel has finished. */
 typedef struct w4a8_weight {
   const void* packed;        /* uint8 [N, K/2] (or tiled), 16-byte aligned */
   const void* block_scale;   /* E4M3 [N, K/group_size] (or tiled), 2-byte aligned */
