@@ -51,19 +51,21 @@ TEST(Heuristics, TallKSplitsKInsideTheCta) {
   const kernels::MmaConfig& c = kernels::mma_config(heuristics::choose_mma_config({1, 2048, 16384, 16}, d));
   EXPECT_EQ(c.wk, 16);  // 128 row tiles, 128 chunks: 16 K-warps per CTA (sweep data)
   const kernels::MmaConfig& w = kernels::mma_config(heuristics::choose_mma_config({1, 16384, 2048, 16}, d));
-  EXPECT_EQ(w.wn, 4);  // 1024 row tiles: 4 per CTA keep the tiles within one wave
+  EXPECT_EQ(w.wn * w.rm, 4);  // 1024 row tiles: 4 per CTA keep the tiles within one wave
+  EXPECT_EQ(w.rm, 2);         // rule (6): as two row tiles per warp, K split in 4
 }
 
-// Rule (5): the pi0.5 action expert's layers get the sweeps' best configurations (about one
-// 8-warp CTA per SM, the largest token tile that still makes that many tiles).
+// Rules (5) and (6): the pi0.5 action expert's layers get the sweeps' best configurations (about
+// one 8-warp CTA per SM, the largest token tile that still makes that many tiles; two row tiles
+// per warp at 33..64 tokens on layers >= 1024 wide).
 TEST(Heuristics, SmallLayersFillTheSms) {
   heuristics::Device d;
   const struct {
     int64_t N, K, M;
     const char* name;
-  } cases[] = {{256, 1024, 50, "mma_exact_mt1_wn1_wk8_v16_g16"}, {2048, 1024, 50, "mma_exact_mt4_wn2_wk4_v16_g16"},
-               {1024, 2048, 50, "mma_exact_mt4_wn1_wk8_v16_g16"}, {4096, 1024, 50, "mma_exact_mt4_wn4_wk2_v16_g16"},
-               {1024, 4096, 50, "mma_exact_mt4_wn1_wk8_v16_g16"}, {2048, 2048, 50, "mma_exact_mt4_wn2_wk4_v16_g16"},
+  } cases[] = {{256, 1024, 50, "mma_exact_mt1_wn1_wk8_v16_g16"}, {2048, 1024, 50, "mma_exact_mt2_wn2_wk4_v16_g16_r2"},
+               {1024, 2048, 50, "mma_exact_mt2_wn1_wk8_v16_g16_r2"}, {4096, 1024, 50, "mma_exact_mt4_wn2_wk4_v16_g16_r2"},
+               {1024, 4096, 50, "mma_exact_mt2_wn1_wk8_v16_g16_r2"}, {2048, 2048, 50, "mma_exact_mt2_wn2_wk4_v16_g16_r2"},
                {1024, 2048, 16, "mma_exact_mt1_wn1_wk8_v16_g16"}, {256, 2048, 64, "mma_exact_mt1_wn1_wk8_v16_g16"},
                {1024, 4096, 1, "mma_exact_mt1_wn1_wk16_v16_g16"}, {2048, 2048, 1, "mma_exact_mt1_wn1_wk8_v16_g16"}};
   for (const auto& c : cases)

@@ -20,10 +20,10 @@ int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false)
   return -1;
 }
 
-int find(int group, int mt, int wn, int wk, int vec) {
+int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
   for (int i = 0; i < kernels::mma_config_count(); ++i) {
     const kernels::MmaConfig& c = kernels::mma_config(i);
-    if (c.group == group && c.mt == mt && c.wn == wn && c.wk == wk && c.vec == vec) return i;
+    if (c.group == group && c.mt == mt && c.wn == wn && c.wk == wk && c.vec == vec && c.rm == rm) return i;
   }
   return -1;
 }
@@ -59,13 +59,36 @@ int find(int group, int mt, int wn, int wk, int vec) {
 // every swept case (worst: 2048x1024 M=32, 5.05 vs 4.73). Checked on an H100 (session 5,
 // bench/results/sweep50-h100-2026-11-26.csv, M = 50, the expert's seven shapes and 2048x2048):
 // the pick is the best or within 1.5% of it on every one.
+//
+// Rule (6), two row tiles per warp (RM = 2, session 6: each activation fragment serves two
+// weight tiles; bench/results/sweep-rm2-h100-2026-11-26.csv, H100, us, RM = 2 pick / rule (5)
+// pick): the small layers with N >= 1024 at 33..64 tokens, 32-token tiles where that still
+// leaves >= 2 warps along N, else 16-token ones, the fewest warps along N that keep one wave:
+// 4096x1024 M=50 mt4_wn2_wk4_r2 6.95 / 7.13, 1024x4096 mt2_wn1_wk8_r2 7.35 / 7.61, 2048x1024
+// mt2_wn2_wk4_r2 5.27 / 5.70, 1024x2048 mt2_wn1_wk8_r2 5.37 / 5.72, 2048x2048 mt2_wn2_wk4_r2
+// 7.31 / 7.41 (256-wide layers: RM = 2 slower, 3.81 / 3.21). And at <= 8 tokens on the large
+// layers the RM = 2 twin of rule (1)'s pick (same rows per CTA: half the warps along N, twice
+// along K) where it has >= 2 warps along N: 16384x2048 M=1 mt1_wn2_wk4_r2 9.93 / 10.74.
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
   int mt = p.M <= 8 ? 1 : p.M <= 16 ? 2 : p.M <= 32 ? 4 : 8;
   const int64_t row_tiles = ceil_div(p.N, 16);
   const int64_t chunks = ceil_div(p.K, 8 * vec);
-  if (vec == 16 && p.M <= 64 && p.N * p.K <= (int64_t(8) << 20)) {  // rule (5)
+  const bool small = p.N * p.K <= (int64_t(8) << 20);
+  if (vec == 16 && p.M > 32 && p.M <= 64 && small && p.N >= 1024) {  // rule (6)
+    auto wn_for = [&](int m) {
+      const int64_t tiles = ceil_div(p.N, 32) * ceil_div(p.M, 8 * m);
+      int w = 1;
+      while (w < 8 && ceil_div(tiles, w) > d.sm_count) w *= 2;
+      return w;
+    };
+    int m6 = 4, wn6 = wn_for(4);
+    if (wn6 < 2) m6 = 2, wn6 = wn_for(2);
+    const int index = find(p.group, m6, wn6, 8 / wn6, 16, 2);
+    if (index >= 0) return index;
+  }
+  if (vec == 16 && p.M <= 64 && small) {  // rule (5)
     const int64_t enough = d.sm_count - d.sm_count / 8;
     int m5 = 1;
     for (int c = std::min(mt, 4); c > 1; c /= 2)
@@ -96,6 +119,10 @@ int choose_mma_config(const Problem& p, const Device& d) {
   }
   // Rule (3): 16 K-warps for tall K on few row tiles (few tokens only).
   if (mt <= 2 && wn == 1 && wk == 8 && wk_max >= 16) wk = 16;
+  if (mt == 1 && vec == 16 && wn >= 2 && wk <= 4) {  // rule (6), its decode part
+    const int twin = find(p.group, 1, wn / 2, wk * 2, 16, 2);
+    if (twin >= 0) return twin;
+  }
   return find(p.group, mt, wn, wk, vec);
 }
 

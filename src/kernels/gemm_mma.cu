@@ -63,17 +63,19 @@ struct Piece<8> {
 // s_chunk = kChunkK / g, s_t = t * kGroups); tiled (VEC 16: a chunk of 128 k is two 16 x 64
 // tiles of 512 bytes, w4a8/formats.hpp): w_row = (r/16) * tiles * 512 + (r%16) * 32, w_chunk =
 // 1 KB, w_t = (t/2) * 512 + (t%2) * 16; the scales alike with 64/g bytes per tile row.
+// RM row tiles of 16 per warp: tile rr holds rows r0 + 16 rr (+ 8).
+template <int RM>
 struct TileCtx {
-  const uint8_t *w0, *w1, *s0, *s1;  // weight / scale rows g and g+8 (row 0 when outside N)
-  int r0, m0;                        // first output row of this thread, first token of the tile
-  bool ok0, ok1;                     // rows g and g+8 exist
+  const uint8_t *w0[RM], *w1[RM], *s0[RM], *s1[RM];  // rows g and g+8 of each row tile (row 0 outside N)
+  int r0, m0;                    // first output row of this thread, first token of the tile
+  bool ok0[RM], ok1[RM];         // rows g and g+8 of each row tile exist
 };
 
-// Weight and scale registers of U chunks of one warp (the HBM stream).
-template <int VEC, int U, int KG>
+// Weight and scale registers of U chunks of one warp (the HBM stream), RM row tiles.
+template <int VEC, int U, int KG, int RM>
 struct Batch {
-  Piece<VEC> wa[U], wb[U];
-  uint32_t sa[U][1], sc[U][1];  // the piece's KG scale bytes of rows g and g+8, packed
+  Piece<VEC> wa[RM][U], wb[RM][U];
+  uint32_t sa[RM][U], sc[RM][U];  // the piece's KG scale bytes of rows g and g+8, packed
 };
 
 // Template parameters:
@@ -82,14 +84,18 @@ struct Batch {
 //   WN     warps along N (output channels) per CTA
 //   WK     warps along K per CTA
 //   VEC    packed-weight bytes per row per thread per chunk (16 needs K % 32 == 0; 8 any K)
+//   RM     row tiles of 16 per warp (1 or 2): with 2, each activation fragment a warp converts
+//          serves two weight tiles, halving the activation work per weight (it dominates the
+//          integer pipe from 16 tokens up); the batch then holds one chunk (same bytes in
+//          flight).
 //
 // Persistent: the grid is at most one wave of CTAs; each CTA walks the output tiles
 // blockIdx.x, +gridDim.x, ... Every warp runs the same number of batches per tile (chunks
 // past K are predicated off), and loads the next batch -- of this tile or of the next
 // one -- before it computes the current one, so the weight stream does not stop at tile
 // boundaries, reductions or epilogues.
-template <int GROUP, int MT, int WN, int WK, int VEC>
-__global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
+template <int GROUP, int MT, int WN, int WK, int VEC, int RM>
+__global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)) && WN * WK <= 8 ? 2 : 1)
     mma_exact_kernel(const GemmParams p, const int64_t token_tiles) {
   constexpr int kPieceK = 2 * VEC;      // k per thread per row per chunk
   constexpr int kChunkK = 4 * kPieceK;  // k per warp chunk (the 4 threads of a row group)
@@ -97,7 +103,8 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   constexpr int kGroups = kPieceK / GROUP;  // block scales per row per piece
   static_assert(kGroups >= 1, "a piece must cover whole scale groups");
   constexpr int kWordsPerGroup = kWords / kGroups;
-  constexpr int U = 2;  // chunks per batch (two batches in flight: current + prefetched)
+  constexpr int U = RM == 1 ? 2 : 1;  // chunks per batch (two batches in flight: current + prefetched)
+  static_assert(RM == 1 || (RM == 2 && MT <= 4), "RM = 2 only up to 32 tokens (registers, reduction smem)");
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -106,7 +113,7 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   const int nchunks = (K + kChunkK - 1) / kChunkK;
   const int batches = (nchunks + WK * U - 1) / (WK * U);
   const int ntok = static_cast<int>(token_tiles);
-  const int tiles = ntok * ((N + 16 * WN - 1) / (16 * WN));
+  const int tiles = ntok * ((N + 16 * WN * RM - 1) / (16 * WN * RM));
 
   // Layout (see TileCtx): tiled only with VEC 16 (the host never passes it otherwise).
   const bool tiled = VEC == 16 && p.tiled;
@@ -125,16 +132,20 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
                  : size_t(r) * unsigned(K / GROUP);
   };
   auto make_ctx = [&](int tile) {
-    TileCtx c;
+    TileCtx<RM> c;
     const int token_tile = tile % ntok, row_group = tile / ntok;
-    c.r0 = (row_group * WN + wn) * 16 + g;
+    c.r0 = (row_group * WN + wn) * 16 * RM + g;
     c.m0 = token_tile * (8 * MT);
-    c.ok0 = c.r0 < N;
-    c.ok1 = c.r0 + 8 < N;
-    c.w0 = p.w + w_row(c.ok0 ? c.r0 : 0);
-    c.w1 = p.w + w_row(c.ok1 ? c.r0 + 8 : 0);
-    c.s0 = p.sb + s_row(c.ok0 ? c.r0 : 0);
-    c.s1 = p.sb + s_row(c.ok1 ? c.r0 + 8 : 0);
+#pragma unroll
+    for (int rr = 0; rr < RM; ++rr) {
+      const int r = c.r0 + 16 * rr;
+      c.ok0[rr] = r < N;
+      c.ok1[rr] = r + 8 < N;
+      c.w0[rr] = p.w + w_row(c.ok0[rr] ? r : 0);
+      c.w1[rr] = p.w + w_row(c.ok1[rr] ? r + 8 : 0);
+      c.s0[rr] = p.sb + s_row(c.ok0[rr] ? r : 0);
+      c.s1[rr] = p.sb + s_row(c.ok1[rr] ? r + 8 : 0);
+    }
     return c;
   };
   // Chunk u of batch b of this warp: wk + WK * (U * b + u) (warps of a CTA interleave, so
@@ -146,17 +157,20 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
     if constexpr (kGroups == 2) return __ldg(reinterpret_cast<const uint16_t*>(at));
     else return __ldg(at);
   };
-  auto load = [&](Batch<VEC, U, kGroups>& B, const TileCtx& c, int b) {
+  auto load = [&](Batch<VEC, U, kGroups, RM>& B, const TileCtx<RM>& c, int b) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int ch = chunk_of(b, u);
       const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
       const bool valid = ch < nchunks && k < unsigned(K);
       const size_t wo = size_t(ch) * w_chunk + w_t, so = size_t(ch) * s_chunk + s_t;
-      if (valid && c.ok0) B.wa[u].load(c.w0 + wo); else B.wa[u].zero();
-      if (valid && c.ok1) B.wb[u].load(c.w1 + wo); else B.wb[u].zero();
-      B.sa[u][0] = valid && c.ok0 ? load_scales(c.s0 + so) : 0u;
-      B.sc[u][0] = valid && c.ok1 ? load_scales(c.s1 + so) : 0u;
+#pragma unroll
+      for (int rr = 0; rr < RM; ++rr) {
+        if (valid && c.ok0[rr]) B.wa[rr][u].load(c.w0[rr] + wo); else B.wa[rr][u].zero();
+        if (valid && c.ok1[rr]) B.wb[rr][u].load(c.w1[rr] + wo); else B.wb[rr][u].zero();
+        B.sa[rr][u] = valid && c.ok0[rr] ? load_scales(c.s0[rr] + so) : 0u;
+        B.sc[rr][u] = valid && c.ok1[rr] ? load_scales(c.s1[rr] + so) : 0u;
+      }
     }
   };
 
@@ -185,12 +199,12 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
     }
   };
 
-  float acc[MT][4];
+  float acc[RM][MT][4];
   // xn (kPipeX): on entry the activations of this batch's first chunk; on return those of
   // the warp's next chunk with work: the next one of this tile, else the first of the next
   // tile (nc, when has_next).
-  auto compute = [&](const Batch<VEC, U, kGroups>& B, const TileCtx& c, int b, XRegs& xn, const TileCtx& nc,
-                     bool has_next) {
+  auto compute = [&](const Batch<VEC, U, kGroups, RM>& B, const TileCtx<RM>& c, int b, XRegs& xn,
+                     const TileCtx<RM>& nc, bool has_next) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int ch = chunk_of(b, u);
@@ -206,17 +220,19 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
         else if (has_next) load_x_chunk(nc.m0, chunk_of(0, 0), xn);
       }
       // (sb, sb) as FP16x2 for each row and group: each byte duplicated, one conversion.
-      uint32_t f0[kGroups], f1[kGroups];
+      uint32_t f0[RM][kGroups], f1[RM][kGroups];
 #pragma unroll
-      for (int j = 0; j < kGroups; ++j) {
-        f0[j] = e4m3x2_to_f16x2(prmt(B.sa[u][0], 0u, j == 0 ? 0x0000u : 0x1111u));
-        f1[j] = e4m3x2_to_f16x2(prmt(B.sc[u][0], 0u, j == 0 ? 0x0000u : 0x1111u));
-      }
+      for (int rr = 0; rr < RM; ++rr)
+#pragma unroll
+        for (int j = 0; j < kGroups; ++j) {
+          f0[rr][j] = e4m3x2_to_f16x2(prmt(B.sa[rr][u], 0u, j == 0 ? 0x0000u : 0x1111u));
+          f1[rr][j] = e4m3x2_to_f16x2(prmt(B.sc[rr][u], 0u, j == 0 ? 0x0000u : 0x1111u));
+        }
       // A fragments of word w (8 k of rows g and g+8): [0] even-k nibbles, [1] odd-k.
       // A regs: {row g k-slots 2t.., row g+8 2t.., row g 2t+8.., row g+8 2t+8..}
-      auto dequant = [&](int w, uint32_t (&a)[2][4]) {
-        const uint32_t q0 = B.wa[u].word(w), q1 = B.wb[u].word(w);
-        const uint32_t s0 = f0[w / kWordsPerGroup], s1 = f1[w / kWordsPerGroup];
+      auto dequant = [&](int rr, int w, uint32_t (&a)[2][4]) {
+        const uint32_t q0 = B.wa[rr][u].word(w), q1 = B.wb[rr][u].word(w);
+        const uint32_t s0 = f0[rr][w / kWordsPerGroup], s1 = f1[rr][w / kWordsPerGroup];
         const uint32_t lo0 = e2m1_lo_nibbles_to_e4m3(q0), hi0 = e2m1_hi_nibbles_to_e4m3(q0);
         const uint32_t lo1 = e2m1_lo_nibbles_to_e4m3(q1), hi1 = e2m1_hi_nibbles_to_e4m3(q1);
         a[0][0] = hmul2(e4m3x2_to_f16x2(lo0), s0);
@@ -229,33 +245,38 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
         a[1][3] = hmul2(e4m3x2_hi_to_f16x2(hi1), s1);
       };
       // Two MMAs of word w for n-tile i: the even-k and the odd-k halves.
-      auto mma_word = [&](int i, int w, const uint32_t (&a)[2][4], const uint32_t (&xw)[2 * kWords]) {
+      auto mma_word = [&](float (&acc_i)[4], int w, const uint32_t (&a)[2][4], const uint32_t (&xw)[2 * kWords]) {
         const uint32_t ev = prmt(xw[2 * w], xw[2 * w + 1], 0x6420);  // x0 x2 x4 x6
         const uint32_t od = prmt(xw[2 * w], xw[2 * w + 1], 0x7531);  // x1 x3 x5 x7
-        mma_f16_16816(acc[i], a[0][0], a[0][1], a[0][2], a[0][3], e4m3x2_to_f16x2(ev),
+        mma_f16_16816(acc_i, a[0][0], a[0][1], a[0][2], a[0][3], e4m3x2_to_f16x2(ev),
                       e4m3x2_hi_to_f16x2(ev));
-        mma_f16_16816(acc[i], a[1][0], a[1][1], a[1][2], a[1][3], e4m3x2_to_f16x2(od),
+        mma_f16_16816(acc_i, a[1][0], a[1][1], a[1][2], a[1][3], e4m3x2_to_f16x2(od),
                       e4m3x2_hi_to_f16x2(od));
       };
       if constexpr (!kPipeX) load_x_chunk(c.m0, ch, xc);
       if constexpr (MT <= 2) {
         // Few tokens: dequantize word by word and use it at once (fewer live registers).
 #pragma unroll
-        for (int w = 0; w < kWords; ++w) {
-          uint32_t a[2][4];
-          dequant(w, a);
+        for (int w = 0; w < kWords; ++w)
 #pragma unroll
-          for (int i = 0; i < MT; ++i) mma_word(i, w, a, xc[i]);
-        }
+          for (int rr = 0; rr < RM; ++rr) {
+            uint32_t a[2][4];
+            dequant(rr, w, a);
+#pragma unroll
+            for (int i = 0; i < MT; ++i) mma_word(acc[rr][i], w, a, xc[i]);
+          }
       } else {
         // Many tokens: dequantize the whole piece once, reuse it for every n-tile.
-        uint32_t a[kWords][2][4];
 #pragma unroll
-        for (int w = 0; w < kWords; ++w) dequant(w, a[w]);
+        for (int rr = 0; rr < RM; ++rr) {
+          uint32_t a[kWords][2][4];
 #pragma unroll
-        for (int i = 0; i < MT; ++i)
+          for (int w = 0; w < kWords; ++w) dequant(rr, w, a[w]);
 #pragma unroll
-          for (int w = 0; w < kWords; ++w) mma_word(i, w, a[w], xc[i]);
+          for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int w = 0; w < kWords; ++w) mma_word(acc[rr][i], w, a[w], xc[i]);
+        }
       }
     }
   };
@@ -263,48 +284,56 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   // Fixed-order reduction over the K-warps ([wk-1][wn][reg][lane] keeps lanes on banks),
   // then the FP32 epilogue: 2^6 (weight bias, see the top), alpha, s2, row scale, bias; one
   // BF16 rounding. C fragment: c0,c1 = (row g, tokens 2t, 2t+1); c2,c3 = (row g+8, same).
-  __shared__ float red[WK > 1 ? WK - 1 : 1][WN][MT * 4][32];
+  __shared__ float red[WK > 1 ? WK - 1 : 1][WN][RM * MT * 4][32];
   float base = 0.0f;  // alpha * s2 * 2^6, read after pdl_wait below
-  auto finish_tile = [&](const TileCtx& c) {
+  auto finish_tile = [&](const TileCtx<RM>& c) {
     if constexpr (WK > 1) {
       if (wk > 0) {
 #pragma unroll
-        for (int i = 0; i < MT; ++i)
+        for (int rr = 0; rr < RM; ++rr)
 #pragma unroll
-          for (int j = 0; j < 4; ++j) red[wk - 1][wn][i * 4 + j][lane] = acc[i][j];
+          for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) red[wk - 1][wn][(rr * MT + i) * 4 + j][lane] = acc[rr][i][j];
       }
       __syncthreads();
       if (wk == 0) {
 #pragma unroll
         for (int w = 0; w < WK - 1; ++w)
 #pragma unroll
-          for (int i = 0; i < MT; ++i)
+          for (int rr = 0; rr < RM; ++rr)
 #pragma unroll
-            for (int j = 0; j < 4; ++j) acc[i][j] += red[w][wn][i * 4 + j][lane];
+            for (int i = 0; i < MT; ++i)
+#pragma unroll
+              for (int j = 0; j < 4; ++j) acc[rr][i][j] += red[w][wn][(rr * MT + i) * 4 + j][lane];
       }
       __syncthreads();  // red[] is free again for the next tile
     }
     if (wk == 0) {
-      const float bias0 = p.bias && c.ok0 ? bf16_bits_to_float(__ldg(p.bias + c.r0)) : 0.0f;
-      const float bias1 = p.bias && c.ok1 ? bf16_bits_to_float(__ldg(p.bias + c.r0 + 8)) : 0.0f;
 #pragma unroll
-      for (int i = 0; i < MT; ++i)
+      for (int rr = 0; rr < RM; ++rr) {
+        const int r = c.r0 + 16 * rr;
+        const float bias0 = p.bias && c.ok0[rr] ? bf16_bits_to_float(__ldg(p.bias + r)) : 0.0f;
+        const float bias1 = p.bias && c.ok1[rr] ? bf16_bits_to_float(__ldg(p.bias + r + 8)) : 0.0f;
 #pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          const int m = c.m0 + 8 * i + 2 * t + j;
-          if (m >= M) continue;
-          const float scale = base * __ldg(p.row_scale + m);
-          uint16_t* yrow = p.y + size_t(m) * unsigned(N);
-          if (c.ok0) yrow[c.r0] = float_to_bf16_bits(acc[i][j] * scale + bias0);
-          if (c.ok1) yrow[c.r0 + 8] = float_to_bf16_bits(acc[i][2 + j] * scale + bias1);
-        }
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const int m = c.m0 + 8 * i + 2 * t + j;
+            if (m >= M) continue;
+            const float scale = base * __ldg(p.row_scale + m);
+            uint16_t* yrow = p.y + size_t(m) * unsigned(N);
+            if (c.ok0[rr]) yrow[r] = float_to_bf16_bits(acc[rr][i][j] * scale + bias0);
+            if (c.ok1[rr]) yrow[r + 8] = float_to_bf16_bits(acc[rr][i][2 + j] * scale + bias1);
+          }
+      }
     }
   };
 
   int tile = blockIdx.x;
   if (tile >= tiles) return;  // whole CTA
-  TileCtx ctx = make_ctx(tile);
-  Batch<VEC, U, kGroups> cur;
+  TileCtx<RM> ctx = make_ctx(tile);
+  Batch<VEC, U, kGroups, RM> cur;
   load(cur, ctx, 0);
   // Launched as a programmatic dependent (of the activation quantizer of w4a8_linear_bf16,
   // or of any kernel for a weight marked `overlap`), the first batch of weights is in flight
@@ -321,14 +350,16 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
   base = epilogue_base(p.alpha, p.s2);
   while (true) {
 #pragma unroll
-    for (int i = 0; i < MT; ++i)
+    for (int rr = 0; rr < RM; ++rr)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[rr][i][j] = 0.0f;
     const int next_tile = tile + gridDim.x;
-    const TileCtx next_ctx = make_ctx(next_tile < tiles ? next_tile : tile);
+    const TileCtx<RM> next_ctx = make_ctx(next_tile < tiles ? next_tile : tile);
     for (int b = 0; b < batches; ++b) {
       // Prefetch the next batch (of this tile, or the first of the next tile) first.
-      Batch<VEC, U, kGroups> nxt;
+      Batch<VEC, U, kGroups, RM> nxt;
       if (b + 1 < batches) load(nxt, ctx, b + 1);
       else if (next_tile < tiles) load(nxt, next_ctx, 0);
       compute(cur, ctx, b, xn, next_ctx, next_tile < tiles);
@@ -343,30 +374,38 @@ __global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
 
 // ---- the whitelist ----------------------------------------------------------------------
 // Every configuration the dispatcher may pick, with its name. Adding one here is the only
-// way to add a kernel variant.
-#define W4A8_MMA_CONFIGS(X)                                                      \
-  X(16, 1, 1, 8, 16) X(16, 1, 2, 4, 16) X(16, 1, 4, 2, 16) X(16, 1, 8, 1, 16)    \
-  X(16, 2, 1, 8, 16) X(16, 2, 2, 4, 16) X(16, 2, 4, 2, 16) X(16, 2, 8, 1, 16)    \
-  X(16, 4, 1, 8, 16) X(16, 4, 2, 4, 16) X(16, 4, 4, 2, 16) X(16, 4, 8, 1, 16)    \
-  X(16, 8, 1, 8, 16) X(16, 8, 2, 4, 16) X(16, 8, 4, 2, 16) X(16, 8, 8, 1, 16)    \
-  X(32, 1, 1, 8, 16) X(32, 1, 2, 4, 16) X(32, 1, 4, 2, 16) X(32, 1, 8, 1, 16)    \
-  X(32, 2, 1, 8, 16) X(32, 2, 2, 4, 16) X(32, 2, 4, 2, 16) X(32, 2, 8, 1, 16)    \
-  X(32, 4, 1, 8, 16) X(32, 4, 2, 4, 16) X(32, 4, 4, 2, 16) X(32, 4, 8, 1, 16)    \
-  X(32, 8, 1, 8, 16) X(32, 8, 2, 4, 16) X(32, 8, 4, 2, 16) X(32, 8, 8, 1, 16)    \
-  X(16, 1, 1, 16, 16) X(16, 2, 1, 16, 16) X(16, 1, 2, 8, 16) X(16, 2, 2, 8, 16)  \
-  X(32, 1, 1, 16, 16) X(32, 2, 1, 16, 16) X(32, 1, 2, 8, 16) X(32, 2, 2, 8, 16)  \
-  X(16, 1, 2, 4, 8) X(16, 2, 2, 4, 8) X(16, 4, 2, 4, 8) X(16, 8, 2, 4, 8)
+// way to add a kernel variant. (group, MT, WN, WK, VEC, RM); RM = 2 ones are named "..._r2".
+#define W4A8_MMA_CONFIGS(X)                                                                 \
+  X(16, 1, 1, 8, 16, 1) X(16, 1, 2, 4, 16, 1) X(16, 1, 4, 2, 16, 1) X(16, 1, 8, 1, 16, 1)   \
+  X(16, 2, 1, 8, 16, 1) X(16, 2, 2, 4, 16, 1) X(16, 2, 4, 2, 16, 1) X(16, 2, 8, 1, 16, 1)   \
+  X(16, 4, 1, 8, 16, 1) X(16, 4, 2, 4, 16, 1) X(16, 4, 4, 2, 16, 1) X(16, 4, 8, 1, 16, 1)   \
+  X(16, 8, 1, 8, 16, 1) X(16, 8, 2, 4, 16, 1) X(16, 8, 4, 2, 16, 1) X(16, 8, 8, 1, 16, 1)   \
+  X(32, 1, 1, 8, 16, 1) X(32, 1, 2, 4, 16, 1) X(32, 1, 4, 2, 16, 1) X(32, 1, 8, 1, 16, 1)   \
+  X(32, 2, 1, 8, 16, 1) X(32, 2, 2, 4, 16, 1) X(32, 2, 4, 2, 16, 1) X(32, 2, 8, 1, 16, 1)   \
+  X(32, 4, 1, 8, 16, 1) X(32, 4, 2, 4, 16, 1) X(32, 4, 4, 2, 16, 1) X(32, 4, 8, 1, 16, 1)   \
+  X(32, 8, 1, 8, 16, 1) X(32, 8, 2, 4, 16, 1) X(32, 8, 4, 2, 16, 1) X(32, 8, 8, 1, 16, 1)   \
+  X(16, 1, 1, 16, 16, 1) X(16, 2, 1, 16, 16, 1) X(16, 1, 2, 8, 16, 1) X(16, 2, 2, 8, 16, 1) \
+  X(32, 1, 1, 16, 16, 1) X(32, 2, 1, 16, 16, 1) X(32, 1, 2, 8, 16, 1) X(32, 2, 2, 8, 16, 1) \
+  X(16, 1, 2, 4, 8, 1) X(16, 2, 2, 4, 8, 1) X(16, 4, 2, 4, 8, 1) X(16, 8, 2, 4, 8, 1)       \
+  X(16, 1, 1, 8, 16, 2) X(16, 1, 2, 4, 16, 2) X(16, 1, 4, 2, 16, 2) X(16, 2, 1, 8, 16, 2)   \
+  X(16, 2, 2, 4, 16, 2) X(16, 2, 4, 2, 16, 2) X(16, 4, 1, 8, 16, 2) X(16, 4, 2, 4, 16, 2)   \
+  X(16, 4, 4, 2, 16, 2) X(32, 1, 1, 8, 16, 2) X(32, 1, 2, 4, 16, 2) X(32, 1, 4, 2, 16, 2)   \
+  X(32, 2, 1, 8, 16, 2) X(32, 2, 2, 4, 16, 2) X(32, 2, 4, 2, 16, 2) X(32, 4, 1, 8, 16, 2)   \
+  X(32, 4, 2, 4, 16, 2) X(32, 4, 4, 2, 16, 2)
 
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
-#define W4A8_MMA_NAME(G, MT, WN, WK, V) \
-  "mma_exact_mt" W4A8_STR(MT) "_wn" W4A8_STR(WN) "_wk" W4A8_STR(WK) "_v" W4A8_STR(V) "_g" W4A8_STR(G)
+#define W4A8_RM_SUFFIX1 ""
+#define W4A8_RM_SUFFIX2 "_r2"
+#define W4A8_MMA_NAME(G, MT, WN, WK, V, RM)                                                           \
+  "mma_exact_mt" W4A8_STR(MT) "_wn" W4A8_STR(WN) "_wk" W4A8_STR(WK) "_v" W4A8_STR(V) "_g" W4A8_STR(G) \
+      W4A8_RM_SUFFIX##RM
 
-#define W4A8_MMA_ENTRY(G, MT, WN, WK, V) {G, MT, WN, WK, V, W4A8_MMA_NAME(G, MT, WN, WK, V)},
+#define W4A8_MMA_ENTRY(G, MT, WN, WK, V, RM) {G, MT, WN, WK, V, W4A8_MMA_NAME(G, MT, WN, WK, V, RM), RM},
 const MmaConfig kConfigs[] = {W4A8_MMA_CONFIGS(W4A8_MMA_ENTRY)};
 
 using KernelFn = void (*)(const GemmParams, const int64_t);
-#define W4A8_MMA_FN(G, MT, WN, WK, V) &mma_exact_kernel<G, MT, WN, WK, V>,
+#define W4A8_MMA_FN(G, MT, WN, WK, V, RM) &mma_exact_kernel<G, MT, WN, WK, V, RM>,
 const KernelFn kKernels[] = {W4A8_MMA_CONFIGS(W4A8_MMA_FN)};
 
 constexpr int kNumConfigs = sizeof(kConfigs) / sizeof(kConfigs[0]);
@@ -397,7 +436,7 @@ cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_
   if (index < 0 || index >= kNumConfigs) return cudaErrorInvalidValue;
   const MmaConfig& c = kConfigs[index];
   const int64_t token_tiles = (p.M + 8 * c.mt - 1) / (8 * c.mt);
-  const int64_t row_groups = (p.N + 16 * c.wn - 1) / (16 * c.wn);
+  const int64_t row_groups = (p.N + 16 * c.wn * c.rm - 1) / (16 * c.wn * c.rm);
   const int64_t tiles = token_tiles * row_groups;
   if (tiles > 0x7FFFFFFF) return cudaErrorInvalidConfiguration;  // the kernel counts tiles in int
   // One wave at most: the CTAs walk the tiles themselves.

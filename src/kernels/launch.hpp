@@ -49,6 +49,7 @@ struct MmaConfig {
   int wk;     // warps along K per CTA (reduced through shared memory, in fixed order)
   int vec;    // bytes of packed weights per row per thread and chunk: 16 (K % 32 == 0) or 8
   const char* name;
+  int rm;     // row tiles of 16 per warp (1 or 2)
 };
 
 // Number of entries and the table itself (static storage).
