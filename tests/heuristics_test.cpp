@@ -67,6 +67,8 @@ TEST(Heuristics, SmallLayersFillTheSms) {
                {1024, 2048, 50, "mma_exact_mt2_wn1_wk8_v16_g16_r2"}, {4096, 1024, 50, "mma_exact_mt4_wn2_wk4_v16_g16_r2"},
                {1024, 4096, 50, "mma_exact_mt2_wn1_wk8_v16_g16_r2"}, {2048, 2048, 50, "mma_exact_mt2_wn2_wk4_v16_g16_r2"},
                {1024, 2048, 16, "mma_exact_mt1_wn1_wk8_v16_g16"}, {256, 2048, 64, "mma_exact_mt1_wn1_wk8_v16_g16"},
+               {4096, 1024, 128, "mma_exact_mt4_wn4_wk2_v16_g16_r2"}, {1024, 4096, 128, "mma_exact_mt4_wn1_wk8_v16_g16_r2"},
+               {2048, 1024, 96, "mma_exact_mt4_wn2_wk4_v16_g16_r2"}, {2048, 2048, 128, "mma_exact_mt4_wn2_wk4_v16_g16_r2"},
                {1024, 4096, 1, "mma_exact_mt1_wn1_wk16_v16_g16"}, {2048, 2048, 1, "mma_exact_mt1_wn1_wk8_v16_g16"}};
   for (const auto& c : cases)
     EXPECT_STREQ(kernels::mma_config(heuristics::choose_mma_config({c.M, c.N, c.K, 16}, d)).name, c.name)

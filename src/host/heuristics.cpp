@@ -61,12 +61,15 @@ int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
 // the pick is the best or within 1.5% of it on every one.
 //
 // Rule (6), two row tiles per warp (RM = 2, session 6: each activation fragment serves two
-// weight tiles; bench/results/sweep-rm2-h100-2026-11-26.csv, H100, us, RM = 2 pick / rule (5)
-// pick): the small layers with N >= 1024 at 33..64 tokens, 32-token tiles where that still
-// leaves >= 2 warps along N, else 16-token ones, the fewest warps along N that keep one wave:
-// 4096x1024 M=50 mt4_wn2_wk4_r2 6.95 / 7.13, 1024x4096 mt2_wn1_wk8_r2 7.35 / 7.61, 2048x1024
-// mt2_wn2_wk4_r2 5.27 / 5.70, 1024x2048 mt2_wn1_wk8_r2 5.37 / 5.72, 2048x2048 mt2_wn2_wk4_r2
-// 7.31 / 7.41 (256-wide layers: RM = 2 slower, 3.81 / 3.21). And at <= 8 tokens on the large
+// weight tiles; bench/results/sweep-rm2-h100-2026-11-26.csv, H100, us, RM = 2 pick / earlier
+// pick): the small layers with N >= 1024 at 33..128 tokens, 32-token tiles (at <= 64 tokens
+// only where that still leaves >= 2 warps along N, else 16-token ones), the fewest warps along
+// N that keep one wave: M=50 4096x1024 mt4_wn2_wk4_r2 6.95 / 7.13, 1024x4096 mt2_wn1_wk8_r2
+// 7.35 / 7.61, 2048x1024 mt2_wn2_wk4_r2 5.27 / 5.70, 1024x2048 mt2_wn1_wk8_r2 5.37 / 5.72,
+// 2048x2048 mt2_wn2_wk4_r2 7.31 / 7.41 (256-wide layers: RM = 2 slower, 3.81 / 3.21); M=128
+// 4096x1024 mt4_wn4_wk2_r2 9.22 / 10.80, 1024x4096 mt4_wn1_wk8_r2 9.74 / 11.71, 2048x1024
+// mt4_wn2_wk4_r2 6.82 / 10.51, 1024x2048 mt4_wn1_wk8_r2 7.21 / 10.92, 2048x2048 mt4_wn2_wk4_r2
+// 9.48 / 11.11 (and M=96 alike); the pick was the best of its sweep in every case. And at <= 8 tokens on the large
 // layers the RM = 2 twin of rule (1)'s pick (same rows per CTA: half the warps along N, twice
 // along K) where it has >= 2 warps along N: 16384x2048 M=1 mt1_wn2_wk4_r2 9.93 / 10.74.
 int choose_mma_config(const Problem& p, const Device& d) {
@@ -76,7 +79,7 @@ int choose_mma_config(const Problem& p, const Device& d) {
   const int64_t row_tiles = ceil_div(p.N, 16);
   const int64_t chunks = ceil_div(p.K, 8 * vec);
   const bool small = p.N * p.K <= (int64_t(8) << 20);
-  if (vec == 16 && p.M > 32 && p.M <= 64 && small && p.N >= 1024) {  // rule (6)
+  if (vec == 16 && p.M > 32 && p.M <= 128 && small && p.N >= 1024) {  // rule (6)
     auto wn_for = [&](int m) {
       const int64_t tiles = ceil_div(p.N, 32) * ceil_div(p.M, 8 * m);
       int w = 1;
@@ -84,7 +87,7 @@ int choose_mma_config(const Problem& p, const Device& d) {
       return w;
     };
     int m6 = 4, wn6 = wn_for(4);
-    if (wn6 < 2) m6 = 2, wn6 = wn_for(2);
+    if (wn6 < 2 && p.M <= 64) m6 = 2, wn6 = wn_for(2);
     const int index = find(p.group, m6, wn6, 8 / wn6, 16, 2);
     if (index >= 0) return index;
   }
