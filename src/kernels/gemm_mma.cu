@@ -21,10 +21,17 @@
 // with two byte permutes. Weight rows are read once per token tile, 16 bytes per thread,
 // fully coalesced (a warp reads 16 rows x 64 bytes).
 //
-// Work split: a CTA has WN x WK warps. The WN warps own different 16-row tiles and share the
-// token tile; the WK warps split K (interleaved chunks, so together they read contiguous
-// bytes) and are reduced through shared memory in a fixed order: results are bitwise
-// reproducible, no atomics, no workspace.
+// Work split: a CTA has WN x WK warps. The WN warps own different row tiles (RM tiles of 16
+// rows each) and share the token tile; the WK warps split K (interleaved chunks, so together
+// they read contiguous bytes) and are reduced through shared memory in a fixed order: results
+// are bitwise reproducible, no atomics, no workspace.
+//
+// What bounds it (bench/probes/alu_throughput.cu, ncu): the E2M1 -> E4M3 bit operations, the
+// E4M3 -> FP16 conversions (F2FP) and the activation permutes all issue on one integer pipe at
+// half the FMA rate; the HMUL2s and MMAs do not. Hence the choices that cut integer work per
+// weight: activations converted once per word and n-tile and shared by RM row tiles, the upper
+// half converted in place (R.H1), and activation loads issued a chunk ahead so that their L2
+// latency hides behind the previous chunk's work.
 #include <cuda_runtime.h>
 
 #include <atomic>
