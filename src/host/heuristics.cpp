@@ -72,10 +72,11 @@ int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
 // 9.48 / 11.11 (and M=96 alike); the pick was the best of its sweep in every case. On the large
 // layers, at <= 8 tokens the RM = 2 twin of rule (1)'s pick (same rows per CTA: half the warps
 // along N, twice along K) where it has >= 2 warps along N: 16384x2048 M=1 mt1_wn2_wk4_r2 10.01
-// / 10.71, 32768x2048 M=1 mt1_wn4_wk2_r2 15.87 / 17.59 (M=8 alike); at 9..16 tokens, where rule
+// / 10.71, 32768x2048 M=1 mt1_wn4_wk2_r2 15.87 / 17.59 (M=8 alike); at 9..32 tokens, where rule
 // (1) puts >= 4 warps along N, RM = 2 with 4 warps along N and 2 along K (one CTA per SM
-// resident at 16 tokens: the tiles must fit one wave): 16384x2048 M=16 mt2_wn4_wk2_r2 12.09 /
-// 12.78, 32768x2048 M=16 20.74 / 21.36 (M=9 alike; the best of the sweep).
+// resident from 9 tokens: the tiles must fit one wave): 16384x2048 M=16 mt2_wn4_wk2_r2 12.09 /
+// 12.78, M=32 mt4_wn4_wk2_r2 15.20 / 19.21; 32768x2048 M=16 20.74 / 21.36, M=32 26.53 / 33.45
+// (M=9 and M=24 alike; the best of the sweep; 2048x16384, one warp along N, keeps RM = 1).
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
@@ -130,8 +131,8 @@ int choose_mma_config(const Problem& p, const Device& d) {
     const int twin = find(p.group, 1, wn / 2, wk * 2, 16, 2);
     if (twin >= 0) return twin;
   }
-  if (mt == 2 && vec == 16 && wn >= 4 && wk <= 2) {  // rule (6) at 9..16 tokens
-    const int r2 = find(p.group, 2, 4, 2, 16, 2);
+  if ((mt == 2 || mt == 4) && vec == 16 && wn >= 4 && wk <= 2) {  // rule (6) at 9..32 tokens
+    const int r2 = find(p.group, mt, 4, 2, 16, 2);
     if (r2 >= 0) return r2;
   }
   return find(p.group, mt, wn, wk, vec);
