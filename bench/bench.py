@@ -376,6 +376,8 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
 
     backbone = [[make(N, K, P) for (N, K) in PI05_BACKBONE] for _ in range(layers)]
     expert = [[make(N, K, H) for (N, K) in PI05_EXPERT] for _ in range(layers)]
+    backbone_weights = [l for layer in backbone for l in layer]
+    all_weights = backbone_weights + [l for layer in expert for l in layer]
     seq = [(P, l) for layer in backbone for l in layer] + [(H, l) for _ in range(steps) for layer in expert for l in layer]
     xs, ys, ws = {}, {}, {}
     for M, l in seq:
@@ -395,7 +397,7 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
 
     # The FP8 tensor-core path for the prefill layers (opt-in: these ModelOpt weights are LOSSY for
     # it), AUTO for the expert's: the backbone weights are canonical (layout_for) and prepared once.
-    for l in {id(l): l for M, l in seq if M == P}.values():
+    for l in backbone_weights:
         if l["nv"]["layout"] == "canonical":  # (layers on the mma.sync kernel are tiled: not for it)
             lib.prepare_fp8(l["nv"])
     gws = {}
@@ -415,7 +417,7 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
             fp8 = M == P and l["nv"]["struct"].fp8 != _lib.FP8_NONE
             lib.gemm(q, s, l["nv"], ys[(M, l["N"])], M, gws["t"], kernel=_lib.KERNEL_WGMMA_FP8 if fp8 else None)
 
-    accepted = [l for l in {id(l): l for M, l in seq if M == P}.values() if l["nv"]["struct"].fp8]
+    accepted = [l for l in backbone_weights if l["nv"]["struct"].fp8]
 
     def run_fused_fp8():  # the same weights marked ACCEPTED: w4a8_linear_bf16 takes the FP8 path
         for M, l in seq:
@@ -436,11 +438,10 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
 
     res = {"gemm": t(run_gemm), "fused": t(run_fused), "bf16": t(run_bf16), "fp8": t(run_fp8),
            "gemm_fp8": t(run_gemm_fp8)}
-    weights = list({id(l): l for M, l in seq}.values())
-    for l in weights:  # the same without `overlap`: every call waits for the one before
+    for l in all_weights:  # the same without `overlap`: every call waits for the one before
         l["nv"]["struct"].overlap = 0
     res["gemm_serial"], res["fused_serial"] = t(run_gemm), t(run_fused)
-    for l in weights:
+    for l in all_weights:
         l["nv"]["struct"].overlap = 1
     for l in accepted:
         l["nv"]["struct"].fp8 = _lib.FP8_ACCEPTED

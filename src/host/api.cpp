@@ -261,11 +261,12 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
 // Whether the GEMM kernel is launched as a programmatic dependent of the preceding kernel
 // (sm_90+): the mma kernel streams its first weights while that kernel finishes (it waits for
 // it before it reads activations or writes outputs), the wgmma kernel only hides its launch.
-// Allowed where that kernel does not write the weights:
-// our activation quantizer (w4a8_linear_bf16; small M only, where the quantizer is a handful
-// of CTAs that the waiting GEMM CTAs cannot crowd), or any kernel for a weight marked
-// `overlap` (w4a8.h; the kernel is persistent, so it cannot crowd the one before it: it
-// launches only once every CTA of that one has passed its own wait).
+// Allowed where that kernel does not write the weights: our activation quantizer
+// (w4a8_linear_bf16; small M only, where the quantizer is a handful of CTAs that the waiting
+// GEMM CTAs cannot crowd), or any kernel for a weight marked `overlap` (w4a8.h; the kernel is
+// persistent, so it cannot crowd the one before it: it launches only once every CTA of that one
+// has passed its own wait). after_quantizer = false: whether the activation prologues and
+// quantizers, which read nothing before their wait, start early too.
 bool gemm_pdl(const w4a8_weight* w, const kernels::GemmParams& p, const heuristics::Device& dev,
               bool after_quantizer) {
   return dev.cc >= 90 && ((after_quantizer && p.M <= 64) || w->overlap == 1);
@@ -357,12 +358,13 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
   kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   int index = -1;
   W4A8_CHECK(select_kernel(fn, p, kernel, dev, f16, &index, weight));
+  const bool pdl = gemm_pdl(weight, p, dev, false);
   if (index >= 0 && heuristics::config_f16_in(index)) {
     const size_t f16_bytes = f16_region_bytes(M, weight->N, weight->K, weight->group_size);
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, stream, gemm_pdl(weight, p, dev, false)));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, stream, pdl));
   }
-  return launch_gemm(fn, p, index, dev, stream, gemm_pdl(weight, p, dev, false));
+  return launch_gemm(fn, p, index, dev, stream, pdl);
 }
 
 // w4a8_prepack_weight (from = CANONICAL) and w4a8_unprepack_weight (from = TILED).
@@ -539,6 +541,9 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
   W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, true, &index, weight));
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
+  // An `overlap` weight: the quantizer too starts as a programmatic dependent of the kernel
+  // before it (it waits for that kernel before it reads x), hiding its launch.
+  const bool quantizer_pdl = gemm_pdl(weight, p, dev, false);
   cudaError_t err;
   if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
     const size_t head = linear_partials_offset(M, weight->N, weight->K, weight->group_size);
@@ -548,16 +553,14 @@ w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void
       p.x8p = xq;
       p.fp8 = true;
       p.fp8_shift = weight->fp8_shift;
-      err = kernels::launch_quantize_activation_fp8p(xb, xq, row_scale, M, weight->K, s, gemm_pdl(weight, p, dev, false));
+      err = kernels::launch_quantize_activation_fp8p(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
     } else {
       p.x16 = reinterpret_cast<uint16_t*>(xq);
       err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s,
-                                                     gemm_pdl(weight, p, dev, false));
+                                                     quantizer_pdl);
     }
   } else {
-    // An `overlap` weight: the quantizer too starts as a programmatic dependent of the kernel
-    // before it (it waits for that kernel before it reads x), hiding its launch.
-    err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s, gemm_pdl(weight, p, dev, false));
+    err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
   }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
   return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, p, dev, true));
@@ -663,11 +666,12 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 name, dev.cc, W4A8_CUDA_ARCHS_STRING);
   kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  const bool pdl = gemm_pdl(weight, p, dev, false);
   if (f16) {  // the partials fit (checked above): place_partials keeps the configuration
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, s, gemm_pdl(weight, p, dev, false)));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, s, pdl));
   }
-  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, p, dev, false));
+  return launch_gemm(fn, p, index, dev, s, pdl);
 }
 
 }  // extern "C"

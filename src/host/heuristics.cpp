@@ -20,6 +20,13 @@ int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false)
   return -1;
 }
 
+// The fewest warps along N (1..8, powers of two) that keep `tiles` within one CTA per SM.
+int fewest_wn_for_one_wave(int64_t tiles, int sm_count) {
+  int wn = 1;
+  while (wn < 8 && ceil_div(tiles, wn) > sm_count) wn *= 2;
+  return wn;
+}
+
 int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
   for (int i = 0; i < kernels::mma_config_count(); ++i) {
     const kernels::MmaConfig& c = kernels::mma_config(i);
@@ -85,12 +92,7 @@ int choose_mma_config(const Problem& p, const Device& d) {
   const int64_t chunks = ceil_div(p.K, 8 * vec);
   const bool small = p.N * p.K <= (int64_t(8) << 20);
   if (vec == 16 && p.M > 32 && p.M <= 128 && small && p.N >= 1024) {  // rule (6)
-    auto wn_for = [&](int m) {
-      const int64_t tiles = ceil_div(p.N, 32) * ceil_div(p.M, 8 * m);
-      int w = 1;
-      while (w < 8 && ceil_div(tiles, w) > d.sm_count) w *= 2;
-      return w;
-    };
+    auto wn_for = [&](int m) { return fewest_wn_for_one_wave(ceil_div(p.N, 32) * ceil_div(p.M, 8 * m), d.sm_count); };
     int m6 = 4, wn6 = wn_for(4);
     if (wn6 < 2 && p.M <= 64) m6 = 2, wn6 = wn_for(2);
     const int index = find(p.group, m6, wn6, 8 / wn6, 16, 2);
@@ -104,13 +106,11 @@ int choose_mma_config(const Problem& p, const Device& d) {
         m5 = c;
         break;
       }
-    const int64_t tiles = row_tiles * ceil_div(p.M, 8 * m5);
-    int wn = 1;
-    while (wn < 8 && ceil_div(tiles, wn) > d.sm_count) wn *= 2;
+    const int wn = fewest_wn_for_one_wave(row_tiles * ceil_div(p.M, 8 * m5), d.sm_count);
     const int wk = m5 <= 2 && wn == 1 && chunks / 2 >= 16 ? 16 : 8 / wn;  // rule (3)
     return find(p.group, m5, wn, wk, vec);
   }
-  if (mt == 8 && p.M <= 64 && p.N * p.K <= (int64_t(8) << 20)) mt = 4;  // rule (4), K % 32 != 0
+  if (mt == 8 && p.M <= 64 && small) mt = 4;  // rule (4), K % 32 != 0
   if (vec == 8) return find(p.group, mt, 2, 4, 8);  // the only K % 32 != 0 configurations
 
   const int64_t token_tiles = ceil_div(p.M, 8 * mt);

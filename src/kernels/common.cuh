@@ -1,5 +1,6 @@
 // Device helpers shared by the kernels: format conversions, the tensor-core instruction,
-// cached loads. Every conversion here is exact (see the comments for why).
+// cached loads, programmatic dependent launch (and its host-side launcher). Every conversion
+// here is exact (see the comments for why).
 #ifndef W4A8_SRC_KERNELS_COMMON_CUH_
 #define W4A8_SRC_KERNELS_COMMON_CUH_
 
