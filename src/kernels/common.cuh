@@ -68,6 +68,21 @@ __device__ __forceinline__ uint32_t hmul2(uint32_t a, uint32_t b) {
   return d;
 }
 
+// a * (b.half[H], b.half[H]): the block scale broadcast from one half of an FP16 pair. ptxas
+// folds the broadcast into the multiply's operand swizzle (HMUL2 ... R.H0_H0 / R.H1_H1), so
+// one E4M3 -> FP16 conversion serves two scale groups with no permute per group.
+template <int H>
+__device__ __forceinline__ uint32_t hmul2_bcast(uint32_t a, uint32_t b) {
+  uint32_t d;
+  if constexpr (H == 0)
+    asm("{ .reg .b16 lo, hi; .reg .b32 s; mov.b32 {lo, hi}, %2; mov.b32 s, {lo, lo}; mul.rn.f16x2 %0, %1, s; }"
+        : "=r"(d) : "r"(a), "r"(b));
+  else
+    asm("{ .reg .b16 lo, hi; .reg .b32 s; mov.b32 {lo, hi}, %2; mov.b32 s, {hi, hi}; mul.rn.f16x2 %0, %1, s; }"
+        : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+
 __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
   uint32_t d;
   asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));

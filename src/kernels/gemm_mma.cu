@@ -70,12 +70,16 @@ struct Piece<8> {
 // s_chunk = kChunkK / g, s_t = t * kGroups); tiled (VEC 16: a chunk of 128 k is two 16 x 64
 // tiles of 512 bytes, w4a8/formats.hpp): w_row = (r/16) * tiles * 512 + (r%16) * 32, w_chunk =
 // 1 KB, w_t = (t/2) * 512 + (t%2) * 16; the scales alike with 64/g bytes per tile row.
-// RM row tiles of 16 per warp: tile rr holds rows r0 + 16 rr (+ 8).
+// RM row tiles of 16 per warp: tile rr holds rows r0 + 16 rr (+ 8). Rows r0 + 8 and r0 + 16 rr
+// lie a fixed distance from row r0 in both layouts (r0 % 16 < 8), so the context keeps one
+// code and one scale pointer (row r0, or row 0 past N) and the loads add warp-uniform row
+// offsets: four pointers fewer per row tile, and the context of the next tile is held too
+// (register pressure decides how many warps an SM holds).
 template <int RM>
 struct TileCtx {
-  const uint8_t *w0[RM], *w1[RM], *s0[RM], *s1[RM];  // rows g and g+8 of each row tile (row 0 outside N)
-  int r0, m0;                    // first output row of this thread, first token of the tile
-  bool ok0[RM], ok1[RM];         // rows g and g+8 of each row tile exist
+  const uint8_t *w, *s;  // row r0 of the codes and the scales
+  int r0, m0;            // first output row of this thread, first token of the tile
+  bool ok0[RM], ok1[RM];  // rows g and g+8 of each row tile exist
 };
 
 // Weight and scale registers of U chunks of one warp (the HBM stream), RM row tiles.
@@ -96,13 +100,19 @@ struct Batch {
 //          integer pipe from 16 tokens up); the batch then holds one chunk (same bytes in
 //          flight).
 //
+// Residency: up to 16 tokens (MT <= 2) two 8-warp CTAs per SM (128 registers; at RM = 2 this
+// fits since the tile context keeps two pointers, see TileCtx), one above: the decode kernel
+// is latency-bound (ncu: 'stall wait' and 'long scoreboard' lead, 2 warps per scheduler at
+// one CTA), so warps per SM matter more than the registers' schedule freedom. (Three CTAs at
+// MT = 1 need 80 registers: they spill and ran 4-10% slower on an H100.)
+//
 // Persistent: the grid is at most one wave of CTAs; each CTA walks the output tiles
 // blockIdx.x, +gridDim.x, ... Every warp runs the same number of batches per tile (chunks
 // past K are predicated off), and loads the next batch -- of this tile or of the next
 // one -- before it computes the current one, so the weight stream does not stop at tile
 // boundaries, reductions or epilogues.
 template <int GROUP, int MT, int WN, int WK, int VEC, int RM>
-__global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)) && WN * WK <= 8 ? 2 : 1)
+__global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
     mma_exact_kernel(const GemmParams p, const int64_t token_tiles) {
   constexpr int kPieceK = 2 * VEC;      // k per thread per row per chunk
   constexpr int kChunkK = 4 * kPieceK;  // k per warp chunk (the 4 threads of a row group)
@@ -138,6 +148,11 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
     return tiled ? size_t(r >> 4) * ktiles * kTileScales + unsigned(r & 15) * kTileScaleRow
                  : size_t(r) * unsigned(K / GROUP);
   };
+  // Distances from row r (r % 16 < 8) to rows r + 8 and r + 16, codes and scales.
+  const size_t w_8rows = tiled ? 8u * 32u : size_t(8u) * unsigned(K / 2);
+  const size_t s_8rows = tiled ? 8u * kTileScaleRow : size_t(8u) * unsigned(K / GROUP);
+  const size_t w_16rows = tiled ? ktiles * 512u : size_t(16u) * unsigned(K / 2);
+  const size_t s_16rows = tiled ? ktiles * kTileScales : size_t(16u) * unsigned(K / GROUP);
   auto make_ctx = [&](int tile) {
     TileCtx<RM> c;
     const int token_tile = tile % ntok, row_group = tile / ntok;
@@ -148,11 +163,10 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       const int r = c.r0 + 16 * rr;
       c.ok0[rr] = r < N;
       c.ok1[rr] = r + 8 < N;
-      c.w0[rr] = p.w + w_row(c.ok0[rr] ? r : 0);
-      c.w1[rr] = p.w + w_row(c.ok1[rr] ? r + 8 : 0);
-      c.s0[rr] = p.sb + s_row(c.ok0[rr] ? r : 0);
-      c.s1[rr] = p.sb + s_row(c.ok1[rr] ? r + 8 : 0);
     }
+    // (Rows past N are never read: their loads are predicated off by ok0 / ok1.)
+    c.w = p.w + w_row(c.ok0[0] ? c.r0 : 0);
+    c.s = p.sb + s_row(c.ok0[0] ? c.r0 : 0);
     return c;
   };
   // Chunk u of batch b of this warp: wk + WK * (U * b + u) (warps of a CTA interleave, so
@@ -173,10 +187,11 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       const size_t wo = size_t(ch) * w_chunk + w_t, so = size_t(ch) * s_chunk + s_t;
 #pragma unroll
       for (int rr = 0; rr < RM; ++rr) {
-        if (valid && c.ok0[rr]) B.wa[rr][u].load(c.w0[rr] + wo); else B.wa[rr][u].zero();
-        if (valid && c.ok1[rr]) B.wb[rr][u].load(c.w1[rr] + wo); else B.wb[rr][u].zero();
-        B.sa[rr][u] = valid && c.ok0[rr] ? load_scales(c.s0[rr] + so) : 0u;
-        B.sc[rr][u] = valid && c.ok1[rr] ? load_scales(c.s1[rr] + so) : 0u;
+        const size_t w0 = wo + rr * w_16rows, s0 = so + rr * s_16rows;
+        if (valid && c.ok0[rr]) B.wa[rr][u].load(c.w + w0); else B.wa[rr][u].zero();
+        if (valid && c.ok1[rr]) B.wb[rr][u].load(c.w + w0 + w_8rows); else B.wb[rr][u].zero();
+        B.sa[rr][u] = valid && c.ok0[rr] ? load_scales(c.s + s0) : 0u;
+        B.sc[rr][u] = valid && c.ok1[rr] ? load_scales(c.s + s0 + s_8rows) : 0u;
       }
     }
   };
@@ -226,30 +241,31 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
         if (after < nchunks) load_x_chunk(c.m0, after, xn);
         else if (has_next) load_x_chunk(nc.m0, chunk_of(0, 0), xn);
       }
-      // (sb, sb) as FP16x2 for each row and group: each byte duplicated, one conversion.
-      uint32_t f0[RM][kGroups], f1[RM][kGroups];
+      // The piece's block scales of rows g and g+8 as FP16 pairs (group j in half j), one
+      // conversion per row; each multiply below broadcasts its group's half (hmul2_bcast).
+      uint32_t f0[RM], f1[RM];
 #pragma unroll
-      for (int rr = 0; rr < RM; ++rr)
-#pragma unroll
-        for (int j = 0; j < kGroups; ++j) {
-          f0[rr][j] = e4m3x2_to_f16x2(prmt(B.sa[rr][u], 0u, j == 0 ? 0x0000u : 0x1111u));
-          f1[rr][j] = e4m3x2_to_f16x2(prmt(B.sc[rr][u], 0u, j == 0 ? 0x0000u : 0x1111u));
-        }
+      for (int rr = 0; rr < RM; ++rr) {
+        f0[rr] = e4m3x2_to_f16x2(B.sa[rr][u]);
+        f1[rr] = e4m3x2_to_f16x2(B.sc[rr][u]);
+      }
       // A fragments of word w (8 k of rows g and g+8): [0] even-k nibbles, [1] odd-k.
       // A regs: {row g k-slots 2t.., row g+8 2t.., row g 2t+8.., row g+8 2t+8..}
       auto dequant = [&](int rr, int w, uint32_t (&a)[2][4]) {
         const uint32_t q0 = B.wa[rr][u].word(w), q1 = B.wb[rr][u].word(w);
-        const uint32_t s0 = f0[rr][w / kWordsPerGroup], s1 = f1[rr][w / kWordsPerGroup];
+        const uint32_t s0 = f0[rr], s1 = f1[rr];
+        const bool h = w / kWordsPerGroup;  // the group's half of s0, s1 (resolved when unrolled)
+        auto scale = [&](uint32_t v, uint32_t sp) { return h ? hmul2_bcast<1>(v, sp) : hmul2_bcast<0>(v, sp); };
         const uint32_t lo0 = e2m1_lo_nibbles_to_e4m3(q0), hi0 = e2m1_hi_nibbles_to_e4m3(q0);
         const uint32_t lo1 = e2m1_lo_nibbles_to_e4m3(q1), hi1 = e2m1_hi_nibbles_to_e4m3(q1);
-        a[0][0] = hmul2(e4m3x2_to_f16x2(lo0), s0);
-        a[0][1] = hmul2(e4m3x2_to_f16x2(lo1), s1);
-        a[0][2] = hmul2(e4m3x2_hi_to_f16x2(lo0), s0);
-        a[0][3] = hmul2(e4m3x2_hi_to_f16x2(lo1), s1);
-        a[1][0] = hmul2(e4m3x2_to_f16x2(hi0), s0);
-        a[1][1] = hmul2(e4m3x2_to_f16x2(hi1), s1);
-        a[1][2] = hmul2(e4m3x2_hi_to_f16x2(hi0), s0);
-        a[1][3] = hmul2(e4m3x2_hi_to_f16x2(hi1), s1);
+        a[0][0] = scale(e4m3x2_to_f16x2(lo0), s0);
+        a[0][1] = scale(e4m3x2_to_f16x2(lo1), s1);
+        a[0][2] = scale(e4m3x2_hi_to_f16x2(lo0), s0);
+        a[0][3] = scale(e4m3x2_hi_to_f16x2(lo1), s1);
+        a[1][0] = scale(e4m3x2_to_f16x2(hi0), s0);
+        a[1][1] = scale(e4m3x2_to_f16x2(hi1), s1);
+        a[1][2] = scale(e4m3x2_hi_to_f16x2(hi0), s0);
+        a[1][3] = scale(e4m3x2_hi_to_f16x2(hi1), s1);
       };
       // Two MMAs of word w for n-tile i: the even-k and the odd-k halves.
       auto mma_word = [&](float (&acc_i)[4], int w, const uint32_t (&a)[2][4], const uint32_t (&xw)[2 * kWords]) {
