@@ -360,10 +360,17 @@ def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t
 
 PI05_BACKBONE = [(2048, 2048), (256, 2048), (256, 2048), (2048, 2048), (16384, 2048), (16384, 2048), (2048, 16384)]
 PI05_EXPERT = [(2048, 1024), (256, 1024), (256, 1024), (1024, 2048), (4096, 1024), (4096, 1024), (1024, 4096)]
+# The same inference with q/k/v as one GEMM and gate/up as one (PI05.md: N = 2560 and 2 x the
+# MLP width), as inference engines run it (W4A8GatedMLP fuses gate/up): workload
+# "pi05_trace_fused", the same fusion for every library timed.
+PI05_BACKBONE_FUSED = [(2560, 2048), (2048, 2048), (32768, 2048), (2048, 16384)]
+PI05_EXPERT_FUSED = [(2560, 1024), (1024, 2048), (8192, 1024), (1024, 4096)]
 
 
-def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
-    """Every linear layer of one pi0.5 inference, in order, with distinct weights per layer."""
+def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fused_layers=False):
+    """Every linear layer of one pi0.5 inference, in order, with distinct weights per layer
+    (fused_layers: q/k/v and gate/up as one GEMM each, for every library)."""
+    workload = "pi05_trace_fused" if fused_layers else "pi05_trace"
     time.sleep(1.0)  # after the M = 4096 rows (see bench_layer)
     def make(N, K, M):
         w = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
@@ -374,8 +381,9 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
         nv["struct"].overlap = 1
         return {"bf16": w, "nv": nv, "fp8": wq8, "sw8": sw8, "N": N, "K": K}
 
-    backbone = [[make(N, K, P) for (N, K) in PI05_BACKBONE] for _ in range(layers)]
-    expert = [[make(N, K, H) for (N, K) in PI05_EXPERT] for _ in range(layers)]
+    backbone = [[make(N, K, P) for (N, K) in (PI05_BACKBONE_FUSED if fused_layers else PI05_BACKBONE)]
+                for _ in range(layers)]
+    expert = [[make(N, K, H) for (N, K) in (PI05_EXPERT_FUSED if fused_layers else PI05_EXPERT)] for _ in range(layers)]
     backbone_weights = [l for layer in backbone for l in layer]
     all_weights = backbone_weights + [l for layer in expert for l in layer]
     seq = [(P, l) for layer in backbone for l in layer] + [(H, l) for _ in range(steps) for layer in expert for l in layer]
@@ -449,7 +457,7 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
     for l in accepted:
         l["nv"]["struct"].fp8 = _lib.FP8_LOSSY
     kinds = sorted({_lib.kernel_name(M, l["N"], l["K"], GROUP) for M, l in seq})
-    rows.append({"workload": "pi05_trace", "N": "", "K": "", "M": f"P={P},H={H},steps={steps}", "layout": "per layer (auto)" if LAYOUT == "auto" else LAYOUT,
+    rows.append({"workload": workload, "N": "", "K": "", "M": f"P={P},H={H},steps={steps}", "layout": "per layer (auto)" if LAYOUT == "auto" else LAYOUT,
                  "kernel": "+".join(sorted({k.split('_mt')[0] for k in kinds})), "w4a8_us": res["gemm"],
                  "fused_us": res["fused"], "cublas_bf16_us": res["bf16"], "cublaslt_fp8_us": res["fp8"],
                  "read_floor_us": float("nan"), "gbps": float("nan"), "rel_err": float("nan"), "fused_equal": ""})
@@ -457,7 +465,7 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18):
                  "w4a8_us": res["gemm_fp8"], "fused_us": res["fused_fp8"]})
     rows.append({**rows[-2], "kernel": rows[-2]["kernel"] + " (weights not marked overlap)",
                  "w4a8_us": res["gemm_serial"], "fused_us": res["fused_serial"]})
-    print(f"pi0.5 trace ({len(seq)} GEMMs): w4a8 gemm {res['gemm']:.0f} us, fused {res['fused']:.0f} us, "
+    print(f"{workload} ({len(seq)} GEMMs): w4a8 gemm {res['gemm']:.0f} us, fused {res['fused']:.0f} us, "
           f"bf16 {res['bf16']:.0f} us, fp8 {res['fp8']:.0f} us; with the FP8 path for the prefill "
           f"{res['gemm_fp8']:.0f} us (fused {res['fused_fp8']:.0f} us); without overlap {res['gemm_serial']:.0f} us "
           f"(fused {res['fused_serial']:.0f} us)", flush=True)
@@ -519,7 +527,8 @@ def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
              "| x BF16 | cuBLASLt FP8 us | x FP8 | rel. err vs exact |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        shape = f"{r['N']} x {r['K']}" if r["workload"] == "layer" else "pi0.5 trace (per inference)"
+        shape = {"layer": f"{r['N']} x {r['K']}", "pi05_trace": "pi0.5 trace (per inference)",
+                 "pi05_trace_fused": "pi0.5 trace, q/k/v and gate/up fused (per inference)"}[r["workload"]]
         xf = r["w4a8_us"] / r["read_floor_us"] if r["read_floor_us"] == r["read_floor_us"] else float("nan")
         lines.append(f"| {shape} | {r['M']} | {r['kernel']} | {fmt(r['w4a8_us'], '.2f')} | {fmt(r['fused_us'], '.2f')} "
                      f"| {fmt(r['gbps'], '.0f')} | {fmt(r['read_floor_us'], '.2f')} | {fmt(xf, '.2f')} "
@@ -603,6 +612,8 @@ def main():
         bench_layer(lib, N, K, ms, l2, rows, gen)
     if not (args.quick or args.no_trace):
         bench_trace(lib, rows, gen)
+        torch.cuda.empty_cache()
+        bench_trace(lib, rows, gen, fused_layers=True)
     extra = []
     if not (args.quick or args.trace_only):
         try:

@@ -129,8 +129,9 @@ def test_cuda_graph_and_compile_equal_eager():
     assert torch.equal(graph_replay(lambda: m(x)), eager)
 
 
+@pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("which", ["backbone", "expert"])
-def test_gemma_decoder_layer_with_w4a8_mlp(which):
+def test_gemma_decoder_layer_with_w4a8_mlp(which, fuse):
     pytest.importorskip("transformers")
     import gemma_util
 
@@ -142,8 +143,10 @@ def test_gemma_decoder_layer_with_w4a8_mlp(which):
         mid = layer.mlp.up_proj(layer.post_attention_layernorm(x)).float()
         assert mid[..., :4].abs().max() > 5 * mid[..., 4:].abs().max(), "outlier channels injected"
         ref = call(x).float()
-        replaced = replace_mlp_with_w4a8(layer)
-        assert sorted(replaced) == ["mlp.down_proj", "mlp.gate_proj", "mlp.up_proj"]
+        replaced = replace_mlp_with_w4a8(layer, fuse_gate_up=fuse)
+        assert sorted(replaced) == (["mlp.down_proj", "mlp.gate_up_proj"] if fuse else
+                                    ["mlp.down_proj", "mlp.gate_proj", "mlp.up_proj"])
+        assert layer.mlp.up_proj.weight.dtype == torch.bfloat16  # what openpi reads
         y = call(x)
         cos = nn.functional.cosine_similarity(y.float().flatten(), ref.flatten(), dim=0).item()
         assert cos >= 0.99, cos
@@ -157,7 +160,7 @@ def test_gemma_decoder_layer_with_w4a8_mlp(which):
         yc = torch.compile(call, fullgraph=True)(x)
         cos_c = nn.functional.cosine_similarity(yc.float().flatten(), y.float().flatten(), dim=0).item()
         assert cos_c > 0.999, cos_c
-        print(f"{which}: cosine vs BF16 {cos:.5f}, compiled vs eager {cos_c:.6f}")
+        print(f"{which}{' (gate/up fused)' if fuse else ''}: cosine vs BF16 {cos:.5f}, compiled vs eager {cos_c:.6f}")
 
 
 def test_prepack_on_gpu_equals_cpu_and_keeps_results():

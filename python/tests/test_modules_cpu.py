@@ -211,3 +211,98 @@ def test_enable_fp8_on_the_cpu_reference():
     assert m2.fp8_mode == 2 and m2.fp8_shift == m.fp8_shift
     with pytest.raises(ValueError):
         replace_mlp_with_w4a8(Toy(), fp8="maybe")
+
+
+class HfMlp(nn.Module):
+    """The attribute layout of Hugging Face's GemmaMLP / LlamaMLP."""
+
+    def __init__(self, d, h, bias=False):
+        super().__init__()
+        self.gate_proj = nn.Linear(d, h, bias=bias)
+        self.up_proj = nn.Linear(d, h, bias=bias)
+        self.down_proj = nn.Linear(h, d, bias=bias)
+        self.act_fn = nn.GELU(approximate="tanh")
+
+    def forward(self, x):
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class HfModel(nn.Module):
+    def __init__(self, d=64, h=128, bias=False):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Module() for _ in range(2)])
+        for l in self.layers:
+            l.mlp = HfMlp(d, h, bias)
+
+    def forward(self, x):
+        for l in self.layers:
+            x = x + l.mlp(x)
+        return x
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_fuse_gate_up_one_gemm_per_mlp(bias):
+    from w4a8 import W4A8GatedMLP
+
+    torch.manual_seed(3)
+    model = HfModel(bias=bias)
+    x = torch.randn(2, 5, 64)
+    with torch.no_grad():
+        ref = model(x)
+    sep = HfModel(bias=bias)
+    sep.load_state_dict(model.state_dict())
+    replace_mlp_with_w4a8(sep)
+    got = replace_mlp_with_w4a8(model, fuse_gate_up=True, check_error=True, sample_input=x)
+    assert sorted(got) == ["layers.0.mlp.down_proj", "layers.0.mlp.gate_up_proj", "layers.1.mlp.down_proj",
+                           "layers.1.mlp.gate_up_proj"]
+    mlp = model.layers[0].mlp
+    assert isinstance(mlp, W4A8GatedMLP) and isinstance(mlp.down_proj, W4A8Linear)
+    assert mlp.gate_up_proj.out_features == 256 and mlp.intermediate_size == 128
+    # openpi reads mlp.up_proj.weight.dtype; the halves answer like W4A8Linear does.
+    assert mlp.up_proj.weight.dtype == torch.bfloat16 and tuple(mlp.gate_proj.weight.shape) == (128, 64)
+    assert sorted(n for n, _ in mlp.named_children()) == ["act_fn", "down_proj", "gate_up_proj"]
+    for _, (layer, err) in got.items():
+        assert 0 < err < 0.2, err  # 4-bit weights, 8-bit activations (as the test above)
+    xb = x.to(torch.bfloat16)
+    with torch.no_grad():
+        # A half called alone is its slice of the fused GEMM.
+        h = mlp.gate_up_proj(xb)
+        assert torch.equal(mlp.gate_proj(xb), h[..., :128]) and torch.equal(mlp.up_proj(xb), h[..., 128:])
+        y_f, y_s = model(xb).float(), sep(xb).float()
+    e_f = (torch.linalg.norm(y_f - ref) / torch.linalg.norm(ref)).item()
+    e_s = (torch.linalg.norm(y_s - ref) / torch.linalg.norm(ref)).item()
+    assert e_f < 0.2 and e_f < 1.5 * e_s + 1e-3, (e_f, e_s)  # one tensor scale for both halves: same error size
+    # The fused weight is exactly [gate; up] quantized as one tensor.
+    w = torch.cat([sep.layers[0].mlp.gate_proj.dequantize_weight(), sep.layers[0].mlp.up_proj.dequantize_weight()])
+    assert torch.allclose(mlp.gate_up_proj.dequantize_weight(), w, rtol=0.3, atol=1e-3)
+    # state_dict: the fused layer under its own name, no duplicated gate/up entries.
+    keys = model.state_dict().keys()
+    assert "layers.0.mlp.gate_up_proj.weight_packed" in keys and not any("gate_proj" in k for k in keys)
+
+
+def test_fuse_gate_up_respects_exclude_and_unfusable_modules():
+    from w4a8 import W4A8GatedMLP
+
+    model = HfModel()
+    got = replace_mlp_with_w4a8(model, fuse_gate_up=True, exclude=["layers.1.mlp.up_proj", "layers.0.mlp.down_proj"])
+    assert isinstance(model.layers[0].mlp, W4A8GatedMLP)
+    assert isinstance(model.layers[0].mlp.down_proj, nn.Linear)  # excluded: stays BF16 inside the fused MLP
+    assert not isinstance(model.layers[1].mlp, W4A8GatedMLP)  # up_proj excluded: no fusion, gate alone
+    assert isinstance(model.layers[1].mlp.gate_proj, W4A8Linear) and isinstance(model.layers[1].mlp.up_proj, nn.Linear)
+    assert "layers.0.mlp.gate_up_proj" in got and "layers.1.mlp.gate_proj" in got
+    # Modules without act_fn (Toy's Mlp) are left as separate layers.
+    toy = Toy()
+    got = replace_mlp_with_w4a8(toy, fuse_gate_up=True)
+    assert "layers.0.mlp.gate_proj" in got and not any(isinstance(m, W4A8GatedMLP) for m in toy.modules())
+    with pytest.raises(TypeError, match="gate_proj and up_proj"):
+        W4A8GatedMLP.from_mlp(nn.Module())
+
+
+def test_fused_mlp_traces_under_torch_compile_fullgraph():
+    model = HfModel()
+    replace_mlp_with_w4a8(model, fuse_gate_up=True)
+    x = torch.randn(4, 64).to(torch.bfloat16)
+    with torch.no_grad():
+        eager = model.layers[0].mlp(x)
+        compiled = torch.compile(model.layers[0].mlp, fullgraph=True, backend="aot_eager")(x)
+    assert torch.allclose(compiled.float(), eager.float(), rtol=2e-2, atol=2e-2)

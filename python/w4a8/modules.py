@@ -223,6 +223,71 @@ class W4A8Linear(nn.Module):
                 f"layout={'tiled' if self.tiled else 'canonical'}, device={dev}{kern}")
 
 
+class _GateUpHalf(nn.Module):
+    """`gate_proj` / `up_proj` of a W4A8GatedMLP: answers `.weight` (BF16 meta, as W4A8Linear)
+    and the feature counts for code that inspects them, and computes its half of the fused
+    layer when called alone (correct, at the cost of the whole fused GEMM)."""
+
+    def __init__(self, fused: "W4A8Linear", half: int, width: int):
+        super().__init__()
+        self.in_features, self.out_features, self._half = fused.in_features, width, half
+        self.__dict__["_fused"] = fused  # not a submodule: the parent owns it
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return torch.empty(self.out_features, self.in_features, dtype=torch.bfloat16, device="meta")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fused(x).narrow(-1, self._half * self.out_features, self.out_features)
+
+
+class W4A8GatedMLP(nn.Module):
+    """down(act(gate(x)) * up(x)) with gate and up as ONE W4A8 GEMM of twice the width
+    (`gate_up_proj`, rows [gate; up]): one weight stream, one activation quantization and one
+    launch instead of two, as inference engines fuse them (the pi0.5 expert at 50 tokens: one
+    8192 x 1024 GEMM instead of two 4096 x 1024). The fused weight has one tensor scale for
+    both halves (NVFP4's per-tensor FP32 scale), so its block scales differ from quantizing
+    gate and up apart; the error is of the same size (tests). `gate_proj` / `up_proj` remain
+    as attributes that report BF16 `.weight` (openpi reads `mlp.up_proj.weight.dtype`).
+    Built by `replace_mlp_with_w4a8(model, fuse_gate_up=True)` or `from_mlp`."""
+
+    def __init__(self, gate_up_proj: "W4A8Linear", down_proj: nn.Module, act_fn: Callable):
+        super().__init__()
+        if gate_up_proj.out_features % 2:
+            raise ValueError(f"W4A8GatedMLP: gate_up_proj.out_features must be even, got {gate_up_proj.out_features}")
+        self.gate_up_proj, self.down_proj, self.act_fn = gate_up_proj, down_proj, act_fn
+        self.intermediate_size = gate_up_proj.out_features // 2
+        self.__dict__["gate_proj"] = _GateUpHalf(gate_up_proj, 0, self.intermediate_size)
+        self.__dict__["up_proj"] = _GateUpHalf(gate_up_proj, 1, self.intermediate_size)
+
+    @classmethod
+    def from_mlp(cls, mlp: nn.Module, group_size: int = 16, down: Optional[nn.Module] = None) -> "W4A8GatedMLP":
+        """From a module with nn.Linear gate_proj / up_proj (same input, same bias-ness), a
+        down_proj and an act_fn (Hugging Face Gemma / Llama MLPs). `down` replaces down_proj
+        (e.g. its W4A8Linear); by default down_proj is quantized too."""
+        g, u = getattr(mlp, "gate_proj", None), getattr(mlp, "up_proj", None)
+        if not (isinstance(g, nn.Linear) and isinstance(u, nn.Linear)):
+            raise TypeError("W4A8GatedMLP.from_mlp: expected nn.Linear gate_proj and up_proj, got "
+                            f"{type(g).__name__} and {type(u).__name__}")
+        if g.weight.shape != u.weight.shape or (g.bias is None) != (u.bias is None):
+            raise ValueError(f"W4A8GatedMLP.from_mlp: gate_proj {tuple(g.weight.shape)} (bias {g.bias is not None}) "
+                             f"and up_proj {tuple(u.weight.shape)} (bias {u.bias is not None}) must match")
+        if not hasattr(mlp, "act_fn") or not hasattr(mlp, "down_proj"):
+            raise TypeError("W4A8GatedMLP.from_mlp: expected act_fn and down_proj attributes")
+        w = torch.cat([g.weight.detach(), u.weight.detach()])
+        b = None if g.bias is None else torch.cat([g.bias.detach(), u.bias.detach()])
+        fused = W4A8Linear.from_weight(w, b, group_size)
+        if down is None:
+            down = mlp.down_proj if isinstance(mlp.down_proj, W4A8Linear) else W4A8Linear.from_linear(mlp.down_proj,
+                                                                                                      group_size)
+        return cls(fused, down, mlp.act_fn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.gate_up_proj(x)
+        gate, up = h.split(self.intermediate_size, dim=-1)
+        return self.down_proj(self.act_fn(gate) * up)
+
+
 def _capture_inputs(model: nn.Module, names, sample_input) -> Dict[str, torch.Tensor]:
     """Runs `model` once on `sample_input` and returns the first input each named layer saw."""
     captured: Dict[str, torch.Tensor] = {}
@@ -250,7 +315,7 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
                           filter_fn: Optional[Callable[[str, nn.Linear], bool]] = None, group_size: int = 16,
                           progress: bool = False, check_error: bool = False,
                           sample_tokens: int = 16, sample_input=None, prepack: bool = False,
-                          fp8: Optional[str] = None) -> Dict[str, object]:
+                          fp8: Optional[str] = None, fuse_gate_up: bool = False) -> Dict[str, object]:
     """Swaps linear layers of `model` for W4A8Linear, in place.
 
     Which layers: every nn.Linear whose name ends in gate_proj, up_proj or down_proj (the MLPs
@@ -264,6 +329,9 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
     (W4A8Linear.prepack) gets the tiled layout, for models that run mostly at small M.
     fp8="exact": each new (canonical) layer may run the Hopper prefill on FP8 tensor cores where
     that is exact (W4A8Linear.enable_fp8); fp8="lossy" accepts the FP8 path's rounding too.
+    fuse_gate_up=True: where both gate_proj and up_proj of a module are chosen (and it has
+    act_fn and down_proj, as Hugging Face MLPs), that module is replaced by a W4A8GatedMLP
+    whose one W4A8 GEMM computes both; its entry in the result is "<mlp>.gate_up_proj".
     """
     if fp8 not in (None, "exact", "lossy"):
         raise ValueError(f"fp8: expected None, 'exact' or 'lossy', got {fp8!r}")
@@ -281,27 +349,53 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
         captured = _capture_inputs(model, [n for n, _ in chosen], sample_input)
     out: Dict[str, object] = {}
     t0 = time.time()
+    pending = {}  # fuse_gate_up: name -> MLP module whose gate/up become one W4A8GatedMLP
+    if fuse_gate_up:
+        names = {n for n, _ in chosen}
+        for n, _ in chosen:
+            parent, _, leaf = n.rpartition(".")
+            mlp = model.get_submodule(parent) if parent else model
+            if (parent and leaf == "gate_proj" and f"{parent}.up_proj" in names and hasattr(mlp, "act_fn")
+                    and hasattr(mlp, "down_proj")):  # (a root module cannot be replaced in place)
+                pending[parent] = mlp
     for i, (name, lin) in enumerate(chosen):
-        new = W4A8Linear.from_linear(lin, group_size)
+        parent_name, _, leaf = name.rpartition(".")
+        fused_here = parent_name in pending and leaf in ("gate_proj", "up_proj")
+        if fused_here:
+            mlp = pending[parent_name]
+            if mlp is None:
+                continue  # the module's other half already built the fused layer
+            pending[parent_name] = None
+            # The original gate/up (still nn.Linear) make the fused layer and the reference;
+            # down_proj is taken as it is now (it is replaced in its own turn, or excluded).
+            fused = W4A8GatedMLP.from_mlp(mlp, group_size, down=mlp.down_proj)
+            new = fused.gate_up_proj
+            name = f"{parent_name}.gate_up_proj" if parent_name else "gate_up_proj"
+            ref_w = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach()
+            ref_b = None if mlp.gate_proj.bias is None else torch.cat([mlp.gate_proj.bias, mlp.up_proj.bias]).detach()
+            grand, _, mlp_leaf = parent_name.rpartition(".")
+            setattr(model.get_submodule(grand) if grand else model, mlp_leaf, fused)
+        else:
+            new = W4A8Linear.from_linear(lin, group_size)
+            ref_w, ref_b = lin.weight, lin.bias
         if prepack and ops.tiled_layout_fits(new.out_features, new.in_features):
             new.prepack()
         elif fp8 is not None:
             new.enable_fp8(allow_lossy=fp8 == "lossy")
         if check_error:
             with torch.no_grad():
-                x = captured.get(name)
+                x = captured.get(f"{parent_name}.{leaf}" if parent_name else leaf)
                 if x is None:
-                    x = torch.randn(sample_tokens, lin.in_features, device=lin.weight.device)
+                    x = torch.randn(sample_tokens, new.in_features, device=ref_w.device)
                 x = x.to(torch.bfloat16)
-                ref = nn.functional.linear(x.float(), lin.weight.float(),
-                                           None if lin.bias is None else lin.bias.float())
+                ref = nn.functional.linear(x.float(), ref_w.float(), None if ref_b is None else ref_b.float())
                 err = (torch.linalg.norm(new(x).float() - ref) / torch.linalg.norm(ref).clamp_min(1e-30)).item()
             out[name] = (new, err)
         else:
             out[name] = new
-        parent_name, _, leaf = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, leaf, new)
+        if not fused_here:
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, leaf, new)
         if progress:
             done = i + 1
             bar = "#" * (30 * done // len(chosen))
