@@ -5,7 +5,8 @@
    in a CUDA graph, same weights (rotated past 3x L2), same inputs: the module's cost in a graph.
 2. Eager host overhead per W4A8Linear call: host time of 2000 back-to-back calls (no sync).
 3. One Gemma decoder layer of pi0.5's backbone and expert shapes (Hugging Face), BF16 vs the
-   same layer with its MLP replaced by W4A8Linear, at M = 1 and M = 50, in CUDA graphs.
+   same layer with its MLP replaced by W4A8Linear (and by W4A8GatedMLP, gate/up fused), at M = 1
+   and M = 50, in CUDA graphs.
 
   python3 bench/bench_torch.py --build build-gpu --md torch.md
 """
@@ -99,8 +100,8 @@ def main():
         print(f"# Gemma layer skipped: {e}")
         gemma_util = None
     if gemma_util is not None:
-        lines += ["", "| Gemma decoder layer | M | BF16 layer us | layer with W4A8 MLP us | speedup |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "| Gemma decoder layer | M | BF16 layer us | layer with W4A8 MLP us | speedup "
+                  "| W4A8 MLP, gate/up fused us | speedup |", "|---|---|---|---|---|---|---|"]
         for which, shape in [("backbone (2048, mlp 16384)", gemma_util.BACKBONE),
                              ("expert (1024, mlp 4096)", gemma_util.EXPERT)]:
             # Enough layer copies to rotate the weights past the L2, like a real 18-layer stack.
@@ -113,7 +114,12 @@ def main():
                     for layer, _ in layers:
                         replace_mlp_with_w4a8(layer)
                     t_w4 = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
-                lines.append(f"| {which} | {M} | {t_bf16:.1f} | {t_w4:.1f} | {t_bf16 / t_w4:.2f}x |")
+                    layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
+                    for layer, _ in layers:
+                        replace_mlp_with_w4a8(layer, fuse_gate_up=True)
+                    t_wf = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
+                lines.append(f"| {which} | {M} | {t_bf16:.1f} | {t_w4:.1f} | {t_bf16 / t_w4:.2f}x | {t_wf:.1f} "
+                             f"| {t_bf16 / t_wf:.2f}x |")
                 print(lines[-1], flush=True)
                 layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
         # Accuracy of the layer with its MLP replaced, vs the BF16 layer, for both outlier
