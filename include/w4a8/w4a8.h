@@ -109,7 +109,8 @@ W4A8_API w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_pack
  *              w4a8_unprepack_weight): tiles of 16 rows x 64 k stored one after another,
  *              the k-tiles of a 16-row block consecutive, each tile's rows row-major (32
  *              bytes of codes, 64/group bytes of scales per row); N padded to a multiple of
- *              16 and K to one of 64 with zeros. The small-M kernels stream it at closer
+ *              16 and K to one of 64 with zeros; the bits of each 32-bit word of codes
+ *              permuted (w4a8/formats.hpp, tiled_word_from_canonical). The small-M kernels stream it at closer
  *              to HBM speed (each warp reads two whole tiles, 1 KB, per step); the large-M kernels read it
  *              too, so one tiled copy serves every M. Needs K % 32 == 0. Sizes:
  *              w4a8_tiled_weight_size(). */

@@ -172,8 +172,15 @@ def test_prepack_refuses_shapes_it_cannot_hold_and_ops_round_trip():
     scales = torch.randint(0, 256, (32, 12), dtype=torch.uint8, generator=g)
     tp, ts = ops.prepack_weight(packed, scales, 16)
     assert tp.shape == packed.shape and ts.shape == scales.shape
-    # Hand-checked: row 17, byte 70 of a 192-k weight is tile (1, 2), row 1, byte 6.
-    assert tp.flatten()[(1 * 3 + 2) * 512 + 32 + 6] == packed[17, 70]
+    # Hand-checked: row 17, bytes 68..71 (one word) of a 192-k weight are tile (1, 2), row 1,
+    # bytes 4..7, with the word's bits permuted as w4a8/formats.hpp documents: tiled byte i =
+    # sign(k_i) | e1(k_i+4) | sign(k_i+4) | e1 e0 m (k_i) | e0 m (k_i+4), bit 7 first.
+    word = int.from_bytes(bytes(packed[17, 68:72].tolist()), "little")
+    nib = [(word >> (4 * j)) & 0xF for j in range(8)]
+    want = [((nib[i] >> 3) << 7) | (((nib[i + 4] >> 2) & 1) << 6) | ((nib[i + 4] >> 3) << 5) | ((nib[i] & 7) << 2)
+            | (nib[i + 4] & 3) for i in range(4)]
+    at = (1 * 3 + 2) * 512 + 32 + 4
+    assert tp.flatten()[at:at + 4].tolist() == want
     bp, bs = ops.unprepack_weight(tp, ts, 16)
     assert torch.equal(bp, packed) and torch.equal(bs, scales)
     model = Toy().to(torch.bfloat16)

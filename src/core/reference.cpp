@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/status.hpp"
@@ -236,8 +237,9 @@ w4a8_status canonical_sizes(const char* fn, const w4a8_weight* w, std::vector<ui
   return W4A8_STATUS_SUCCESS;
 }
 
-// Canonical <-> tiled, byte by byte through formats.hpp's offsets. `from` is the layout the
-// input must have; the output gets the other one (tiled padding written as zeros).
+// Canonical <-> tiled, word by word through formats.hpp's offsets and bit permutation. `from`
+// is the layout the input must have; the output gets the other one (tiled padding written as
+// zeros). Rows are whole words (K % 32 == 0), and a word never straddles a tile row.
 w4a8_status convert_layout(const char* fn, const w4a8_weight* in, int from, uint8_t* out_packed,
                            uint8_t* out_scales) {
   W4A8_CHECK(detail::check_weight_codes(fn, in));
@@ -254,9 +256,12 @@ w4a8_status convert_layout(const char* fn, const w4a8_weight* in, int from, uint
     std::fill(out_scales, out_scales + ts, uint8_t(0));
   }
   for (int64_t n = 0; n < N; ++n) {
-    for (int64_t b = 0; b < K / 2; ++b) {
+    for (int64_t b = 0; b < K / 2; b += 4) {
       const int64_t t = tiled_packed_offset(n, b, K), c = n * (K / 2) + b;
-      if (to_tiled) out_packed[t] = ip[c]; else out_packed[c] = ip[t];
+      uint32_t word;
+      std::memcpy(&word, ip + (to_tiled ? c : t), 4);
+      word = to_tiled ? tiled_word_from_canonical(word) : canonical_word_from_tiled(word);
+      std::memcpy(out_packed + (to_tiled ? t : c), &word, 4);
     }
     for (int64_t grp = 0; grp < K / G; ++grp) {
       const int64_t t = tiled_scale_offset(n, grp, K, int(G)), c = n * (K / G) + grp;

@@ -24,8 +24,15 @@ __global__ void naive_kernel(const GemmParams p) {
   const uint8_t* x = p.x + m * p.K;
   float acc = 0.0f;
   for (int64_t k = 0; k < p.K; ++k) {
-    // Either layout through formats.hpp's offsets (the fast kernels have their own addressing).
-    const uint8_t wb = p.w[p.tiled ? tiled_packed_offset(n, k / 2, p.K) : n * (p.K / 2) + k / 2];
+    // Either layout through formats.hpp's offsets and word permutation (the fast kernels have
+    // their own addressing and extraction).
+    uint8_t wb;
+    if (p.tiled) {
+      const uint32_t t = *reinterpret_cast<const uint32_t*>(p.w + tiled_packed_offset(n, (k / 8) * 4, p.K));
+      wb = uint8_t(canonical_word_from_tiled(t) >> (8 * ((k / 2) % 4)));
+    } else {
+      wb = p.w[n * (p.K / 2) + k / 2];
+    }
     const uint8_t sb = p.sb[p.tiled ? tiled_scale_offset(n, k / group, p.K, group) : n * (p.K / group) + k / group];
     const float wv = e2m1_to_float(unpack_e2m1(wb, int(k & 1))) * e4m3_value(sb);
     acc = fmaf(e4m3_value(x[k]), wv, acc);

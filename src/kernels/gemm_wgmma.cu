@@ -72,6 +72,7 @@
 
 #include "kernels/common.cuh"
 #include "kernels/launch.hpp"
+#include "w4a8/formats.hpp"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define W4A8_WGMMA_DEVICE 1
@@ -407,10 +408,24 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int word = 0; word < 2; ++word) {
       const uint32_t qa = word ? wa.y : wa.x, qb = word ? wb.y : wb.x;
+      // E4M3 bytes of the even-k and of the odd-k codes of each row's word. Tiled words hold
+      // their bits permuted (w4a8/formats.hpp: k 0..3 and k 4..7 come out of them): two byte
+      // permutes restore this kernel's even / odd order (one integer op more per word than
+      // canonical; the tiled layout is made for the decode kernel).
+      uint32_t eva, oda, evb, odb;
+      if (p.tiled) {
+        const uint32_t la = tiled_word_e4m3_lo(qa), ha = tiled_word_e4m3_hi(qa);
+        const uint32_t lb = tiled_word_e4m3_lo(qb), hb = tiled_word_e4m3_hi(qb);
+        eva = prmt(la, ha, 0x6420u), oda = prmt(la, ha, 0x7531u);
+        evb = prmt(lb, hb, 0x6420u), odb = prmt(lb, hb, 0x7531u);
+      } else {
+        eva = e2m1_lo_nibbles_to_e4m3(qa), oda = e2m1_hi_nibbles_to_e4m3(qa);
+        evb = e2m1_lo_nibbles_to_e4m3(qb), odb = e2m1_hi_nibbles_to_e4m3(qb);
+      }
 #pragma unroll
       for (int odd = 0; odd < 2; ++odd) {
-        const uint32_t ea = odd ? e2m1_hi_nibbles_to_e4m3(qa) : e2m1_lo_nibbles_to_e4m3(qa);
-        const uint32_t eb = odd ? e2m1_hi_nibbles_to_e4m3(qb) : e2m1_lo_nibbles_to_e4m3(qb);
+        const uint32_t ea = odd ? oda : eva;
+        const uint32_t eb = odd ? odb : evb;
         uint32_t(&as)[4] = a[2 * word + odd];
         as[0] = hmul2(e4m3x2_to_f16x2(ea), f0);
         as[1] = hmul2(e4m3x2_to_f16x2(eb), f1);

@@ -1,5 +1,6 @@
-// Canonical <-> tiled weight layout (w4a8_prepack_weight / w4a8_unprepack_weight; the layout
-// is defined once, in include/w4a8/formats.hpp). Run once per weight at load time, so
+// Canonical <-> tiled weight layout (w4a8_prepack_weight / w4a8_unprepack_weight; the layout,
+// tile order and the bit permutation within each word, is defined once, in
+// include/w4a8/formats.hpp). Run once per weight at load time, so
 // written for clarity: one thread per 16 bytes of codes (a 16-byte piece never straddles a
 // tile row: rows are K/2 bytes with K % 32 == 0, tile rows 32 bytes), one per scale byte.
 // Tiled padding (rows past N, k past K) is written as zeros.
@@ -24,11 +25,17 @@ __global__ void convert_packed_kernel(const uint8_t* __restrict__ in, uint8_t* _
       const int64_t tile = u / per_tile, rb = tile / tiled_k_tiles(K), kt = tile % tiled_k_tiles(K);
       const int64_t n = rb * kTileRows + (u % per_tile) / per_row, byte = kt * (kTileK / 2) + (u % per_row) * 16;
       uint4 v = make_uint4(0u, 0u, 0u, 0u);
-      if (n < N && byte < K / 2) v = *reinterpret_cast<const uint4*>(in + n * (K / 2) + byte);
+      if (n < N && byte < K / 2) {
+        v = *reinterpret_cast<const uint4*>(in + n * (K / 2) + byte);
+        v = make_uint4(tiled_word_from_canonical(v.x), tiled_word_from_canonical(v.y), tiled_word_from_canonical(v.z),
+                       tiled_word_from_canonical(v.w));
+      }
       reinterpret_cast<uint4*>(out)[u] = v;
     } else {
       const int64_t n = u / (K / 32), byte = (u % (K / 32)) * 16;
-      reinterpret_cast<uint4*>(out)[u] = *reinterpret_cast<const uint4*>(in + tiled_packed_offset(n, byte, K));
+      const uint4 v = *reinterpret_cast<const uint4*>(in + tiled_packed_offset(n, byte, K));
+      reinterpret_cast<uint4*>(out)[u] = make_uint4(canonical_word_from_tiled(v.x), canonical_word_from_tiled(v.y),
+                                                    canonical_word_from_tiled(v.z), canonical_word_from_tiled(v.w));
     }
   }
 }
