@@ -86,16 +86,14 @@ int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
 // 12.78, M=32 mt4_wn4_wk2_r2 15.20 / 19.21; 32768x2048 M=16 20.74 / 21.36, M=32 26.53 / 33.45
 // (M=9 and M=24 alike; the best of the sweep; 2048x16384, one warp along N, keeps RM = 1).
 //
-// Session 7 (RM = 2 at 16 tokens now has two CTAs per SM resident, gemm_mma.cu; H100 sweep
-// bench/results/sweep-s7-h100-2026-11-26.csv, us, new pick / session-6 pick on the same build;
-// its `auto` column is the pick of the build that ran, `build` says which):
-// 9..16 tokens on the wide layers: the fewest warps along N for one wave of two CTAs per SM,
-// 16384x2048 M=16 mt2_wn2_wk4_r2 11.66 / 12.09 (on the session-6 build), 32768x2048 stays
-// mt2_wn4_wk2_r2 18.42; 17..32 tokens on the small layers >= 2048 wide: 16-token tiles, RM = 2,
-// one wave of one CTA per SM, 4096x1024 M=32 mt2_wn2_wk4_r2 5.45 / 5.82, 2048x2048
-// mt2_wn1_wk8_r2 5.55 / 5.91, 2048x1024 4.54 / (mt4_wn1_wk8, slower than 4.57; best mt2_wn2_wk4
-// 4.36); 33..64 tokens: 32-token tiles unless they leave SMs idle or a K-warp one chunk,
-// 2048x2048 M=50 mt4_wn1_wk8_r2 7.05 / 7.39 (2048x1024 keeps mt2_wn2_wk4_r2 5.29, the best).
+// Session 7 (H100 sweeps bench/results/sweep-s7-h100-2026-11-26.csv and
+// sweep-tiledbits-h100-2026-11-26.csv, us; their `auto` column is the pick of the build that
+// ran, `build` says which): 17..32 tokens on the small layers >= 2048 wide: 16-token tiles,
+// RM = 2, one wave of one CTA per SM, 4096x1024 M=32 mt2_wn2_wk4_r2 5.45 / 5.82 (session-6
+// pick), 2048x2048 mt2_wn1_wk8_r2 5.55 / 5.91, 2048x1024 4.54 / (mt4_wn1_wk8, slower than 4.57;
+// best mt2_wn2_wk4 4.36); 33..64 tokens: 32-token tiles unless they leave SMs idle or a
+// K-warp one chunk, 2048x2048 M=50 mt4_wn1_wk8_r2 7.05 / 7.39 (2048x1024 keeps mt2_wn2_wk4_r2
+// 5.29, the best).
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
@@ -151,10 +149,7 @@ int choose_mma_config(const Problem& p, const Device& d) {
     if (twin >= 0) return twin;
   }
   if ((mt == 2 || mt == 4) && vec == 16 && wn >= 4 && wk <= 2) {  // rule (6) at 9..32 tokens
-    // 16 tokens: two CTAs per SM resident (128 registers), so the fewest warps along N that
-    // keep the 32-row tiles within that wave; 32 tokens: one CTA per SM, 4 x 2 warps.
-    const int wn6 = mt == 2 ? std::min(4, fewest_wn_for_one_wave(ceil_div(p.N, 32) * token_tiles, 2 * d.sm_count)) : 4;
-    const int r2 = find(p.group, mt, wn6, 8 / wn6, 16, 2);
+    const int r2 = find(p.group, mt, 4, 2, 16, 2);
     if (r2 >= 0) return r2;
   }
   return find(p.group, mt, wn, wk, vec);

@@ -104,11 +104,13 @@ struct Batch {
 //          integer pipe from 16 tokens up); the batch then holds one chunk (same bytes in
 //          flight).
 //
-// Residency: up to 16 tokens (MT <= 2) two 8-warp CTAs per SM (128 registers; at RM = 2 this
-// fits since the tile context keeps two pointers, see TileCtx), one above: the decode kernel
-// is latency-bound (ncu: 'stall wait' and 'long scoreboard' lead, 2 warps per scheduler at
-// one CTA), so warps per SM matter more than the registers' schedule freedom. (Three CTAs at
-// MT = 1 need 80 registers: they spill and ran 4-10% slower on an H100.)
+// Residency: two 8-warp CTAs per SM (128 registers) at MT = 1 and at MT = 2 with RM = 1, one
+// otherwise. (MT = 2 with RM = 2 fits 128 registers too, since the tile context keeps two
+// pointers; two CTAs per SM then ran 16384x2048 M=16 alone in 10.52 us with 2 x 4 warps, against
+// 11.50 us for one CTA of 4 x 2 on the H100), but made the pi0.5 trace 8% slower (12.72 ->
+// 13.75 ms with overlap, unchanged without): a kernel launched as a programmatic dependent
+// stacks two CTAs on the SMs its predecessor frees first. Three CTAs at MT = 1 need 80
+// registers: they spill and ran 4-10% slower.)
 //
 // Persistent: the grid is at most one wave of CTAs; each CTA walks the output tiles
 // blockIdx.x, +gridDim.x, ... Every warp runs the same number of batches per tile (chunks
@@ -116,7 +118,7 @@ struct Batch {
 // one -- before it computes the current one, so the weight stream does not stop at tile
 // boundaries, reductions or epilogues.
 template <int GROUP, int MT, int WN, int WK, int VEC, int RM, bool TILED>
-__global__ void __launch_bounds__(32 * WN * WK, MT <= 2 && WN * WK <= 8 ? 2 : 1)
+__global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)) && WN * WK <= 8 ? 2 : 1)
     mma_exact_kernel(const GemmParams p, const int64_t token_tiles) {
   constexpr int kPieceK = 2 * VEC;      // k per thread per row per chunk
   constexpr int kChunkK = 4 * kPieceK;  // k per warp chunk (the 4 threads of a row group)
