@@ -112,11 +112,14 @@ def test_overlap_chain_equals_serial_and_sees_in_place_writes():
     want = other(x)
     m = layers[0]
     m(x)  # a plan that would overlap
+    assert m._plan().struct.overlap == 1  # (from a plan's second call on)
     m.weight_packed.copy_(other.weight_packed)
     m.weight_scale.copy_(other.weight_scale)
     m.weight_scale_2.copy_(other.weight_scale_2)
     m.bias.copy_(other.bias)
+    assert m._plan().struct.overlap == 0  # new bytes, new plan: its first call runs serial
     assert torch.equal(m(x), want)
+    assert m._plan().struct.overlap == 1
 
 
 def test_cuda_graph_and_compile_equal_eager():

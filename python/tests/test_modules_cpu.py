@@ -76,6 +76,10 @@ def test_overlap_is_on_by_default_and_part_of_the_eager_plan():
     y = m(x)
     m.overlap = False
     assert torch.equal(m(x), y)  # when kernels start, not what they compute
+    # The eager plan's struct starts serial and takes `overlap` after its first call (GPU test).
+    m.overlap = True
+    plan = m._plan()
+    assert plan.struct.overlap == 0 and plan.overlap == 1
 
 
 def test_state_dict_round_trip():

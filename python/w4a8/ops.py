@@ -295,18 +295,18 @@ class LinearPlan:
     """What an eager GPU linear call needs besides its input, made once per weight: the
     validated weight (as the C struct of its buffers' addresses) and the workspace size per M.
     `W4A8Linear` keeps one and rebuilds it when its buffers move or are written (see
-    `W4A8Linear._plan`). overlap: the struct's `overlap` from the second call on; the first call
-    of a plan runs without it (serial), since the kernel right before it may be the one that
-    wrote the buffers."""
+    `W4A8Linear._plan`). overlap: the struct's `overlap` from the second call on (set after the
+    first call returns); the first call of a plan runs without it (serial), since the kernel
+    right before it may be the one that wrote the buffers."""
 
-    __slots__ = ("key", "struct", "serial", "N", "K", "group_size", "ws")
+    __slots__ = ("key", "struct", "overlap", "N", "K", "group_size", "ws")
 
     def __init__(self, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int, key,
                  layout: int = 0, fp8: int = 0, fp8_shift: int = 0, overlap: int = 0):
         self.N, self.K = check_weight(packed, scales, s2, bias, group_size)
         self.group_size = group_size
-        self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, overlap)
-        self.serial = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, 0)
+        self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, 0)
+        self.overlap = overlap  # still to be set on the struct (after the first call)
         self.key = key
         self.ws = {}
 
@@ -323,10 +323,11 @@ def linear_planned(x: Tensor, plan: LinearPlan, alpha: float) -> Tensor:
     if need is None:
         need = plan.ws[M] = _lib.linear_workspace_size(M, plan.N, plan.K, plan.group_size)
     ws = torch.empty(need, dtype=torch.uint8, device=x.device)
-    struct, plan.serial = (plan.serial, None) if plan.serial is not None else (plan.struct, None)
     with _OnDevice(x) as stream:
-        _lib.check(_lib.lib().w4a8_linear_bf16(x.data_ptr(), ctypes.byref(struct), y.data_ptr(), M, alpha,
+        _lib.check(_lib.lib().w4a8_linear_bf16(x.data_ptr(), ctypes.byref(plan.struct), y.data_ptr(), M, alpha,
                                                ws.data_ptr(), need, stream))
+    if plan.overlap:  # the library read the struct during the call (launches, graph capture included)
+        plan.struct.overlap, plan.overlap = plan.overlap, 0
     return y
 
 
