@@ -23,7 +23,7 @@ for lib in build build/*/; do  # the soname links the loader wants (the carried 
 done
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
 for v in $VARIANTS; do
-  if [ "$v" = new ]; then B=build; else B=build/$v; cp -n build/libw4a8_bench.so "$B/"; fi
+  if [ "$v" = new ]; then B=build; else B=build/$v; [ -f "$B/libw4a8_bench.so" ] || cp build/libw4a8_bench.so "$B/"; fi
   W4A8_LIBRARY=$B/libw4a8.so timeout 280 python3 bench/bench.py --build "$B" --sweep "$OUT/sweep-$v.csv" \
     --configs "$CF" --ms "$MS" --shapes "$SH" >"$OUT/sweep-$v.log" 2>&1
   echo "$v: exit $?"
