@@ -369,30 +369,28 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
             # The original gate/up (still nn.Linear) make the fused layer and the reference;
             # down_proj is taken as it is now (it is replaced in its own turn, or excluded).
             fused = W4A8GatedMLP.from_mlp(mlp, group_size, down=mlp.down_proj)
-            new = fused.gate_up_proj
-            name = f"{parent_name}.gate_up_proj" if parent_name else "gate_up_proj"
-            ref_w = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach()
-            ref_b = None if mlp.gate_proj.bias is None else torch.cat([mlp.gate_proj.bias, mlp.up_proj.bias]).detach()
+            new, out_name, refs = fused.gate_up_proj, f"{parent_name}.gate_up_proj", (mlp.gate_proj, mlp.up_proj)
             grand, _, mlp_leaf = parent_name.rpartition(".")
             setattr(model.get_submodule(grand) if grand else model, mlp_leaf, fused)
         else:
-            new = W4A8Linear.from_linear(lin, group_size)
-            ref_w, ref_b = lin.weight, lin.bias
+            new, out_name, refs = W4A8Linear.from_linear(lin, group_size), name, (lin,)
         if prepack and ops.tiled_layout_fits(new.out_features, new.in_features):
             new.prepack()
         elif fp8 is not None:
             new.enable_fp8(allow_lossy=fp8 == "lossy")
         if check_error:
             with torch.no_grad():
-                x = captured.get(f"{parent_name}.{leaf}" if parent_name else leaf)
+                x = captured.get(name)
                 if x is None:
-                    x = torch.randn(sample_tokens, new.in_features, device=ref_w.device)
+                    x = torch.randn(sample_tokens, new.in_features, device=refs[0].weight.device)
                 x = x.to(torch.bfloat16)
-                ref = nn.functional.linear(x.float(), ref_w.float(), None if ref_b is None else ref_b.float())
+                # The original layer(s): a fused layer's reference is [gate; up] side by side.
+                ref = torch.cat([nn.functional.linear(x.float(), r.weight.float(),
+                                                      None if r.bias is None else r.bias.float()) for r in refs], -1)
                 err = (torch.linalg.norm(new(x).float() - ref) / torch.linalg.norm(ref).clamp_min(1e-30)).item()
-            out[name] = (new, err)
+            out[out_name] = (new, err)
         else:
-            out[name] = new
+            out[out_name] = new
         if not fused_here:
             parent = model.get_submodule(parent_name) if parent_name else model
             setattr(parent, leaf, new)

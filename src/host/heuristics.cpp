@@ -20,11 +20,10 @@ int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false)
   return -1;
 }
 
-// The fewest warps along N (1..8, powers of two) that keep `tiles` within `slots` CTAs (one
-// wave: one CTA per SM, or two where the configuration has two resident).
-int fewest_wn_for_one_wave(int64_t tiles, int slots) {
+// The fewest warps along N (1..8, powers of two) that keep `tiles` within one CTA per SM.
+int fewest_wn_for_one_wave(int64_t tiles, int sm_count) {
   int wn = 1;
-  while (wn < 8 && ceil_div(tiles, wn) > slots) wn *= 2;
+  while (wn < 8 && ceil_div(tiles, wn) > sm_count) wn *= 2;
   return wn;
 }
 
@@ -101,10 +100,10 @@ int choose_mma_config(const Problem& p, const Device& d) {
   const int64_t row_tiles = ceil_div(p.N, 16);
   const int64_t chunks = ceil_div(p.K, 8 * vec);
   const bool small = p.N * p.K <= (int64_t(8) << 20);
+  const int64_t enough = d.sm_count - d.sm_count / 8;  // tiles that count as "about one per SM"
   if (vec == 16 && p.M > 32 && p.M <= 128 && small && p.N >= 1024) {  // rule (6)
     auto wn_for = [&](int m) { return fewest_wn_for_one_wave(ceil_div(p.N, 32) * ceil_div(p.M, 8 * m), d.sm_count); };
     int m6 = 4, wn6 = wn_for(4);
-    const int64_t enough = d.sm_count - d.sm_count / 8;  // (as in rule (5))
     // 16-token tiles instead where 32-token ones leave SMs idle or a K-warp one chunk.
     if (p.M <= 64 && (ceil_div(p.N, 32) * ceil_div(p.M, 32) < enough || chunks * wn6 < 16)) m6 = 2, wn6 = wn_for(2);
     const int index = find(p.group, m6, wn6, 8 / wn6, 16, 2);
@@ -116,7 +115,6 @@ int choose_mma_config(const Problem& p, const Device& d) {
     if (index >= 0) return index;
   }
   if (vec == 16 && p.M <= 64 && small) {  // rule (5)
-    const int64_t enough = d.sm_count - d.sm_count / 8;
     int m5 = 1;
     for (int c = std::min(mt, 4); c > 1; c /= 2)
       if (row_tiles * ceil_div(p.M, 8 * c) >= enough) {
