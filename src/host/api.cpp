@@ -571,10 +571,6 @@ w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_siz
   const char* fn = "w4a8_gemm_kernel_name";
   W4A8_CHECK(check_problem(fn, M, N, K, group_size));
   W4A8_CHECK(check_not_null(fn, "name", name));
-  if (kernel == W4A8_KERNEL_NAIVE) {
-    *name = "naive_reference";
-    return detail::ok();
-  }
   return kernel_name(fn, M, N, K, group_size, kernel, nullptr, name);
 }
 
