@@ -155,9 +155,11 @@ typedef enum w4a8_fp8_mode {
  * quantizers of w4a8_linear_bf16, the activation prologues of the prefill kernels and the
  * prefill kernel itself (which read nothing before that wait: their launch is what
  * overlaps). Kernels further back have finished by then as long as the kernel right before
- * released its dependents only after its own wait for its predecessor, as ours and CUTLASS's
- * do. pi0.5's 1386 GEMMs on an H100: 1.2 ms less per inference (BENCHMARKS.md). 0: every call
- * starts after the preceding kernel has finished. */
+ * released its dependents only after its own wait for its predecessor, as our GEMMs and
+ * CUTLASS's do. (Our quantizers and prologues release the GEMM of the same call at once: it
+ * reads only this weight before its wait, and the kernel before the quantizer is the one the
+ * promise covers.) pi0.5's 1386 GEMMs on an H100: 1.2 ms less per inference (BENCHMARKS.md).
+ * 0: every call starts after the preceding kernel has finished. */
 typedef struct w4a8_weight {
   const void* packed;        /* uint8 [N, K/2] (or tiled), 16-byte aligned */
   const void* block_scale;   /* E4M3 [N, K/group_size] (or tiled), 2-byte aligned */

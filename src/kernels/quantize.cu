@@ -63,11 +63,14 @@ struct RowQuant {
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
                                float* __restrict__ row_scale, int64_t K) {
-  // Launched as a programmatic dependent (pdl, for an `overlap` weight): wait for the kernel
-  // that writes our input. Then the fused linear's GEMM, our programmatic dependent, may
-  // start reading weights; it waits (griddepcontrol.wait) before it reads what we write.
-  pdl_wait();
+  // Our programmatic dependent (the fused linear's GEMM) may launch at once: it reads only
+  // weights before its own griddepcontrol.wait, which returns once we have finished, and we
+  // finish only after our wait below. So its launch and first weight loads overlap the kernel
+  // before us as well as our own work (the trigger fires once every CTA of ours has run it,
+  // so the GEMM's CTAs cannot crowd ours out). Launched as a programmatic dependent (pdl, for
+  // an `overlap` weight), we then wait for the kernel that writes our input.
   pdl_launch_dependents();
+  pdl_wait();
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
@@ -119,8 +122,8 @@ template <int VECS, int MAX_THREADS>
 __global__ void __launch_bounds__(MAX_THREADS)
     quantize_activation_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
                                     float* __restrict__ row_scale, int64_t K) {
-  pdl_wait();  // see quantize_activation_kernel
-  pdl_launch_dependents();
+  pdl_launch_dependents();  // see quantize_activation_kernel
+  pdl_wait();
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const RowQuant rq = quantize_row_in_registers<VECS>(reinterpret_cast<const uint4*>(x + row * K),
@@ -167,6 +170,7 @@ struct Fp8pUnit {
 template <class Unit>
 __global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __restrict__ out, int64_t M,
                                    int64_t K, int64_t row_bytes) {
+  pdl_launch_dependents();  // as in quantize_activation_kernel: the GEMM after us may launch
   pdl_wait();  // launched as a programmatic dependent: our input is the preceding kernel's
   const int64_t unit = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (unit * 16 >= row_bytes) return;
@@ -192,7 +196,8 @@ template <class Unit>
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_permuted_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
                                         float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
-  pdl_wait();  // see quantize_activation_kernel
+  pdl_launch_dependents();  // see quantize_activation_kernel
+  pdl_wait();
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const uint16_t* xr = x + row * K;
@@ -228,7 +233,8 @@ template <class Unit>
 __global__ void __launch_bounds__(kRegsManyThreads)
     quantize_activation_permuted_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
                                              float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
-  pdl_wait();  // see quantize_activation_kernel
+  pdl_launch_dependents();  // see quantize_activation_kernel
+  pdl_wait();
   __shared__ uint32_t smem[32];
   extern __shared__ uint32_t row_codes[];  // K / 4 words
   const int64_t row = blockIdx.x;
