@@ -72,8 +72,9 @@ def test_eager_plan_follows_the_buffers():
     a = W4A8Linear.from_linear(nn.Linear(512, 300, bias=True).to(torch.bfloat16).cuda())
     b = W4A8Linear.from_linear(nn.Linear(512, 300, bias=True).to(torch.bfloat16).cuda())
     x = torch.randn(5, 512).to(torch.bfloat16).cuda()
-    op = lambda m: torch.ops.w4a8.linear(x, m.weight_packed, m.weight_scale, m.weight_scale_2, m.bias, m.alpha,
-                                         m.group_size)
+    op_x = lambda m, xx: torch.ops.w4a8.linear(xx, m.weight_packed, m.weight_scale, m.weight_scale_2, m.bias,
+                                               m.alpha, m.group_size)
+    op = lambda m: op_x(m, x)
     assert torch.equal(a(x), op(a))
     a.load_state_dict(b.state_dict())  # in place: same addresses, new values
     assert torch.equal(a(x), op(b))
@@ -82,6 +83,19 @@ def test_eager_plan_follows_the_buffers():
     if torch.cuda.device_count() > 1:
         a2 = a.to("cuda:1")
         assert torch.equal(a2(x.to("cuda:1")).cpu(), a(x).cpu())
+    # Once the plan exists (the eager fast path, W4A8Linear._eager): N-D and non-contiguous
+    # inputs equal the custom op on the same rows, and bad inputs still get the general path's errors.
+    x3 = torch.randn(2, 3, 512).to(torch.bfloat16).cuda()
+    assert a.__dict__.get("_eager_plan") is not None
+    assert torch.equal(a(x3).reshape(6, 300), op_x(a, x3.reshape(6, 512)))
+    xt = torch.randn(512, 7).to(torch.bfloat16).cuda().t()  # non-contiguous [7, 512]
+    assert torch.equal(a(xt), op_x(a, xt.contiguous()))
+    with pytest.raises(TypeError, match="expected a bfloat16 input"):
+        a(x.float())
+    with pytest.raises(ValueError, match=r"expected input \[..., 512\]"):
+        a(x[:, :256])
+    with pytest.raises(ValueError, match="input on cpu"):
+        a(x.cpu())
     with pytest.raises(ValueError, match="bias: expected shape"):
         a.bias = torch.zeros(299, dtype=torch.bfloat16, device="cuda")
         a(x)

@@ -163,6 +163,10 @@ class W4A8Linear(nn.Module):
             self.enable_fp8(allow_lossy=self.fp8_mode == _lib.FP8_ACCEPTED)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.compiler.is_compiling():
+            y = self._eager(x)
+            if y is not None:
+                return y
         if x.dtype != torch.bfloat16:
             raise TypeError(f"W4A8Linear: expected a bfloat16 input, got {x.dtype} (cast with .to(torch.bfloat16))")
         if x.shape[-1] != self.in_features:
@@ -188,25 +192,51 @@ class W4A8Linear(nn.Module):
         # PyTorch 2.11); tracing (torch.compile, export) goes through torch.ops.w4a8.linear.
         if torch.compiler.is_compiling() or torch.is_grad_enabled() and x2.requires_grad:
             y = torch.ops.w4a8.linear(*args)
-        elif x2.is_cuda:  # input checked above: the planned fast path
+        elif x2.is_cuda:  # input checked above: the planned path (its plan made here first)
             y = ops.linear_planned(x2, self._plan(), self.alpha)
         else:
             y = ops.linear_impl(*args)
         return y.reshape(*lead, self.out_features)
 
+    def _eager(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """The eager GPU call once this layer has a plan: the same checks and the same library
+        call as the general path of forward(), in as few Python steps as possible (an eager model
+        makes one such call per linear layer, so its host time adds up: BENCHMARKS.md). None
+        where it does not apply (no plan yet, another dtype, shape or device, autograd, ONNX
+        export, buffers replaced or written): forward() then takes the general path, which
+        raises the errors and rebuilds the plan."""
+        plan = self.__dict__.get("_eager_plan")
+        if (plan is None or x.dtype is not torch.bfloat16 or x.get_device() != plan.dev or x.shape[-1] != plan.K
+                or (x.requires_grad and torch.is_grad_enabled()) or plan.key != self._plan_key()
+                or onnx_export.exporting()):
+            return None
+        if x.dim() == 2:
+            return ops.linear_planned(x if x.is_contiguous() else x.contiguous(), plan, self.alpha)
+        x2 = x.reshape(-1, plan.K)
+        if not x2.is_contiguous():
+            x2 = x2.contiguous()
+        return ops.linear_planned(x2, plan, self.alpha).view(*x.shape[:-1], plan.N)
+
+    def _plan_key(self) -> tuple:
+        """What the eager plan depends on: the buffers' addresses and versions (a replaced or moved
+        buffer has a new address, one written in place a new version) and the settings. Read from
+        _buffers directly: nn.Module's __getattr__ costs ~0.3 us per name."""
+        b = self._buffers
+        wp, ws, s2 = b["weight_packed"], b["weight_scale"], b["weight_scale_2"]
+        bias = b["bias"] if "bias" in b else self.__dict__.get("bias")
+        return (wp.data_ptr(), ws.data_ptr(), s2.data_ptr(), None if bias is None else bias.data_ptr(), wp._version,
+                ws._version, s2._version, None if bias is None else bias._version, self.group_size, self.layout,
+                self.fp8_mode, self.fp8_shift, self.overlap)
+
     def _plan(self) -> "ops.LinearPlan":
         """The eager call plan of the current buffers (validated once; rebuilt when a buffer is
         replaced or moved, which changes its address, or written in place, which changes its
         version: then its first call runs without `overlap`)."""
-        b = self.bias
-        wp, ws, s2 = self.weight_packed, self.weight_scale, self.weight_scale_2
-        key = (wp.data_ptr(), ws.data_ptr(), s2.data_ptr(), None if b is None else b.data_ptr(), wp._version,
-               ws._version, s2._version, None if b is None else b._version, self.group_size, self.layout,
-               self.fp8_mode, self.fp8_shift, self.overlap)
+        key = self._plan_key()
         plan = self.__dict__.get("_eager_plan")
         if plan is None or plan.key != key:
-            plan = ops.LinearPlan(self.weight_packed, self.weight_scale, self.weight_scale_2, b, self.group_size, key,
-                                  self.layout, self.fp8_mode, self.fp8_shift, int(self.overlap))
+            plan = ops.LinearPlan(self.weight_packed, self.weight_scale, self.weight_scale_2, self.bias,
+                                  self.group_size, key, self.layout, self.fp8_mode, self.fp8_shift, int(self.overlap))
             self.__dict__["_eager_plan"] = plan
         return plan
 

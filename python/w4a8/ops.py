@@ -291,21 +291,31 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
     return y
 
 
+# The current device and its current stream as plain ints, without the Python wrappers of
+# torch.cuda (current_stream() builds a Stream object: ~4 us of an eager call). Absent from
+# CPU-only builds of PyTorch, where no plan exists (plans are made for CUDA weights only).
+_get_device = getattr(torch._C, "_cuda_getDevice", None)
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
 class LinearPlan:
     """What an eager GPU linear call needs besides its input, made once per weight: the
-    validated weight (as the C struct of its buffers' addresses) and the workspace size per M.
-    `W4A8Linear` keeps one and rebuilds it when its buffers move or are written (see
-    `W4A8Linear._plan`). overlap: the struct's `overlap` from the second call on (set after the
-    first call returns); the first call of a plan runs without it (serial), since the kernel
-    right before it may be the one that wrote the buffers."""
+    validated weight (as the C struct of its buffers' addresses, and a pointer to it) and the
+    workspace size per M. `W4A8Linear` keeps one and rebuilds it when its buffers move or are
+    written (see `W4A8Linear._plan`). overlap: the struct's `overlap` from the second call on
+    (set after the first call returns); the first call of a plan runs without it (serial),
+    since the kernel right before it may be the one that wrote the buffers."""
 
-    __slots__ = ("key", "struct", "overlap", "N", "K", "group_size", "ws")
+    __slots__ = ("key", "struct", "ptr", "fn", "overlap", "N", "K", "dev", "group_size", "ws")
 
     def __init__(self, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int, key,
                  layout: int = 0, fp8: int = 0, fp8_shift: int = 0, overlap: int = 0):
         self.N, self.K = check_weight(packed, scales, s2, bias, group_size)
         self.group_size = group_size
+        self.dev = packed.get_device()  # -1 on the CPU (no plan is made there)
         self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, 0)
+        self.ptr = ctypes.pointer(self.struct)  # argtypes POINTER(Weight): passed without conversion
+        self.fn = _lib.lib().w4a8_linear_bf16
         self.overlap = overlap  # still to be set on the struct (after the first call)
         self.key = key
         self.ws = {}
@@ -314,18 +324,22 @@ class LinearPlan:
 def linear_planned(x: Tensor, plan: LinearPlan, alpha: float) -> Tensor:
     """linear_impl for a CUDA input already checked by the caller (BF16, contiguous [M, K] on the
     weight's device): the eager fast path of `W4A8Linear` (no per-call weight checks, struct or
-    workspace-size query)."""
+    workspace-size query; outputs from x.new_empty, the stream as an int)."""
     M = x.shape[0]
-    y = torch.empty(M, plan.N, dtype=torch.bfloat16, device=x.device)
+    y = x.new_empty((M, plan.N))  # BF16 on x's device, like x
     if M == 0:
         return y
     need = plan.ws.get(M)
     if need is None:
         need = plan.ws[M] = _lib.linear_workspace_size(M, plan.N, plan.K, plan.group_size)
-    ws = torch.empty(need, dtype=torch.uint8, device=x.device)
-    with _OnDevice(x) as stream:
-        _lib.check(_lib.lib().w4a8_linear_bf16(x.data_ptr(), ctypes.byref(plan.struct), y.data_ptr(), M, alpha,
-                                               ws.data_ptr(), need, stream))
+    ws = x.new_empty((need,), dtype=torch.uint8)
+    if _get_device() == plan.dev:
+        status = plan.fn(x.data_ptr(), plan.ptr, y.data_ptr(), M, alpha, ws.data_ptr(), need, _raw_stream(plan.dev))
+    else:  # x's GPU is not the current one: make it current for the call
+        with _OnDevice(x) as stream:
+            status = plan.fn(x.data_ptr(), plan.ptr, y.data_ptr(), M, alpha, ws.data_ptr(), need, stream)
+    if status:
+        _lib.check(status)
     if plan.overlap:  # the library read the struct during the call (launches, graph capture included)
         plan.struct.overlap, plan.overlap = plan.overlap, 0
     return y
