@@ -32,6 +32,20 @@ sys.path.insert(0, str(REPO / "python" / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 
+def host_time(fn, n=200):
+    """Host us per call to enqueue n calls (no sync inside; few enough calls that the launch
+    queue does not fill, so GPU time does not count), best of 5."""
+    best = float("inf")
+    for _ in range(5):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n * 1e6)
+    torch.cuda.synchronize()
+    return best
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=str(REPO / "build-gpu"))
@@ -67,16 +81,6 @@ def main():
             t_mod = graph_time([lambda m=m: m(x) for m in mods])
             m0 = mods[0]
 
-            def host_time(fn, n=200):  # us per call to enqueue n calls, best of 5
-                best = float("inf")
-                for _ in range(5):
-                    torch.cuda.synchronize()
-                    t0 = time.perf_counter()
-                    for _ in range(n):
-                        fn()
-                    best = min(best, (time.perf_counter() - t0) / n * 1e6)
-                torch.cuda.synchronize()
-                return best
             for _ in range(50):
                 m0(x)
             host = host_time(lambda: m0(x))
@@ -103,6 +107,26 @@ def main():
             lines.append(f"| {N} x {K} | {M} | {t_raw:.2f} | {t_mod:.2f} | {100 * (t_mod / t_raw - 1):+.1f}% | "
                          f"{host:.1f} | {host_raw:.1f} | {host_bf16:.1f} |")
             print(lines[-1], flush=True)
+
+    # Host cost of each way to call one layer (4096 x 1024, M = 50, the pi0.5 expert's MLP width):
+    # the module eagerly, the op, a compiled module without CUDA graphs (torch.compile's default
+    # mode, where Inductor's code calls the op each time), and nn.Linear in BF16 the same ways.
+    N, K, M = 4096, 1024, 50
+    lin = nn.Linear(K, N, bias=False).to(torch.bfloat16).cuda()
+    mod = W4A8Linear.from_linear(lin)
+    x = torch.randn(M, K, device="cuda").to(torch.bfloat16)
+    op_args = (x, mod.weight_packed, mod.weight_scale, mod.weight_scale_2, None, 1.0, 16, 0, 0, 0, 1)
+    cmod, clin = torch.compile(mod), torch.compile(lin)
+    for _ in range(5):
+        mod(x), cmod(x), clin(x), torch.ops.w4a8.linear(*op_args)
+    host = {"W4A8Linear eager": host_time(lambda: mod(x)),
+            "torch.ops.w4a8.linear": host_time(lambda: torch.ops.w4a8.linear(*op_args)),
+            "W4A8Linear compiled (default mode, no CUDA graphs)": host_time(lambda: cmod(x)),
+            "nn.Linear BF16 eager": host_time(lambda: lin(x)),
+            "nn.Linear BF16 compiled (default mode)": host_time(lambda: clin(x))}
+    lines += ["", f"| host time per call, {N} x {K}, M = {M} | us |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in host.items()]
+    print("\n".join(lines[-len(host) - 2:]), flush=True)
 
     try:
         import gemma_util

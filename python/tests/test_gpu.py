@@ -101,6 +101,31 @@ def test_eager_plan_follows_the_buffers():
         a(x)
 
 
+def test_linear_op_plans_follow_their_arguments():
+    """torch.ops.w4a8.linear keeps a validated plan per weight (ops._op_plan): repeated calls,
+    in-place writes of the weight, other weights and bad arguments behave as without it."""
+    torch.manual_seed(6)
+    a = W4A8Linear.from_linear(nn.Linear(256, 96, bias=True).to(torch.bfloat16).cuda())
+    b = W4A8Linear.from_linear(nn.Linear(256, 96, bias=True).to(torch.bfloat16).cuda())
+    x = torch.randn(7, 256).to(torch.bfloat16).cuda()
+    op = lambda m, xx=x, bias=None: torch.ops.w4a8.linear(xx, m.weight_packed, m.weight_scale, m.weight_scale_2,
+                                                          m.bias if bias is None else bias, 1.0, 16)
+    y_a, y_b = op(a), op(b)
+    assert torch.equal(op(a), y_a) and not torch.equal(y_a, y_b)
+    with torch.no_grad():  # in place: same addresses (same plan), new bytes
+        for name in ("weight_packed", "weight_scale", "weight_scale_2", "bias"):
+            getattr(a, name).copy_(getattr(b, name))
+    assert torch.equal(op(a), y_b)
+    with pytest.raises(ValueError, match="expected 256 columns"):
+        op(a, torch.randn(7, 128).to(torch.bfloat16).cuda())
+    with pytest.raises(TypeError, match="expected dtype torch.bfloat16"):
+        op(a, x.float())
+    with pytest.raises(ValueError, match="bias: expected shape"):
+        op(a, bias=torch.zeros(95, dtype=torch.bfloat16, device="cuda"))
+    with pytest.raises(RuntimeError, match="overlap=2 must be 0 or 1"):
+        torch.ops.w4a8.linear(x, a.weight_packed, a.weight_scale, a.weight_scale_2, None, 1.0, 16, 0, 0, 0, 2)
+
+
 def test_overlap_chain_equals_serial_and_sees_in_place_writes():
     """`overlap` (the default): each layer starts while the one before finishes. A chain whose
     inputs are the previous outputs must equal the serial chain bit for bit (eager, compiled,

@@ -115,3 +115,21 @@ def test_empty_batch():
     packed, scales, s2 = ops.quantize_weight(w, 16)
     y = torch.ops.w4a8.linear(torch.empty(0, 64, dtype=torch.bfloat16), packed, scales, s2, None, 1.0, 16)
     assert y.shape == (0, 8)
+
+
+def test_linear_op_registration():
+    """torch.ops.w4a8.linear (low-level torch.library registration, not @custom_op): schema, fake
+    implementation and autograd registration pass torch.library.opcheck; backward raises."""
+    torch.manual_seed(5)
+    w = (torch.randn(16, 64) * 0.05).to(torch.bfloat16)
+    packed, scales, s2 = ops.quantize_weight(w, 16)
+    x = torch.randn(3, 64).to(torch.bfloat16)
+    # (scales as uint8, which the op also takes: opcheck's schema test cannot compare FP8 tensors)
+    torch.library.opcheck(torch.ops.w4a8.linear.default, (x, packed, scales.view(torch.uint8), s2, None, 1.0, 16),
+                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    xg = x.clone().requires_grad_()
+    y = torch.ops.w4a8.linear(xg, packed, scales, s2, None, 1.0, 16)
+    assert torch.equal(y.detach(), torch.ops.w4a8.linear(x, packed, scales, s2, None, 1.0, 16))
+    with pytest.raises(RuntimeError, match="w4a8::linear has no backward"):
+        y.float().sum().backward()
+    assert torch.equal(ops.linear(x, packed, scales, s2, None, 1.0, 16), y.detach())
