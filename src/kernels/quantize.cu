@@ -163,6 +163,21 @@ struct Fp8pUnit {
   __device__ __forceinline__ uint32_t out(uint32_t codes) const { return codes; }
 };
 
+// The 16-byte output unit u of one row from the row's code words (word_at(i): code word i,
+// k = 4i .. 4i + 3, only asked for words inside K); padding past K stays zero. Shared by the
+// FP8 -> permuted prologue (words from global memory) and the register quantizer (words it
+// just wrote to shared memory).
+template <class Unit, class WordAt>
+__device__ __forceinline__ uint4 permuted_unit(const Unit& u, int64_t K, WordAt word_at) {
+  uint32_t w[4];
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    const int64_t word = u.blk * (Unit::kBlockK / 4) + u.word0 + Unit::kStride * c;
+    w[c] = u.out(4 * word < K ? word_at(word) : 0u);
+  }
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
 // FP8 [M, K] -> a permuted layout, row_bytes per output row. One thread per 16-byte output
 // unit, so a warp's stores cover 512 contiguous bytes; the 8 threads of a block share its
 // source bytes through L1. Grid: (units per row / blockDim, min(M, 65535)); rows past
@@ -176,14 +191,9 @@ __global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __res
   if (unit * 16 >= row_bytes) return;
   const Unit u(unit);
   for (int64_t row = blockIdx.y; row < M; row += gridDim.y) {
-    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + row * K + u.blk * Unit::kBlockK);
-    uint32_t w[4];
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int word = u.word0 + Unit::kStride * c;
-      w[c] = u.out(u.blk * Unit::kBlockK + 4 * word < K ? __ldg(src + word) : 0u);  // padding stays zero
-    }
-    reinterpret_cast<uint4*>(out + row * row_bytes)[unit] = make_uint4(w[0], w[1], w[2], w[3]);
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + row * K);
+    reinterpret_cast<uint4*>(out + row * row_bytes)[unit] =
+        permuted_unit(u, K, [&](int64_t word) { return __ldg(src + word); });
   }
 }
 
@@ -242,16 +252,8 @@ __global__ void __launch_bounds__(kRegsManyThreads)
       reinterpret_cast<const uint4*>(x + row * K), static_cast<int>(K / 8), smem, reinterpret_cast<uint2*>(row_codes));
   __syncthreads();
   uint4* orow = reinterpret_cast<uint4*>(out + row * row_bytes);
-  for (int64_t unit = threadIdx.x; unit * 16 < row_bytes; unit += blockDim.x) {
-    const Unit u(unit);
-    uint32_t w[4];
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int64_t word = u.blk * (Unit::kBlockK / 4) + u.word0 + Unit::kStride * c;  // 4 k each
-      w[c] = u.out(4 * word < K ? row_codes[word] : 0u);  // padding past K stays zero
-    }
-    orow[unit] = make_uint4(w[0], w[1], w[2], w[3]);
-  }
+  for (int64_t unit = threadIdx.x; unit * 16 < row_bytes; unit += blockDim.x)
+    orow[unit] = permuted_unit(Unit(unit), K, [&](int64_t word) { return row_codes[word]; });
   if (threadIdx.x == 0) row_scale[row] = rq.scale;
 }
 
