@@ -171,6 +171,13 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   EXPECT_EQ(name(50, 4096, 1024, h100).rfind("mma_exact", 0), 0u);
   EXPECT_EQ(name(32, 16384, 2048, h100).rfind("mma_exact", 0), 0u);
   EXPECT_EQ(name(968, 2048, 2064, h100).rfind("mma_exact", 0), 0u);  // K % 32 == 16
+  // Rule (7): above 128 tokens on layers too narrow for the prefill kernel, 32-token tiles
+  // with the fewest rows per CTA for one wave (sweep-narrow-h100-2026-11-26.csv: the best).
+  EXPECT_EQ(name(192, 256, 2048, h100), "mma_exact_mt4_wn1_wk8_v16_g16");
+  EXPECT_EQ(name(512, 256, 2048, h100), "mma_exact_mt4_wn2_wk4_v16_g16");
+  EXPECT_EQ(name(968, 256, 2048, h100), "mma_exact_mt4_wn2_wk4_v16_g16_r2");
+  EXPECT_EQ(name(968, 512, 2048, h100), "mma_exact_mt4_wn4_wk2_v16_g16_r2");
+  EXPECT_EQ(name(256, 512, 1024, h100), "mma_exact_mt4_wn2_wk4_v16_g16");
   heuristics::Device ada;
   ada.cc = 89;
   ada.wgmma = false;
@@ -182,6 +189,9 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
     EXPECT_EQ(name(M, 16384, 2048, ada).rfind("mma_exact", 0), 0u) << M;
     EXPECT_EQ(name(M, 16384, 2048, thor).rfind("mma_exact", 0), 0u) << M;
   }
+  EXPECT_EQ(name(968, 16384, 2048, ada), "mma_exact_mt4_wn4_wk2_v16_g16_r2");  // rule (7), many tiles
+  EXPECT_EQ(name(968, 16384, 2048, ada, false), "mma_exact_mt4_wn4_wk2_v16_g16_r2");
+  EXPECT_EQ(name(968, 2048, 16400, thor).rfind("mma_exact_mt8", 0), 0u);  // K % 32 != 0: 8-byte pieces
   for (const int64_t M : {int64_t(33), int64_t(968)}) {
     EXPECT_TRUE(heuristics::wgmma_candidate({M, 2048, 2048, 16}));
     size_t ws = 0;

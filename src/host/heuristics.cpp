@@ -93,6 +93,20 @@ int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
 // best mt2_wn2_wk4 4.36); 33..64 tokens: 32-token tiles unless they leave SMs idle or a
 // K-warp one chunk, 2048x2048 M=50 mt4_wn1_wk8_r2 7.05 / 7.39 (2048x1024 keeps mt2_wn2_wk4_r2
 // 5.29, the best).
+//
+// Rule (7), session 8 (H100 sweep bench/results/sweep-narrow-h100-2026-11-26.csv, us, best /
+// the earlier pick, 64-token tiles by rules (1)-(2)): above 128 tokens, where this kernel runs
+// at all on an H100 (layers too narrow for the prefill kernel's tiles to fill half the SMs,
+// e.g. pi0.5's 256-wide k / v projections at the 968-token prefix; every layer on GPUs
+// without wgmma), 32-token tiles with the fewest rows per CTA (16, 32, 64 or 128: one warp,
+// two, two with RM = 2, four with RM = 2) that keep the tiles within one CTA per SM, K-warps
+// filling the CTA to 8 warps. 256x2048 M=192 mt4_wn1_wk8 5.48 / 9.78, M=512 mt4_wn2_wk4 6.81 /
+// 9.89, M=968 mt4_wn2_wk4_r2 8.81 / 10.26; 512x2048 M=256 mt4_wn2_wk4 6.76 / 9.95, M=968
+// mt4_wn4_wk2_r2 13.26 / 17.29; 256x1024 M=192 4.53 / 9.43; 512x1024 M=968 8.65 / 9.97: the pick
+// is the best of its sweep in 13 of the 16 cases and within 1.2% in the others (512x1024 M=512
+// 6.54 vs 6.50, 256x1024 M=968 tie). Large layers: 2048x2048 and 2560x2048 at M = 968 had
+// mt4_wn4_wk2_r2 as their best mma configuration too (H200, session 8; the wgmma kernel runs
+// those on Hopper). At M = 4096 these layers go to the prefill kernel (its tiles fill the GPU).
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
@@ -101,6 +115,14 @@ int choose_mma_config(const Problem& p, const Device& d) {
   const int64_t chunks = ceil_div(p.K, 8 * vec);
   const bool small = p.N * p.K <= (int64_t(8) << 20);
   const int64_t enough = d.sm_count - d.sm_count / 8;  // tiles that count as "about one per SM"
+  if (vec == 16 && p.M > 128) {  // rule (7)
+    static const int kRows[4][2] = {{1, 1}, {2, 1}, {2, 2}, {4, 2}};  // (WN, RM): 16, 32, 64, 128 rows per CTA
+    const int64_t token_tiles = ceil_div(p.M, 32);
+    int step = 0;
+    while (step < 3 && ceil_div(p.N, 16 * kRows[step][0] * kRows[step][1]) * token_tiles > d.sm_count) ++step;
+    const int index = find(p.group, 4, kRows[step][0], 8 / kRows[step][0], 16, kRows[step][1]);
+    if (index >= 0) return index;
+  }
   if (vec == 16 && p.M > 32 && p.M <= 128 && small && p.N >= 1024) {  // rule (6)
     auto wn_for = [&](int m) { return fewest_wn_for_one_wave(ceil_div(p.N, 32) * ceil_div(p.M, 8 * m), d.sm_count); };
     int m6 = 4, wn6 = wn_for(4);
