@@ -8,8 +8,8 @@
    the same for the raw library call through ctypes (stream handle precomputed) and for
    nn.Linear in BF16 (cuBLAS), for scale.
 3. One Gemma decoder layer of pi0.5's backbone and expert shapes (Hugging Face), BF16 vs the
-   same layer with its MLP replaced by W4A8Linear (and by W4A8GatedMLP, gate/up fused), at M = 1
-   and M = 50, in CUDA graphs.
+   same layer with its MLP replaced by W4A8Linear (and by W4A8GatedMLP, gate/up fused, without
+   and with the gated epilogue), at M = 1, 50 and 968, in CUDA graphs.
 
   python3 bench/bench_torch.py --build build-gpu --md torch.md
 """
@@ -135,25 +135,29 @@ def main():
         gemma_util = None
     if gemma_util is not None:
         lines += ["", "| Gemma decoder layer | M | BF16 layer us | layer with W4A8 MLP us | speedup "
-                  "| W4A8 MLP, gate/up fused us | speedup |", "|---|---|---|---|---|---|---|"]
+                  "| W4A8 MLP, gate/up fused us | speedup | fused + gated epilogue us | speedup |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for which, shape in [("backbone (2048, mlp 16384)", gemma_util.BACKBONE),
                              ("expert (1024, mlp 4096)", gemma_util.EXPERT)]:
             # Enough layer copies to rotate the weights past the L2, like a real 18-layer stack.
             n_copies = max(1, math.ceil(3 * l2 / (shape["hidden_size"] * shape["intermediate_size"] * 3 * 2)))
             layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
-            for M in (1, 50):
+            for M in (1, 50, 968):
                 x = torch.randn(1, M, shape["hidden_size"], device="cuda").to(torch.bfloat16)
                 with torch.no_grad():
                     t_bf16 = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
                     for layer, _ in layers:
                         replace_mlp_with_w4a8(layer)
                     t_w4 = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
-                    layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
-                    for layer, _ in layers:
-                        replace_mlp_with_w4a8(layer, fuse_gate_up=True)
-                    t_wf = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
+                    t_fused = {}
+                    for glu in (False, True):  # gate/up as one GEMM; then also act(gate) * up in its epilogue
+                        layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
+                        for layer, _ in layers:
+                            replace_mlp_with_w4a8(layer, fuse_gate_up=True, glu=glu)
+                        t_fused[glu] = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
+                t_wf, t_wg = t_fused[False], t_fused[True]
                 lines.append(f"| {which} | {M} | {t_bf16:.1f} | {t_w4:.1f} | {t_bf16 / t_w4:.2f}x | {t_wf:.1f} "
-                             f"| {t_bf16 / t_wf:.2f}x |")
+                             f"| {t_bf16 / t_wf:.2f}x | {t_wg:.1f} | {t_bf16 / t_wg:.2f}x |")
                 print(lines[-1], flush=True)
                 layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
         # Accuracy of the layer with its MLP replaced, vs the BF16 layer, for both outlier

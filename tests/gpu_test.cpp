@@ -777,6 +777,90 @@ TEST(GpuLinear, FusedEqualsTwoStepsAndGraphReplays) {
   }
 }
 
+// The gated epilogue (w4a8_linear_bf16_glu) against the ungated call on the same data: the
+// same kernel runs (the choice does not depend on it), so the gate and up values are the
+// ungated output's BF16 values, and each output must be bf16(bf16(act(g)) * u) of them. The
+// CPU's tanhf / expf may differ from CUDA's in the last FP32 bit, which moves the rounded act
+// by one BF16 step in rare cases: every element within two BF16 steps, at least 99% equal.
+// Shapes reach the mma kernel (M = 1, 13, 50, 200), the wgmma kernel (M = 600) and its split-K
+// reduction (M = 128 on 2048 x 16384); outputs poisoned first; bad act and N refused.
+float glu_act_host(int act, float x) {
+  if (act == W4A8_GLU_GELU_TANH) {
+    const float kBeta = float(1.4142135623730950488 * 1.1283791670955125739 * 0.5), kKappa = 0.044715f;
+    const float x_cube = x * x * x;
+    return 0.5f * x * (1.0f + std::tanh(kBeta * (x + kKappa * x_cube)));
+  }
+  return x / (1.0f + std::exp(-x));
+}
+
+TEST(GpuLinear, GatedEpilogueEqualsUngatedThenAct) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(77);
+  struct Case {
+    int64_t M, N, K;
+  };
+  for (const Case c : {Case{1, 96, 256}, Case{13, 2048, 1024}, Case{50, 8192, 1024}, Case{200, 512, 2048},
+                       Case{600, 2048, 2048}, Case{128, 2048, 16384}})
+    for (const int act : {int(W4A8_GLU_GELU_TANH), int(W4A8_GLU_SILU)}) {
+      const int64_t M = c.M, N = c.N, K = c.K, I = N / 2;
+      Problem pb(M, N, K, 16);
+      pb.randomize(rng, true);
+      const auto xb = random_bf16(M * K, rng, 2.0f);
+      DeviceBuffer<uint16_t> dxb(M * K), dg(M * I);
+      dxb.upload(xb);
+      size_t ws_bytes = 0;
+      W4A8_OK(w4a8_linear_workspace_size(M, N, K, 16, &ws_bytes));
+      DeviceBuffer<uint8_t> ws(ws_bytes);
+      const w4a8_weight w = pb.weight();
+      pb.dy.fill_bytes(0xFF);
+      dg.fill_bytes(0xFF);
+      W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, pb.dy.get(), M, pb.alpha, ws.get(), ws_bytes, nullptr));
+      W4A8_OK(w4a8_linear_bf16_glu(dxb.get(), &w, w4a8_glu_act(act), dg.get(), M, pb.alpha, ws.get(), ws_bytes,
+                                   nullptr));
+      CUDA_OK(cudaDeviceSynchronize());
+      const auto full = pb.dy.download(), gated = dg.download();
+      const char* name = nullptr;
+      W4A8_OK(w4a8_gemm_kernel_name(M, N, K, 16, W4A8_KERNEL_AUTO, &name));
+      const std::string what = std::string(name) + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                               " K=" + std::to_string(K) + " act=" + std::to_string(act);
+      int64_t equal = 0;
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t j = 0; j < I; ++j) {
+          const int64_t r = (j / 8) * 16 + j % 8;
+          const float g = bf16_to_float(full[m * N + r]), u = bf16_to_float(full[m * N + r + 8]);
+          const uint16_t want = float_to_bf16(bf16_to_float(float_to_bf16(glu_act_host(act, g))) * u);
+          const uint16_t got = gated[m * I + j];
+          ASSERT_TRUE(std::isfinite(bf16_to_float(got))) << what << ": (" << m << "," << j << ") not written";
+          if (got == want) {
+            ++equal;
+            continue;
+          }
+          const float d = std::fabs(bf16_to_float(got) - bf16_to_float(want));
+          ASSERT_LE(d, std::ldexp(std::fabs(bf16_to_float(want)), -6) + 1e-30f)
+              << what << ": (" << m << "," << j << ") " << bf16_to_float(got) << " vs " << bf16_to_float(want);
+        }
+      EXPECT_GE(equal, (M * I * 99) / 100) << what << ": " << equal << " of " << M * I << " equal";
+    }
+  // Refusals: an unknown act, N not a multiple of 16; the output untouched.
+  Problem pb(4, 40, 64, 16);
+  pb.randomize(rng, false);
+  DeviceBuffer<uint16_t> dxb(4 * 64), dg(4 * 20);
+  dxb.upload(random_bf16(4 * 64, rng));
+  dg.fill_bytes(0xAB);
+  size_t ws_bytes = 0;
+  W4A8_OK(w4a8_linear_workspace_size(4, 40, 64, 16, &ws_bytes));
+  DeviceBuffer<uint8_t> ws(ws_bytes);
+  const w4a8_weight w = pb.weight();
+  EXPECT_EQ(w4a8_linear_bf16_glu(dxb.get(), &w, w4a8_glu_act(3), dg.get(), 4, 1.0f, ws.get(), ws_bytes, nullptr),
+            W4A8_STATUS_INVALID_VALUE);
+  EXPECT_NE(std::string(w4a8_last_error()).find("act=3"), std::string::npos) << w4a8_last_error();
+  EXPECT_EQ(w4a8_linear_bf16_glu(dxb.get(), &w, W4A8_GLU_SILU, dg.get(), 4, 1.0f, ws.get(), ws_bytes, nullptr),
+            W4A8_STATUS_INVALID_VALUE);
+  EXPECT_NE(std::string(w4a8_last_error()).find("multiple of 16"), std::string::npos) << w4a8_last_error();
+  CUDA_OK(cudaDeviceSynchronize());
+  for (uint16_t v : dg.download()) ASSERT_EQ(v, 0xABAB);
+}
+
 // The seed's flow end to end (SEED.md usage 1): quantize weight and activation on the GPU,
 // GEMM; compare with the reference built from the same BF16 inputs.
 // ---- the tiled weight layout ----------------------------------------------------------------

@@ -238,6 +238,24 @@ W4A8_API w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* wei
                                       void* y_bf16, int64_t M, float alpha, void* workspace,
                                       size_t workspace_size, w4a8_stream_t stream);
 
+/* Gated MLP projections (a "GLU": act(x W_gate^T + b_gate) * (x W_up^T + b_up), as in Gemma,
+ * Llama, pi0.5) as one call: the gate and up weights as ONE NVFP4 weight of N = 2I rows whose
+ * rows are interleaved in blocks of 8 (rows 16b .. 16b+7 are gate channels 8b .. 8b+7, rows
+ * 16b+8 .. 16b+15 the up channels 8b .. 8b+7; bias likewise), N % 16 == 0. y is BF16 [M, I]
+ * (y_bf16 2-byte aligned). Each output is what the unfused layer computes: the two GEMM
+ * outputs rounded to BF16, act in FP32 rounded to BF16 (the FP32 expressions of PyTorch's
+ * CUDA gelu(approximate="tanh") and silu kernels), the product in FP32 rounded to BF16; the
+ * GEMM part is w4a8_linear_bf16's (same kernels, same sums). Saves the [M, 2I] intermediate
+ * and the elementwise kernel. Workspace: w4a8_linear_workspace_size(M, N, K, group). */
+typedef enum w4a8_glu_act {
+  W4A8_GLU_GELU_TANH = 1, /* gelu(approximate="tanh"): Gemma's gelu_pytorch_tanh */
+  W4A8_GLU_SILU = 2       /* silu: Llama's */
+} w4a8_glu_act;
+W4A8_API w4a8_status w4a8_linear_bf16_glu(const void* x_bf16, const w4a8_weight* weight,
+                                          w4a8_glu_act act, void* y_bf16, int64_t M, float alpha,
+                                          void* workspace, size_t workspace_size,
+                                          w4a8_stream_t stream);
+
 /* Workspace queries. Pure host functions: no device is touched (the split-K part is sized
  * for the H100's 132 SMs, see w4a8_gemm). */
 W4A8_API w4a8_status w4a8_gemm_workspace_size(int64_t M, int64_t N, int64_t K, int group_size,

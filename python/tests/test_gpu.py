@@ -171,6 +171,41 @@ def test_cuda_graph_and_compile_equal_eager():
     assert torch.equal(graph_replay(lambda: m(x)), eager)
 
 
+@pytest.mark.parametrize("M", [1, 50, 300, 968])
+def test_gated_epilogue_equals_torch_act_on_the_gemm_outputs(M):
+    """W4A8GatedMLP's gated epilogue (GELU tanh, SiLU) against the same fused layer without it
+    (our GEMM, then PyTorch's CUDA act_fn(gate) * up): bit for bit, eagerly, in a CUDA graph and
+    compiled; M reaches the mma kernel (1, 50, and 300 on this 1024-wide layer by rule (7)) and
+    the wgmma kernel (968)."""
+    from w4a8 import W4A8GatedMLP
+
+    torch.manual_seed(11)
+
+    class Mlp(nn.Module):
+        def __init__(self, act):
+            super().__init__()
+            self.gate_proj, self.up_proj = nn.Linear(1024, 2048, bias=True), nn.Linear(1024, 2048, bias=True)
+            self.down_proj, self.act_fn = nn.Linear(2048, 1024), act
+
+    for act in (nn.GELU(approximate="tanh"), nn.SiLU()):
+        base = Mlp(act).to(torch.bfloat16).cuda()
+        on = W4A8GatedMLP.from_mlp(base, glu=True)
+        off = W4A8GatedMLP.from_mlp(base, glu=False)
+        assert on.glu_act != 0 and off.glu_act == 0
+        x = torch.randn(M, 1024, device="cuda").to(torch.bfloat16) * 3
+        with torch.no_grad():
+            h_on = on.gate_up_proj.forward_glu(x, on.glu_act)
+            full = off.gate_up_proj(x)
+            h_off = act(full[:, :2048]) * full[:, 2048:]
+            assert h_on.shape == (M, 2048)
+            diff = (h_on != h_off).sum().item()
+            assert diff == 0, f"{act}: {diff} of {h_on.numel()} differ"
+            y = on(x)
+            assert torch.equal(y, off(x))
+            assert torch.equal(graph_replay(lambda: on(x)), y)
+            assert torch.equal(torch.compile(on.gate_up_proj.forward_glu, fullgraph=True)(x, on.glu_act), h_on)
+
+
 @pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("which", ["backbone", "expert"])
 def test_gemma_decoder_layer_with_w4a8_mlp(which, fuse):

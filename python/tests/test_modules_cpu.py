@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from w4a8 import W4A8Linear, replace_mlp_with_w4a8
+from w4a8 import W4A8Linear, _lib, ops, replace_mlp_with_w4a8
 
 
 class Mlp(nn.Module):
@@ -278,6 +278,8 @@ def test_fuse_gate_up_one_gemm_per_mlp(bias):
     with torch.no_grad():
         # A half called alone is its slice of the fused GEMM.
         h = mlp.gate_up_proj(xb)
+        assert mlp.glu_act == _lib.GLU_GELU_TANH  # (nn.GELU("tanh"): the gated epilogue is on)
+        h = ops.glu_deinterleave(h, h.dim() - 1)  # its rows are kept interleaved
         assert torch.equal(mlp.gate_proj(xb), h[..., :128]) and torch.equal(mlp.up_proj(xb), h[..., 128:])
         y_f, y_s = model(xb).float(), sep(xb).float()
     e_f = (torch.linalg.norm(y_f - ref) / torch.linalg.norm(ref)).item()
@@ -285,10 +287,71 @@ def test_fuse_gate_up_one_gemm_per_mlp(bias):
     assert e_f < 0.2 and e_f < 1.5 * e_s + 1e-3, (e_f, e_s)  # one tensor scale for both halves: same error size
     # The fused weight is exactly [gate; up] quantized as one tensor.
     w = torch.cat([sep.layers[0].mlp.gate_proj.dequantize_weight(), sep.layers[0].mlp.up_proj.dequantize_weight()])
-    assert torch.allclose(mlp.gate_up_proj.dequantize_weight(), w, rtol=0.3, atol=1e-3)
+    assert torch.allclose(ops.glu_deinterleave(mlp.gate_up_proj.dequantize_weight()), w, rtol=0.3, atol=1e-3)
     # state_dict: the fused layer under its own name, no duplicated gate/up entries.
     keys = model.state_dict().keys()
     assert "layers.0.mlp.gate_up_proj.weight_packed" in keys and not any("gate_proj" in k for k in keys)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_gated_epilogue_equals_unfused_and_keeps_checkpoints_canonical(bias):
+    """W4A8GatedMLP with the gated epilogue (glu=True) against the same fused layer without it:
+    equal outputs (the CPU reference applies PyTorch's act to the same GEMM outputs), equal
+    state_dicts ([gate; up] rows), and either loads the other's checkpoint; prepacked too."""
+    from w4a8 import W4A8GatedMLP
+
+    torch.manual_seed(8)
+    for act in (nn.GELU(approximate="tanh"), nn.SiLU()):
+        base = HfMlp(64, 128, bias)
+        base.act_fn = act
+        on = W4A8GatedMLP.from_mlp(base, glu=True)
+        off = W4A8GatedMLP.from_mlp(base, glu=False)
+        assert on.glu_act in (_lib.GLU_GELU_TANH, _lib.GLU_SILU) and off.glu_act == 0
+        assert ("gelu_tanh" if isinstance(act, nn.GELU) else "silu") in repr(on)
+        x = torch.randn(3, 7, 64).to(torch.bfloat16)
+        with torch.no_grad():
+            y_on, y_off = on(x), off(x)
+        assert y_on.shape == (3, 7, 64) and torch.equal(y_on, y_off)
+        sd_on, sd_off = on.state_dict(), off.state_dict()
+        assert sd_on.keys() == sd_off.keys()
+        for k in sd_on:
+            assert torch.equal(sd_on[k].view(torch.uint8) if sd_on[k].dtype == torch.float8_e4m3fn else sd_on[k],
+                               sd_off[k].view(torch.uint8) if sd_off[k].dtype == torch.float8_e4m3fn else sd_off[k]), k
+        other = HfMlp(64, 128, bias)
+        other.act_fn = act
+        other_on = W4A8GatedMLP.from_mlp(other, glu=True)
+        other_on.load_state_dict(sd_off)
+        with torch.no_grad():
+            assert torch.equal(other_on(x), y_off)
+        on.gate_up_proj.prepack()
+        with torch.no_grad():
+            assert torch.equal(on(x), y_off)
+        assert torch.equal(on.state_dict()["gate_up_proj.weight_packed"], sd_off["gate_up_proj.weight_packed"])
+
+
+def test_glu_act_of_recognizes_only_gelu_tanh_and_silu():
+    from w4a8.modules import glu_act_of
+
+    assert glu_act_of(nn.GELU(approximate="tanh")) == _lib.GLU_GELU_TANH
+    assert glu_act_of(lambda t: nn.functional.gelu(t, approximate="tanh")) == _lib.GLU_GELU_TANH
+    assert glu_act_of(nn.SiLU()) == _lib.GLU_SILU and glu_act_of(nn.functional.silu) == _lib.GLU_SILU
+    for other in (nn.GELU(), torch.tanh, nn.ReLU(), lambda t: t * 2, lambda t: t.float(), lambda t: 1 / 0):
+        assert glu_act_of(other) == 0
+
+
+def test_linear_glu_op_registration():
+    torch.manual_seed(9)
+    w = (torch.randn(32, 64) * 0.05).to(torch.bfloat16)
+    packed, scales, s2 = ops.quantize_weight(w, 16)
+    x = torch.randn(3, 64).to(torch.bfloat16)
+    torch.library.opcheck(torch.ops.w4a8.linear_glu.default,
+                          (x, packed, scales.view(torch.uint8), s2, None, 1.0, 16, _lib.GLU_SILU),
+                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    y = ops.linear_glu(x, packed, scales, s2, None, 1.0, 16, _lib.GLU_SILU)
+    full = ops.glu_deinterleave(torch.ops.w4a8.linear(x, packed, scales, s2, None, 1.0, 16), 1)
+    assert torch.equal(y, nn.functional.silu(full[:, :16]) * full[:, 16:])
+    with pytest.raises(ValueError, match="act: expected"):
+        ops.linear_glu(x, packed, scales, s2, None, 1.0, 16, 3)
 
 
 def test_fuse_gate_up_respects_exclude_and_unfusable_modules():

@@ -144,6 +144,20 @@ class W4A8Linear(nn.Module):
             return ops.unprepack_weight(self.weight_packed, self.weight_scale, self.group_size)
         return self.weight_packed, self.weight_scale
 
+    def _permute_rows(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Applies a row permutation `fn` (rows = output channels) to the weight, in place: the
+        canonical codes and scales and the bias; tiled again if it was (the FP8 analysis does not
+        depend on the order)."""
+        p, s = self._canonical()
+        p, s = fn(p), fn(s)
+        if self.tiled:
+            p, s = ops.prepack_weight(p, s, self.group_size)
+        with torch.no_grad():
+            self.weight_packed.copy_(p)
+            self.weight_scale.copy_(s)
+            if self.bias is not None:
+                self.bias.copy_(fn(self.bias))
+
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         if self.tiled:  # checkpoints hold the canonical (ModelOpt) bytes
@@ -163,8 +177,18 @@ class W4A8Linear(nn.Module):
             self.enable_fp8(allow_lossy=self.fp8_mode == _lib.FP8_ACCEPTED)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x, 0)
+
+    def forward_glu(self, x: torch.Tensor, act: int) -> torch.Tensor:
+        """act(gate(x)) * up(x), [..., out_features / 2], for a layer whose rows are a gated MLP's gate
+        and up projections in the gated epilogue's order (ops.glu_interleave; W4A8GatedMLP keeps
+        them so): one library call (w4a8_linear_bf16_glu), the [..., out_features] intermediate
+        never written. act: _lib.GLU_GELU_TANH or _lib.GLU_SILU."""
+        return self._run(x, act)
+
+    def _run(self, x: torch.Tensor, glu: int) -> torch.Tensor:
         if not torch.compiler.is_compiling():
-            y = self._eager(x)
+            y = self._eager(x, glu)
             if y is not None:
                 return y
         if x.dtype != torch.bfloat16:
@@ -174,6 +198,8 @@ class W4A8Linear(nn.Module):
         if x.device != self.weight_packed.device:
             raise ValueError(f"W4A8Linear: input on {x.device}, weights on {self.weight_packed.device}")
         if onnx_export.exporting():
+            if glu:
+                raise RuntimeError("W4A8Linear: the TensorRT plugin has no gated epilogue; call forward()")
             if self.tiled:
                 raise RuntimeError("W4A8Linear: the TensorRT plugin takes canonical weights; call unprepack() "
                                    "before exporting")
@@ -187,35 +213,35 @@ class W4A8Linear(nn.Module):
         if not x2.is_contiguous():  # non-contiguous inputs are copied, not rejected
             x2 = x2.contiguous()
         args = (x2, self.weight_packed, self.weight_scale, self.weight_scale_2, self.bias, self.alpha,
-                self.group_size, self.layout, self.fp8_mode, self.fp8_shift, int(self.overlap))
-        # Eager calls skip the custom-op dispatcher (it costs ~60-100 us of Python per call in
-        # PyTorch 2.11); tracing (torch.compile, export) goes through torch.ops.w4a8.linear.
+                self.group_size) + ((glu,) if glu else ()) + (self.layout, self.fp8_mode, self.fp8_shift,
+                                                              int(self.overlap))
+        # Eager calls skip the dispatcher; tracing (torch.compile, export) goes through the ops.
         if torch.compiler.is_compiling() or torch.is_grad_enabled() and x2.requires_grad:
-            y = torch.ops.w4a8.linear(*args)
+            y = torch.ops.w4a8.linear_glu(*args) if glu else torch.ops.w4a8.linear(*args)
         elif x2.is_cuda:  # input checked above: the planned path (its plan made here first)
-            y = ops.linear_planned(x2, self._plan(), self.alpha)
+            y = ops.linear_planned(x2, self._plan(), self.alpha, glu)
         else:
-            y = ops.linear_impl(*args)
-        return y.reshape(*lead, self.out_features)
+            y = ops.linear_glu_impl(*args) if glu else ops.linear_impl(*args)
+        return y.reshape(*lead, self.out_features // 2 if glu else self.out_features)
 
-    def _eager(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+    def _eager(self, x: torch.Tensor, glu: int) -> Optional[torch.Tensor]:
         """The eager GPU call once this layer has a plan: the same checks and the same library
-        call as the general path of forward(), in as few Python steps as possible (an eager model
+        call as the general path of _run(), in as few Python steps as possible (an eager model
         makes one such call per linear layer, so its host time adds up: BENCHMARKS.md). None
         where it does not apply (no plan yet, another dtype, shape or device, autograd, ONNX
-        export, buffers replaced or written): forward() then takes the general path, which
-        raises the errors and rebuilds the plan."""
+        export, buffers replaced or written): _run() then takes the general path, which raises
+        the errors and rebuilds the plan."""
         plan = self.__dict__.get("_eager_plan")
         if (plan is None or x.dtype is not torch.bfloat16 or x.get_device() != plan.dev or x.shape[-1] != plan.K
                 or (x.requires_grad and torch.is_grad_enabled()) or plan.key != self._plan_key()
                 or onnx_export.exporting()):
             return None
         if x.dim() == 2:
-            return ops.linear_planned(x if x.is_contiguous() else x.contiguous(), plan, self.alpha)
+            return ops.linear_planned(x if x.is_contiguous() else x.contiguous(), plan, self.alpha, glu)
         x2 = x.reshape(-1, plan.K)
         if not x2.is_contiguous():
             x2 = x2.contiguous()
-        return ops.linear_planned(x2, plan, self.alpha).view(*x.shape[:-1], plan.N)
+        return ops.linear_planned(x2, plan, self.alpha, glu).view(*x.shape[:-1], plan.N // 2 if glu else plan.N)
 
     def _plan_key(self) -> tuple:
         """What the eager plan depends on: the buffers' addresses and versions (a replaced or moved
@@ -262,13 +288,38 @@ class _GateUpHalf(nn.Module):
         super().__init__()
         self.in_features, self.out_features, self._half = fused.in_features, width, half
         self.__dict__["_fused"] = fused  # not a submodule: the parent owns it
+        self._interleaved = False  # the fused rows in the gated epilogue's order (set by the parent)
 
     @property
     def weight(self) -> torch.Tensor:
         return torch.empty(self.out_features, self.in_features, dtype=torch.bfloat16, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._fused(x).narrow(-1, self._half * self.out_features, self.out_features)
+        y = self._fused(x)
+        if self._interleaved:
+            y = ops.glu_deinterleave(y, y.dim() - 1)
+        return y.narrow(-1, self._half * self.out_features, self.out_features)
+
+
+def glu_act_of(act_fn: Callable) -> int:
+    """Which gated epilogue computes `act_fn` (_lib.GLU_GELU_TANH, _lib.GLU_SILU), else 0: by
+    running it on every finite BF16 value (on the CPU) and comparing with PyTorch's
+    gelu(approximate="tanh") and silu, so any module or function that computes one of them
+    elementwise is recognized (Hugging Face's gelu_pytorch_tanh and silu included) and nothing
+    else is."""
+    probe = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16).view(torch.bfloat16)
+    probe = probe[torch.isfinite(probe)]
+    try:
+        with torch.no_grad():
+            out = act_fn(probe)
+    except Exception:
+        return 0
+    if not isinstance(out, torch.Tensor) or out.dtype != torch.bfloat16 or out.shape != probe.shape:
+        return 0
+    for act, ref in ops._GLU_TORCH.items():
+        if torch.equal(out, ref(probe)):
+            return act
+    return 0
 
 
 class W4A8GatedMLP(nn.Module):
@@ -279,9 +330,17 @@ class W4A8GatedMLP(nn.Module):
     both halves (NVFP4's per-tensor FP32 scale), so its block scales differ from quantizing
     gate and up apart; the error is of the same size (tests). `gate_proj` / `up_proj` remain
     as attributes that report BF16 `.weight` (openpi reads `mlp.up_proj.weight.dtype`).
-    Built by `replace_mlp_with_w4a8(model, fuse_gate_up=True)` or `from_mlp`."""
+    Built by `replace_mlp_with_w4a8(model, fuse_gate_up=True)` or `from_mlp`.
 
-    def __init__(self, gate_up_proj: "W4A8Linear", down_proj: nn.Module, act_fn: Callable):
+    Gated epilogue (glu=True, the default): where act_fn is GELU (tanh) or SiLU (glu_act_of)
+    and the width a multiple of 8, the GEMM also computes act(gate) * up in its epilogue
+    (w4a8_linear_bf16_glu), so the [M, 2 x width] intermediate and the elementwise kernel
+    disappear; the result equals the unfused act_fn(gate) * up of the same GEMM outputs on the
+    GPU (same FP32 operations; tests). gate_up_proj's rows are then kept interleaved in blocks
+    of 8 (ops.glu_interleave); state_dict() still holds them as [gate; up] and load_state_dict()
+    takes them so. glu_act: the epilogue's act, 0 when off."""
+
+    def __init__(self, gate_up_proj: "W4A8Linear", down_proj: nn.Module, act_fn: Callable, glu: bool = True):
         super().__init__()
         if gate_up_proj.out_features % 2:
             raise ValueError(f"W4A8GatedMLP: gate_up_proj.out_features must be even, got {gate_up_proj.out_features}")
@@ -289,9 +348,37 @@ class W4A8GatedMLP(nn.Module):
         self.intermediate_size = gate_up_proj.out_features // 2
         self.__dict__["gate_proj"] = _GateUpHalf(gate_up_proj, 0, self.intermediate_size)
         self.__dict__["up_proj"] = _GateUpHalf(gate_up_proj, 1, self.intermediate_size)
+        self.glu_act = glu_act_of(act_fn) if glu and gate_up_proj.out_features % 16 == 0 else 0
+        if self.glu_act:
+            gate_up_proj._permute_rows(ops.glu_interleave)
+            self.gate_proj._interleaved = self.up_proj._interleaved = True
+        self.register_state_dict_post_hook(W4A8GatedMLP._canonical_rows_in_state_dict)
+
+    _GLU_ROWS = ("weight_packed", "weight_scale", "bias")  # gate_up_proj's per-row buffers
+
+    @staticmethod
+    def _canonical_rows_in_state_dict(module, state_dict, prefix, local_metadata):
+        if module.glu_act:  # checkpoints hold [gate; up]
+            for name in W4A8GatedMLP._GLU_ROWS:
+                key = f"{prefix}gate_up_proj.{name}"
+                if key in state_dict:
+                    state_dict[key] = ops.glu_deinterleave(state_dict[key])
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # Runs before gate_up_proj loads its part of the same dict: [gate; up] -> interleaved.
+        if self.glu_act:
+            for name in W4A8GatedMLP._GLU_ROWS:
+                key = f"{prefix}gate_up_proj.{name}"
+                t = state_dict.get(key)
+                if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.shape[0] == self.gate_up_proj.out_features:
+                    state_dict[key] = ops.glu_interleave(t)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     @classmethod
-    def from_mlp(cls, mlp: nn.Module, group_size: int = 16, down: Optional[nn.Module] = None) -> "W4A8GatedMLP":
+    def from_mlp(cls, mlp: nn.Module, group_size: int = 16, down: Optional[nn.Module] = None,
+                 glu: bool = True) -> "W4A8GatedMLP":
         """From a module with nn.Linear gate_proj / up_proj (same input, same bias-ness), a
         down_proj and an act_fn (Hugging Face Gemma / Llama MLPs). `down` replaces down_proj
         (e.g. its W4A8Linear); by default down_proj is quantized too."""
@@ -310,12 +397,19 @@ class W4A8GatedMLP(nn.Module):
         if down is None:
             down = mlp.down_proj if isinstance(mlp.down_proj, W4A8Linear) else W4A8Linear.from_linear(mlp.down_proj,
                                                                                                       group_size)
-        return cls(fused, down, mlp.act_fn)
+        return cls(fused, down, mlp.act_fn, glu)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.glu_act and not onnx_export.exporting():
+            return self.down_proj(self.gate_up_proj.forward_glu(x, self.glu_act))
         h = self.gate_up_proj(x)
+        if self.glu_act:  # (ONNX export: the plugin has no gated epilogue)
+            h = ops.glu_deinterleave(h, h.dim() - 1)
         gate, up = h.split(self.intermediate_size, dim=-1)
         return self.down_proj(self.act_fn(gate) * up)
+
+    def extra_repr(self) -> str:
+        return f"gated epilogue={ {0: 'off', _lib.GLU_GELU_TANH: 'gelu_tanh', _lib.GLU_SILU: 'silu'}[self.glu_act]}"
 
 
 def _capture_inputs(model: nn.Module, names, sample_input) -> Dict[str, torch.Tensor]:
@@ -345,7 +439,7 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
                           filter_fn: Optional[Callable[[str, nn.Linear], bool]] = None, group_size: int = 16,
                           progress: bool = False, check_error: bool = False,
                           sample_tokens: int = 16, sample_input=None, prepack: bool = False,
-                          fp8: Optional[str] = None, fuse_gate_up: bool = False) -> Dict[str, object]:
+                          fp8: Optional[str] = None, fuse_gate_up: bool = False, glu: bool = True) -> Dict[str, object]:
     """Swaps linear layers of `model` for W4A8Linear, in place.
 
     Which layers: every nn.Linear whose name ends in gate_proj, up_proj or down_proj (the MLPs
@@ -361,7 +455,8 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
     that is exact (W4A8Linear.enable_fp8); fp8="lossy" accepts the FP8 path's rounding too.
     fuse_gate_up=True: where both gate_proj and up_proj of a module are chosen (and it has
     act_fn and down_proj, as Hugging Face MLPs), that module is replaced by a W4A8GatedMLP
-    whose one W4A8 GEMM computes both; its entry in the result is "<mlp>.gate_up_proj".
+    whose one W4A8 GEMM computes both; its entry in the result is "<mlp>.gate_up_proj";
+    glu=True lets it apply the activation in the GEMM's epilogue where it can (W4A8GatedMLP).
     """
     if fp8 not in (None, "exact", "lossy"):
         raise ValueError(f"fp8: expected None, 'exact' or 'lossy', got {fp8!r}")
@@ -398,7 +493,7 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
             pending[parent_name] = None
             # The original gate/up (still nn.Linear) make the fused layer and the reference;
             # down_proj is taken as it is now (it is replaced in its own turn, or excluded).
-            fused = W4A8GatedMLP.from_mlp(mlp, group_size, down=mlp.down_proj)
+            fused = W4A8GatedMLP.from_mlp(mlp, group_size, down=mlp.down_proj, glu=glu)
             new, out_name, refs = fused.gate_up_proj, f"{parent_name}.gate_up_proj", (mlp.gate_proj, mlp.up_proj)
             grand, _, mlp_leaf = parent_name.rpartition(".")
             setattr(model.get_submodule(grand) if grand else model, mlp_leaf, fused)
@@ -417,7 +512,10 @@ def replace_mlp_with_w4a8(model: nn.Module, include: Iterable[str] = (), exclude
                 # The original layer(s): a fused layer's reference is [gate; up] side by side.
                 ref = torch.cat([nn.functional.linear(x.float(), r.weight.float(),
                                                       None if r.bias is None else r.bias.float()) for r in refs], -1)
-                err = (torch.linalg.norm(new(x).float() - ref) / torch.linalg.norm(ref).clamp_min(1e-30)).item()
+                y = new(x)
+                if fused_here and fused.glu_act:  # its rows are interleaved: back to [gate; up]
+                    y = ops.glu_deinterleave(y, y.dim() - 1)
+                err = (torch.linalg.norm(y.float() - ref) / torch.linalg.norm(ref).clamp_min(1e-30)).item()
             out[out_name] = (new, err)
         else:
             out[out_name] = new

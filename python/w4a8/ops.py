@@ -301,7 +301,7 @@ class LinearPlan:
     (set after the first call returns); the first call of a plan runs without it (serial),
     since the kernel right before it may be the one that wrote the buffers."""
 
-    __slots__ = ("key", "struct", "ptr", "fn", "overlap", "N", "K", "dev", "group_size", "ws")
+    __slots__ = ("key", "struct", "ptr", "fn", "glu_fn", "overlap", "N", "K", "dev", "group_size", "ws")
 
     def __init__(self, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], group_size: int, key,
                  layout: int = 0, fp8: int = 0, fp8_shift: int = 0, overlap: int = 0):
@@ -311,17 +311,19 @@ class LinearPlan:
         self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, 0)
         self.ptr = ctypes.pointer(self.struct)  # argtypes POINTER(Weight): passed without conversion
         self.fn = _lib.lib().w4a8_linear_bf16
+        self.glu_fn = _lib.lib().w4a8_linear_bf16_glu
         self.overlap = overlap  # still to be set on the struct (after the first call)
         self.key = key
         self.ws = {}
 
 
-def linear_planned(x: Tensor, plan: LinearPlan, alpha: float) -> Tensor:
+def linear_planned(x: Tensor, plan: LinearPlan, alpha: float, glu: int = 0) -> Tensor:
     """linear_impl for a CUDA input already checked by the caller (BF16, contiguous [M, K] on the
     weight's device): the eager fast path of `W4A8Linear` (no per-call weight checks, struct or
-    workspace-size query; outputs from x.new_empty, the stream as an int)."""
+    workspace-size query; outputs from x.new_empty, the stream as an int). glu: the gated
+    epilogue's act (w4a8_linear_bf16_glu; the weight's rows interleaved), output [M, N / 2]."""
     M = x.shape[0]
-    y = x.new_empty((M, plan.N))  # BF16 on x's device, like x
+    y = x.new_empty((M, plan.N // 2 if glu else plan.N))  # BF16 on x's device, like x
     if M == 0:
         return y
     need = plan.ws.get(M)
@@ -329,10 +331,18 @@ def linear_planned(x: Tensor, plan: LinearPlan, alpha: float) -> Tensor:
         need = plan.ws[M] = _lib.linear_workspace_size(M, plan.N, plan.K, plan.group_size)
     ws = x.new_empty((need,), dtype=torch.uint8)
     if _get_device() == plan.dev:
-        status = plan.fn(x.data_ptr(), plan.ptr, y.data_ptr(), M, alpha, ws.data_ptr(), need, _raw_stream(plan.dev))
+        stream = _raw_stream(plan.dev)
     else:  # x's GPU is not the current one: make it current for the call
         with _OnDevice(x) as stream:
-            status = plan.fn(x.data_ptr(), plan.ptr, y.data_ptr(), M, alpha, ws.data_ptr(), need, stream)
+            return _planned_call(x, plan, alpha, glu, y, ws, need, stream)
+    return _planned_call(x, plan, alpha, glu, y, ws, need, stream)
+
+
+def _planned_call(x, plan, alpha, glu, y, ws, need, stream):
+    if glu:
+        status = plan.glu_fn(x.data_ptr(), plan.ptr, glu, y.data_ptr(), x.shape[0], alpha, ws.data_ptr(), need, stream)
+    else:
+        status = plan.fn(x.data_ptr(), plan.ptr, y.data_ptr(), x.shape[0], alpha, ws.data_ptr(), need, stream)
     if status:
         _lib.check(status)
     if plan.overlap:  # the library read the struct during the call (launches, graph capture included)
@@ -395,6 +405,79 @@ def linear(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional
     """y = x W^T (+ bias) for BF16 x [M, K]: torch.ops.w4a8.linear (layout: 0 canonical, 1 tiled; fp8,
     fp8_shift: the weight's FP8-path mode and shift; overlap: see gemm)."""
     return torch.ops.w4a8.linear(x, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift, overlap)
+
+
+# ---- gated MLP projections (w4a8_linear_bf16_glu) ---------------------------------------------
+
+# Row order of a gated weight: [gate; up] (2I rows) interleaved in blocks of 8, as the kernels'
+# gated epilogue reads them (rows 16b .. 16b+7: gate 8b .. 8b+7; 16b+8 .. 16b+15: up 8b .. 8b+7).
+def _glu_permute(t: Tensor, dim: int, outer: Tuple[int, int]) -> Tensor:
+    n = t.shape[dim]
+    if n % 16:
+        raise ValueError(f"gated weight order: expected a multiple of 16 along dim {dim}, got {n}")
+    fp8 = t.dtype == torch.float8_e4m3fn  # (permuted as bytes)
+    u = t.view(torch.uint8) if fp8 else t
+    shape = u.shape[:dim] + (outer[0], outer[1], 8) + u.shape[dim + 1:]
+    out = u.reshape(shape).transpose(dim, dim + 1).reshape(u.shape).contiguous()
+    return out.view(torch.float8_e4m3fn) if fp8 else out
+
+
+def glu_interleave(t: Tensor, dim: int = 0) -> Tensor:
+    """[gate; up] along `dim` (2I, I % 8 == 0) -> the gated epilogue's interleaved order."""
+    return _glu_permute(t, dim, (2, t.shape[dim] // 16))
+
+
+def glu_deinterleave(t: Tensor, dim: int = 0) -> Tensor:
+    """The inverse of glu_interleave: back to [gate; up]."""
+    return _glu_permute(t, dim, (t.shape[dim] // 16, 2))
+
+
+_GLU_TORCH = {_lib.GLU_GELU_TANH: lambda g: torch.nn.functional.gelu(g, approximate="tanh"),
+              _lib.GLU_SILU: torch.nn.functional.silu}
+
+
+def linear_glu_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
+                    group_size: int, act: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0,
+                    overlap: int = 0) -> Tensor:
+    """act(gate(x)) * up(x) for BF16 x [M, K] and a gated weight (glu_interleave'd rows, N = 2I):
+    y [M, I] BF16. The body of torch.ops.w4a8.linear_glu: the GPU's gated epilogue, or on the CPU
+    the reference GEMM and PyTorch's act and product."""
+    if act not in _GLU_TORCH:
+        raise ValueError(f"act: expected {_lib.GLU_GELU_TANH} (GELU tanh) or {_lib.GLU_SILU} (SiLU), got {act}")
+    if x.is_cuda and packed.is_cuda:
+        plan = _op_plan(packed, scales, s2, bias, group_size, layout, fp8, fp8_shift, overlap)
+        _check_tensor("x", x, (torch.bfloat16,), 2, packed.device)
+        if not (x.shape[1] == plan.K):
+            raise ValueError(f"x: expected {plan.K} columns (in_features), got shape {tuple(x.shape)}")
+        if not (plan.N % 16 == 0):
+            raise ValueError(f"weight: a gated weight needs out_features % 16 == 0, got {plan.N}")
+        return linear_planned(x, plan, alpha, act)
+    y = glu_deinterleave(linear_impl(x, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift, overlap),
+                         dim=1)
+    gate, up = y.chunk(2, dim=1)
+    return _GLU_TORCH[act](gate) * up
+
+
+_LIB.define("linear_glu(Tensor x, Tensor packed, Tensor scales, Tensor s2, Tensor? bias, float alpha, int group_size, "
+            "int act, int layout=0, int fp8=0, int fp8_shift=0, int overlap=0) -> Tensor")
+_LIB.impl("linear_glu", linear_glu_impl, "CPU")
+_LIB.impl("linear_glu", linear_glu_impl, "CUDA")
+
+
+@torch.library.register_fake("w4a8::linear_glu")
+def _(x, packed, scales, s2, bias, alpha, group_size, act, layout=0, fp8=0, fp8_shift=0, overlap=0):
+    return x.new_empty(x.shape[0], packed.shape[0] // 2, dtype=torch.bfloat16)
+
+
+torch.library.register_autograd("w4a8::linear_glu", _linear_backward)
+
+
+def linear_glu(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Optional[Tensor], alpha: float,
+               group_size: int, act: int, layout: int = 0, fp8: int = 0, fp8_shift: int = 0,
+               overlap: int = 0) -> Tensor:
+    """torch.ops.w4a8.linear_glu (see linear_glu_impl; act: _lib.GLU_GELU_TANH or _lib.GLU_SILU)."""
+    return torch.ops.w4a8.linear_glu(x, packed, scales, s2, bias, alpha, group_size, act, layout, fp8, fp8_shift,
+                                     overlap)
 
 
 # ---- exact dequantization in PyTorch (for checks and for `W4A8Linear.dequantize_weight`) -----

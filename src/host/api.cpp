@@ -411,6 +411,53 @@ w4a8_status kernel_name(const char* fn, int64_t M, int64_t N, int64_t K, int gro
   return detail::ok();
 }
 
+// w4a8_linear_bf16 and, with glu = its act (w4a8_glu_act), w4a8_linear_bf16_glu.
+w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* weight, int glu, void* y_bf16,
+                        int64_t M, float alpha, void* workspace, size_t workspace_size, w4a8_stream_t stream) {
+  W4A8_CHECK(check_gemm_common(fn, weight, y_bf16, M, alpha));
+  W4A8_CHECK(check_aligned(fn, "x_bf16", x_bf16, 16));
+  size_t need = 0;
+  W4A8_CHECK(w4a8_linear_workspace_size(M, weight->N, weight->K, weight->group_size, &need));
+  W4A8_CHECK(check_aligned(fn, "workspace", workspace, 16));
+  if (workspace_size < need)
+    return fail(W4A8_STATUS_WORKSPACE_TOO_SMALL, fn,
+                "workspace_size=%zu is below the %zu bytes w4a8_linear_workspace_size() asks for",
+                workspace_size, need);
+  heuristics::Device dev;
+  W4A8_CHECK(current_device(fn, &dev));
+  uint8_t* xq = static_cast<uint8_t*>(workspace);
+  float* row_scale = reinterpret_cast<float*>(
+      xq + linear_act_bytes(M, weight->N, weight->K, weight->group_size));
+  kernels::GemmParams p = make_params(xq, row_scale, weight, y_bf16, M, alpha);
+  p.glu = glu;
+  int index = -1;
+  W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, true, &index, weight));
+  const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
+  // An `overlap` weight: the quantizer too starts as a programmatic dependent of the kernel
+  // before it (it waits for that kernel before it reads x), hiding its launch.
+  const bool quantizer_pdl = gemm_pdl(weight, p, dev, false);
+  cudaError_t err;
+  if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
+    const size_t head = linear_partials_offset(M, weight->N, weight->K, weight->group_size);
+    place_partials(&index, &p, xq + head, workspace_size - head);
+    p.x = nullptr;
+    if (heuristics::config_fp8(index)) {
+      p.x8p = xq;
+      p.fp8 = true;
+      p.fp8_shift = weight->fp8_shift;
+      err = kernels::launch_quantize_activation_fp8p(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
+    } else {
+      p.x16 = reinterpret_cast<uint16_t*>(xq);
+      err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s,
+                                                     quantizer_pdl);
+    }
+  } else {
+    err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
+  }
+  if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
+  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, p, dev, true));
+}
 }  // namespace
 }  // namespace w4a8
 
@@ -518,52 +565,27 @@ w4a8_status w4a8_gemm_with_kernel(const void* x_fp8, const float* row_scale,
                    workspace, workspace_size, reinterpret_cast<cudaStream_t>(stream));
 }
 
+
 w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void* y_bf16,
                              int64_t M, float alpha, void* workspace, size_t workspace_size,
                              w4a8_stream_t stream) {
-  const char* fn = "w4a8_linear_bf16";
-  W4A8_CHECK(check_gemm_common(fn, weight, y_bf16, M, alpha));
-  W4A8_CHECK(check_aligned(fn, "x_bf16", x_bf16, 16));
-  size_t need = 0;
-  W4A8_CHECK(w4a8_linear_workspace_size(M, weight->N, weight->K, weight->group_size, &need));
-  W4A8_CHECK(check_aligned(fn, "workspace", workspace, 16));
-  if (workspace_size < need)
-    return fail(W4A8_STATUS_WORKSPACE_TOO_SMALL, fn,
-                "workspace_size=%zu is below the %zu bytes w4a8_linear_workspace_size() asks for",
-                workspace_size, need);
-  heuristics::Device dev;
-  W4A8_CHECK(current_device(fn, &dev));
-  uint8_t* xq = static_cast<uint8_t*>(workspace);
-  float* row_scale = reinterpret_cast<float*>(
-      xq + linear_act_bytes(M, weight->N, weight->K, weight->group_size));
-  kernels::GemmParams p = make_params(xq, row_scale, weight, y_bf16, M, alpha);
-  int index = -1;
-  W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, true, &index, weight));
-  const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-  const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
-  // An `overlap` weight: the quantizer too starts as a programmatic dependent of the kernel
-  // before it (it waits for that kernel before it reads x), hiding its launch.
-  const bool quantizer_pdl = gemm_pdl(weight, p, dev, false);
-  cudaError_t err;
-  if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
-    const size_t head = linear_partials_offset(M, weight->N, weight->K, weight->group_size);
-    place_partials(&index, &p, xq + head, workspace_size - head);
-    p.x = nullptr;
-    if (heuristics::config_fp8(index)) {
-      p.x8p = xq;
-      p.fp8 = true;
-      p.fp8_shift = weight->fp8_shift;
-      err = kernels::launch_quantize_activation_fp8p(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
-    } else {
-      p.x16 = reinterpret_cast<uint16_t*>(xq);
-      err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s,
-                                                     quantizer_pdl);
-    }
-  } else {
-    err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
-  }
-  if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
-  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, p, dev, true));
+  return linear_bf16("w4a8_linear_bf16", x_bf16, weight, 0, y_bf16, M, alpha, workspace, workspace_size, stream);
+}
+
+w4a8_status w4a8_linear_bf16_glu(const void* x_bf16, const w4a8_weight* weight, w4a8_glu_act act,
+                                 void* y_bf16, int64_t M, float alpha, void* workspace,
+                                 size_t workspace_size, w4a8_stream_t stream) {
+  const char* fn = "w4a8_linear_bf16_glu";
+  if (act != W4A8_GLU_GELU_TANH && act != W4A8_GLU_SILU)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "act=%d is not a w4a8_glu_act value (1 GELU tanh, 2 SiLU)",
+                static_cast<int>(act));
+  W4A8_CHECK(check_not_null(fn, "weight", weight));
+  if (weight->N % 16 != 0)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn,
+                "weight->N=%lld: a gated weight holds gate and up rows interleaved in blocks of 8, so N must be a "
+                "multiple of 16",
+                static_cast<long long>(weight->N));
+  return linear_bf16(fn, x_bf16, weight, static_cast<int>(act), y_bf16, M, alpha, workspace, workspace_size, stream);
 }
 
 w4a8_status w4a8_gemm_kernel_name(int64_t M, int64_t N, int64_t K, int group_size,

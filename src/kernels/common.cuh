@@ -162,6 +162,33 @@ __device__ __forceinline__ uint16_t float_to_bf16_bits(float f) {
   return __bfloat16_as_ushort(__float2bfloat16_rn(f));
 }
 
+// Gated epilogue (w4a8_linear_bf16_glu): output channel j of a gated MLP's gate/up GEMM from
+// the FP32 results g (gate channel j) and u (up channel j) after scales and bias, as the
+// unfused layer computes it: the GEMM rounds both to BF16, then PyTorch's act(gate) * up
+// computes act in FP32 and rounds it to BF16, then multiplies in FP32 and rounds. act: the
+// expressions of PyTorch's CUDA kernels (gelu(approximate="tanh"), silu), so that the fused
+// result can equal the unfused one bit for bit (same FP32 operations, CUDA's tanhf / expf).
+// act: 1 = GELU (tanh approximation), 2 = SiLU (w4a8_glu_act).
+__device__ __forceinline__ float glu_act(int act, float x) {
+  if (act == 1) {
+    constexpr float kBeta = float(1.4142135623730950488 * 1.1283791670955125739 * 0.5);  // sqrt(2) * 2/sqrt(pi) / 2
+    constexpr float kKappa = 0.044715f;
+    const float x_cube = x * x * x;
+    const float inner = kBeta * (x + kKappa * x_cube);
+    return 0.5f * x * (1.0f + tanhf(inner));
+  }
+  return x / (1.0f + expf(-x));
+}
+__device__ __forceinline__ uint16_t glu_bf16(int act, float g, float u) {
+  const float gb = bf16_bits_to_float(float_to_bf16_bits(g));
+  const float ub = bf16_bits_to_float(float_to_bf16_bits(u));
+  const float a = bf16_bits_to_float(float_to_bf16_bits(glu_act(act, gb)));
+  return float_to_bf16_bits(a * ub);
+}
+// Rows of a gated weight (N = 2I rows, interleaved in blocks of 8: rows 16b .. 16b+7 are gate
+// channels 8b .. 8b+7, rows 16b+8 .. 16b+15 the up channels): the output column of gate row r.
+__device__ __forceinline__ int64_t glu_column(int64_t r) { return (r >> 4) * 8 + (r & 15); }
+
 // Max of a uint32 over a block (blockDim.x a multiple of 32, <= 1024). All threads get it.
 __device__ __forceinline__ uint32_t block_max_u32(uint32_t v, uint32_t* smem32) {
   for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));

@@ -362,9 +362,14 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
             const int m = c.m0 + 8 * i + 2 * t + j;
             if (m >= M) continue;
             const float scale = base * __ldg(p.row_scale + m);
+            const float v0 = acc[rr][i][j] * scale + bias0, v1 = acc[rr][i][2 + j] * scale + bias1;
+            if (p.glu) {  // rows r and r + 8: gate and up of one channel (N % 16 == 0: both exist)
+              if (c.ok0[rr]) p.y[size_t(m) * unsigned(N / 2) + glu_column(r)] = glu_bf16(p.glu, v0, v1);
+              continue;
+            }
             uint16_t* yrow = p.y + size_t(m) * unsigned(N);
-            if (c.ok0[rr]) yrow[r] = float_to_bf16_bits(acc[rr][i][j] * scale + bias0);
-            if (c.ok1[rr]) yrow[r + 8] = float_to_bf16_bits(acc[rr][i][2 + j] * scale + bias1);
+            if (c.ok0[rr]) yrow[r] = float_to_bf16_bits(v0);
+            if (c.ok1[rr]) yrow[r + 8] = float_to_bf16_bits(v1);
           }
       }
     }

@@ -579,6 +579,18 @@ __global__ void __launch_bounds__(kThreads, 1)
       float2 rs2;  // tokens mb, mb + 1 (zero past M)
       asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(rs2.x), "=f"(rs2.y) : "r"(rs_smem + 4 * (8 * i + 2 * c)) : "memory");
       const float sc_e0 = base * rs2.x, sc_e1 = base * rs2.y;
+      if (p.glu) {  // channels n0 and n0 + 8: gate and up of one output column (N % 16 == 0)
+        if (n0 < N) {
+          uint16_t* yc = p.y + glu_column(n0);
+          const size_t ldy = unsigned(N / 2);
+          if (mb < M)
+            yc[size_t(mb) * ldy] = glu_bf16(p.glu, result(4 * i) * sc_e0 + bias0, result(4 * i + 2) * sc_e0 + bias1);
+          if (mb + 1 < M)
+            yc[size_t(mb + 1) * ldy] =
+                glu_bf16(p.glu, result(4 * i + 1) * sc_e1 + bias0, result(4 * i + 3) * sc_e1 + bias1);
+        }
+        continue;
+      }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int n = n0 + 8 * h;
@@ -615,6 +627,22 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   const int64_t n = 2 * (int64_t(blockIdx.x) * blockDim.x + threadIdx.x);
   if (n >= N) return;
   const float base = epilogue_base(p.alpha, p.s2, p.fp8 ? -p.fp8_shift : 6);
+  if (p.glu) {  // gated: this thread's pair is gate row r (r % 16 < 8) and its up row r + 8
+    const int64_t r = (n / 16) * 16 + (n % 16) / 2;
+    const float bias_g = p.bias ? bf16_bits_to_float(__ldg(p.bias + r)) : 0.0f;
+    const float bias_u = p.bias ? bf16_bits_to_float(__ldg(p.bias + r + 8)) : 0.0f;
+    for (int64_t m = blockIdx.y; m < M; m += gridDim.y) {
+      const float* src = p.partial + m * N;
+      float g = 0.0f, u = 0.0f;
+      for (int s = 0; s < splits; ++s) {
+        g += __ldg(src + s * MN + r);
+        u += __ldg(src + s * MN + r + 8);
+      }
+      const float sc = base * __ldg(p.row_scale + m);
+      p.y[m * (N / 2) + glu_column(r)] = glu_bf16(p.glu, g * sc + bias_g, u * sc + bias_u);
+    }
+    return;
+  }
   const bool two = n + 1 < N;
   const float bias0 = p.bias ? bf16_bits_to_float(__ldg(p.bias + n)) : 0.0f;
   const float bias1 = p.bias && two ? bf16_bits_to_float(__ldg(p.bias + n + 1)) : 0.0f;

@@ -38,6 +38,11 @@ struct GemmParams {
   bool fp8 = false;
   int fp8_shift = 0;
   const uint8_t* x8p = nullptr;
+  // Gated epilogue (w4a8_linear_bf16_glu): 0 none; 1 GELU (tanh), 2 SiLU. The weight's rows are
+  // gate and up channels interleaved in blocks of 8 (common.cuh glu_column), N % 16 == 0, and
+  // y is [M, N/2]: act(gate) * up per channel, rounded as the unfused layer rounds. The mma and
+  // wgmma kernels (and the split-K reduction) apply it; the naive kernel never gets it.
+  int glu = 0;
 };
 
 // One instantiated configuration of the mma.sync exact kernel. The whitelist lives in
