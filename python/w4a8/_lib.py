@@ -98,7 +98,10 @@ def lib():
         L.w4a8_gemm_with_kernel.argtypes = [vp, vp, ctypes.POINTER(Weight), vp, i64, f32, i32, vp,
                                             ctypes.c_size_t, vp]
         L.w4a8_linear_bf16.argtypes = [vp, ctypes.POINTER(Weight), vp, i64, f32, vp, ctypes.c_size_t, vp]
-        L.w4a8_linear_bf16_glu.argtypes = [vp, ctypes.POINTER(Weight), i32, vp, i64, f32, vp, ctypes.c_size_t, vp]
+        if hasattr(L, "w4a8_linear_bf16_glu"):  # (absent from libraries built before it: A/B runs load those)
+            L.w4a8_linear_bf16_glu.argtypes = [vp, ctypes.POINTER(Weight), i32, vp, i64, f32, vp, ctypes.c_size_t,
+                                               vp]
+            L.w4a8_linear_bf16_glu.restype = i32
         L.w4a8_linear_workspace_size.argtypes = [i64, i64, i64, i32, ctypes.POINTER(ctypes.c_size_t)]
         L.w4a8_gemm_config_count.restype = i32
         L.w4a8_gemm_config_name.restype = ctypes.c_char_p
@@ -123,7 +126,7 @@ def lib():
         L.w4a8_weight_kernel_name.argtypes = [ctypes.POINTER(Weight), i64, i32, ctypes.POINTER(ctypes.c_char_p)]
         L.w4a8_ref_unprepack_weight.argtypes = [ctypes.POINTER(Weight), vp, vp]
         for name in ("w4a8_quantize_activation_fp8", "w4a8_quantize_weight_nvfp4", "w4a8_gemm",
-                     "w4a8_gemm_with_kernel", "w4a8_linear_bf16", "w4a8_linear_bf16_glu", "w4a8_linear_workspace_size",
+                     "w4a8_gemm_with_kernel", "w4a8_linear_bf16", "w4a8_linear_workspace_size",
                      "w4a8_gemm_workspace_size", "w4a8_tiled_weight_size", "w4a8_prepack_weight",
                      "w4a8_unprepack_weight", "w4a8_ref_prepack_weight", "w4a8_ref_unprepack_weight",
                      "w4a8_gemm_kernel_name", "w4a8_prepare_fp8", "w4a8_ref_prepare_fp8",

@@ -311,7 +311,7 @@ class LinearPlan:
         self.struct = _weight_struct(packed, _u8(scales), s2, bias, group_size, layout, fp8, fp8_shift, 0)
         self.ptr = ctypes.pointer(self.struct)  # argtypes POINTER(Weight): passed without conversion
         self.fn = _lib.lib().w4a8_linear_bf16
-        self.glu_fn = _lib.lib().w4a8_linear_bf16_glu
+        self.glu_fn = getattr(_lib.lib(), "w4a8_linear_bf16_glu", None)
         self.overlap = overlap  # still to be set on the struct (after the first call)
         self.key = key
         self.ws = {}

@@ -195,6 +195,34 @@ __device__ __forceinline__ void e2m1x8_to_e4m3(uint32_t q, uint2 t, uint32_t& lo
 }
 #endif  // W4A8_WGMMA_DEVICE
 
+// The gated epilogue (p.glu, w4a8_linear_bf16_glu) of one thread's outputs: channels n0 and
+// n0 + 8 are one column's gate and up (the weight's rows interleaved in blocks of 8); a.v[4i +
+// 2h + e] = (channel n0 + 8h, token m0 + 8i + e), row scales at rs (shared memory, 4 bytes per
+// token, from m0). Out of line, accumulators by value, so that the kernel keeps one call site
+// instead of an inlined tanhf / expf per output (see mma_glu_epilogue in gemm_mma.cu).
+template <int BM>
+struct WgAcc {
+  float v[BM / 2];
+};
+template <int BM>
+__device__ __noinline__ void wgmma_glu_epilogue(WgAcc<BM> a, uint16_t* y, int glu, int M, int N, int m0, int n0,
+                                                uint32_t rs, float base, float bias_g, float bias_u) {
+#if defined(W4A8_WGMMA_DEVICE)
+  uint16_t* yc = y + glu_column(n0);
+  const size_t ldy = unsigned(N / 2);
+#pragma unroll
+  for (int i = 0; i < BM / 8; ++i) {
+    const int mb = m0 + 8 * i;
+    float2 rs2;  // tokens mb, mb + 1
+    asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(rs2.x), "=f"(rs2.y) : "r"(rs + 32 * i) : "memory");
+    if (mb < M) yc[size_t(mb) * ldy] = glu_bf16(glu, a.v[4 * i] * (base * rs2.x) + bias_g, a.v[4 * i + 2] * (base * rs2.x) + bias_u);
+    if (mb + 1 < M)
+      yc[size_t(mb + 1) * ldy] =
+          glu_bf16(glu, a.v[4 * i + 1] * (base * rs2.y) + bias_g, a.v[4 * i + 3] * (base * rs2.y) + bias_u);
+  }
+#endif
+}
+
 template <int GROUP, int BM, bool kF16In, bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_exact_kernel(const __grid_constant__ CUtensorMap wmap,
@@ -572,6 +600,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int n0 = nt * kBN + r0;
     const float bias0 = p.bias && n0 < N ? bf16_bits_to_float(__ldg(p.bias + n0)) : 0.0f;
     const float bias1 = p.bias && n0 + 8 < N ? bf16_bits_to_float(__ldg(p.bias + n0 + 8)) : 0.0f;
+    if (p.glu) {  // the gated epilogue, out of line (wgmma_glu_epilogue)
+      WgAcc<BM> a;
+#pragma unroll
+      for (int i = 0; i < BM / 2; ++i) a.v[i] = result(i);
+      if (n0 < N) wgmma_glu_epilogue<BM>(a, p.y, p.glu, M, N, mt * BM + 2 * c, n0, rs_smem + 8 * c, base, bias0, bias1);
+      continue;
+    }
     const bool odd_g = g & 1;
 #pragma unroll
     for (int i = 0; i < BM / 8; ++i) {
@@ -579,18 +614,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       float2 rs2;  // tokens mb, mb + 1 (zero past M)
       asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(rs2.x), "=f"(rs2.y) : "r"(rs_smem + 4 * (8 * i + 2 * c)) : "memory");
       const float sc_e0 = base * rs2.x, sc_e1 = base * rs2.y;
-      if (p.glu) {  // channels n0 and n0 + 8: gate and up of one output column (N % 16 == 0)
-        if (n0 < N) {
-          uint16_t* yc = p.y + glu_column(n0);
-          const size_t ldy = unsigned(N / 2);
-          if (mb < M)
-            yc[size_t(mb) * ldy] = glu_bf16(p.glu, result(4 * i) * sc_e0 + bias0, result(4 * i + 2) * sc_e0 + bias1);
-          if (mb + 1 < M)
-            yc[size_t(mb + 1) * ldy] =
-                glu_bf16(p.glu, result(4 * i + 1) * sc_e1 + bias0, result(4 * i + 3) * sc_e1 + bias1);
-        }
-        continue;
-      }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int n = n0 + 8 * h;
