@@ -312,6 +312,9 @@ def test_gated_epilogue_equals_unfused_and_keeps_checkpoints_canonical(bias):
         with torch.no_grad():
             y_on, y_off = on(x), off(x)
         assert y_on.shape == (3, 7, 64) and torch.equal(y_on, y_off)
+        x_many = torch.randn(on.GLU_MAX_ROWS + 9, 64).to(torch.bfloat16)  # past GLU_MAX_ROWS: act on the views
+        with torch.no_grad():
+            assert torch.equal(on(x_many), off(x_many))
         sd_on, sd_off = on.state_dict(), off.state_dict()
         assert sd_on.keys() == sd_off.keys()
         for k in sd_on:
