@@ -1,7 +1,9 @@
 """PyTorch custom ops over the C API: `torch.ops.w4a8.*`.
 
-Each op is registered with `torch.library.custom_op` and has a fake (meta) implementation, so
-it traces under `torch.compile(fullgraph=True)` and can be captured in CUDA graphs. CUDA tensors
+Each op has a fake (meta) implementation, so it traces under `torch.compile(fullgraph=True)`
+and can be captured in CUDA graphs. The per-call ops of a model (`linear`, `linear_glu`) are
+registered through torch.library's low-level API (fewer Python layers per call than
+`@torch.library.custom_op`, which registers the others). CUDA tensors
 run the library's kernels on the current CUDA stream; CPU tensors run the library's CPU
 reference (same numerics, slow), so models can be tested on machines without a GPU.
 
