@@ -352,7 +352,9 @@ class W4A8GatedMLP(nn.Module):
         if self.glu_act:
             gate_up_proj._permute_rows(ops.glu_interleave)
             self.gate_proj._interleaved = self.up_proj._interleaved = True
-        self.register_state_dict_post_hook(W4A8GatedMLP._canonical_rows_in_state_dict)
+        # (register_state_dict_post_hook is public from PyTorch 2.2 on; the private name is older)
+        register = getattr(self, "register_state_dict_post_hook", None) or self._register_state_dict_hook
+        register(W4A8GatedMLP._canonical_rows_in_state_dict)
 
     _GLU_ROWS = ("weight_packed", "weight_scale", "bias")  # gate_up_proj's per-row buffers
 
