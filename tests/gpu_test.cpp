@@ -793,6 +793,56 @@ float glu_act_host(int act, float x) {
   return x / (1.0f + std::exp(-x));
 }
 
+// Runs w4a8_linear_bf16 and w4a8_linear_bf16_glu on the same input and weight and checks the
+// gated output against bf16(bf16(act(g)) * u) of the ungated one (see above); returns the name
+// of the kernel that ran.
+std::string check_gated(Problem& pb, int act, std::mt19937_64& rng) {
+  const int64_t M = pb.M, N = pb.N, K = pb.K, I = N / 2;
+  const auto xb = random_bf16(M * K, rng, 2.0f);
+  DeviceBuffer<uint16_t> dxb(M * K), dg(M * I);
+  dxb.upload(xb);
+  size_t ws_bytes = 0;
+  EXPECT_EQ(w4a8_linear_workspace_size(M, N, K, pb.group, &ws_bytes), W4A8_STATUS_SUCCESS);
+  DeviceBuffer<uint8_t> ws(ws_bytes);
+  const w4a8_weight w = pb.weight();
+  pb.dy.fill_bytes(0xFF);
+  dg.fill_bytes(0xFF);
+  EXPECT_EQ(w4a8_linear_bf16(dxb.get(), &w, pb.dy.get(), M, pb.alpha, ws.get(), ws_bytes, nullptr),
+            W4A8_STATUS_SUCCESS) << w4a8_last_error();
+  EXPECT_EQ(w4a8_linear_bf16_glu(dxb.get(), &w, w4a8_glu_act(act), dg.get(), M, pb.alpha, ws.get(), ws_bytes,
+                                 nullptr),
+            W4A8_STATUS_SUCCESS) << w4a8_last_error();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const auto full = pb.dy.download(), gated = dg.download();
+  const char* name = "";
+  EXPECT_EQ(w4a8_weight_kernel_name(&w, M, W4A8_KERNEL_AUTO, &name), W4A8_STATUS_SUCCESS);
+  const std::string what = std::string(name) + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                           " K=" + std::to_string(K) + " act=" + std::to_string(act);
+  int64_t equal = 0;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t j = 0; j < I; ++j) {
+      const int64_t r = (j / 8) * 16 + j % 8;
+      const float g = bf16_to_float(full[m * N + r]), u = bf16_to_float(full[m * N + r + 8]);
+      const uint16_t want = float_to_bf16(bf16_to_float(float_to_bf16(glu_act_host(act, g))) * u);
+      const uint16_t got = gated[m * I + j];
+      if (!std::isfinite(bf16_to_float(got))) {
+        ADD_FAILURE() << what << ": (" << m << "," << j << ") not written";
+        return name;
+      }
+      if (got == want) {
+        ++equal;
+        continue;
+      }
+      const float d = std::fabs(bf16_to_float(got) - bf16_to_float(want));
+      if (!(d <= std::ldexp(std::fabs(bf16_to_float(want)), -6) + 1e-30f)) {
+        ADD_FAILURE() << what << ": (" << m << "," << j << ") " << bf16_to_float(got) << " vs " << bf16_to_float(want);
+        return name;
+      }
+    }
+  EXPECT_GE(equal, (M * I * 99) / 100) << what << ": " << equal << " of " << M * I << " equal";
+  return name;
+}
+
 TEST(GpuLinear, GatedEpilogueEqualsUngatedThenAct) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(77);
@@ -802,44 +852,10 @@ TEST(GpuLinear, GatedEpilogueEqualsUngatedThenAct) {
   for (const Case c : {Case{1, 96, 256}, Case{13, 2048, 1024}, Case{50, 8192, 1024}, Case{200, 512, 2048},
                        Case{600, 2048, 2048}, Case{128, 2048, 16384}})
     for (const int act : {int(W4A8_GLU_GELU_TANH), int(W4A8_GLU_SILU)}) {
-      const int64_t M = c.M, N = c.N, K = c.K, I = N / 2;
-      Problem pb(M, N, K, 16);
+      Problem pb(c.M, c.N, c.K, 16);
       pb.randomize(rng, true);
-      const auto xb = random_bf16(M * K, rng, 2.0f);
-      DeviceBuffer<uint16_t> dxb(M * K), dg(M * I);
-      dxb.upload(xb);
-      size_t ws_bytes = 0;
-      W4A8_OK(w4a8_linear_workspace_size(M, N, K, 16, &ws_bytes));
-      DeviceBuffer<uint8_t> ws(ws_bytes);
-      const w4a8_weight w = pb.weight();
-      pb.dy.fill_bytes(0xFF);
-      dg.fill_bytes(0xFF);
-      W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, pb.dy.get(), M, pb.alpha, ws.get(), ws_bytes, nullptr));
-      W4A8_OK(w4a8_linear_bf16_glu(dxb.get(), &w, w4a8_glu_act(act), dg.get(), M, pb.alpha, ws.get(), ws_bytes,
-                                   nullptr));
-      CUDA_OK(cudaDeviceSynchronize());
-      const auto full = pb.dy.download(), gated = dg.download();
-      const char* name = nullptr;
-      W4A8_OK(w4a8_gemm_kernel_name(M, N, K, 16, W4A8_KERNEL_AUTO, &name));
-      const std::string what = std::string(name) + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
-                               " K=" + std::to_string(K) + " act=" + std::to_string(act);
-      int64_t equal = 0;
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t j = 0; j < I; ++j) {
-          const int64_t r = (j / 8) * 16 + j % 8;
-          const float g = bf16_to_float(full[m * N + r]), u = bf16_to_float(full[m * N + r + 8]);
-          const uint16_t want = float_to_bf16(bf16_to_float(float_to_bf16(glu_act_host(act, g))) * u);
-          const uint16_t got = gated[m * I + j];
-          ASSERT_TRUE(std::isfinite(bf16_to_float(got))) << what << ": (" << m << "," << j << ") not written";
-          if (got == want) {
-            ++equal;
-            continue;
-          }
-          const float d = std::fabs(bf16_to_float(got) - bf16_to_float(want));
-          ASSERT_LE(d, std::ldexp(std::fabs(bf16_to_float(want)), -6) + 1e-30f)
-              << what << ": (" << m << "," << j << ") " << bf16_to_float(got) << " vs " << bf16_to_float(want);
-        }
-      EXPECT_GE(equal, (M * I * 99) / 100) << what << ": " << equal << " of " << M * I << " equal";
+      check_gated(pb, act, rng);
+      if (HasFailure()) return;
     }
   // Refusals: an unknown act, N not a multiple of 16; the output untouched.
   Problem pb(4, 40, 64, 16);
@@ -1034,6 +1050,24 @@ TEST(GpuDevice, UnsupportedKernelIndexIsReported) {
 void power_of_two_scales(Problem& pb, std::mt19937_64& rng) {
   for (auto& v : pb.scales) v = static_cast<uint8_t>(float_to_e4m3(std::ldexp(1.0f, int(rng() % 8) - 4)));
   pb.upload();
+}
+
+// The gated epilogue on the FP8 path (an EXACT weight, where AUTO takes it from M = 512): the
+// same check as GpuLinear.GatedEpilogueEqualsUngatedThenAct, both acts, group 16 and 32.
+TEST(GpuFp8, GatedEpilogueOnTheFp8Path) {
+  W4A8_REQUIRE_GPU();
+  if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";
+  std::mt19937_64 rng(805);
+  for (const int group : {16, 32})
+    for (const int act : {int(W4A8_GLU_GELU_TANH), int(W4A8_GLU_SILU)}) {
+      Problem pb(700, 2048, 2048, group);
+      pb.randomize(rng, true);
+      power_of_two_scales(pb, rng);
+      ASSERT_EQ(pb.prepare_fp8().exact, 1);
+      const std::string name = check_gated(pb, act, rng);
+      EXPECT_EQ(name.rfind("wgmma_fp8", 0), 0u) << name;
+      if (HasFailure()) return;
+    }
 }
 
 // The device analysis equals the CPU one (shift, exactness, worst product error) on ModelOpt

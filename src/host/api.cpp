@@ -565,7 +565,6 @@ w4a8_status w4a8_gemm_with_kernel(const void* x_fp8, const float* row_scale,
                    workspace, workspace_size, reinterpret_cast<cudaStream_t>(stream));
 }
 
-
 w4a8_status w4a8_linear_bf16(const void* x_bf16, const w4a8_weight* weight, void* y_bf16,
                              int64_t M, float alpha, void* workspace, size_t workspace_size,
                              w4a8_stream_t stream) {
