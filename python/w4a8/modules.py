@@ -297,7 +297,7 @@ class _GateUpHalf(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self._fused(x)
         if self._interleaved:
-            y = ops.glu_deinterleave(y, y.dim() - 1)
+            return ops.glu_split(y)[self._half].flatten(-2)
         return y.narrow(-1, self._half * self.out_features, self.out_features)
 
 
@@ -414,8 +414,8 @@ class W4A8GatedMLP(nn.Module):
             return self.down_proj(self.gate_up_proj.forward_glu(x, self.glu_act))
         h = self.gate_up_proj(x)
         if self.glu_act:  # rows interleaved in blocks of 8: gate and up as strided views, no copy
-            hv = h.unflatten(-1, (self.intermediate_size // 8, 2, 8))
-            return self.down_proj((self.act_fn(hv.select(-2, 0)) * hv.select(-2, 1)).flatten(-2))
+            gate, up = ops.glu_split(h)
+            return self.down_proj((self.act_fn(gate) * up).flatten(-2))
         gate, up = h.split(self.intermediate_size, dim=-1)
         return self.down_proj(self.act_fn(gate) * up)
 

@@ -274,11 +274,8 @@ def linear_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias: Opt
     The body of torch.ops.w4a8.linear (CPU and CUDA). GPU calls reuse the weight's validated C
     struct across calls (_op_plan)."""
     if x.is_cuda and packed.is_cuda:
-        plan = _op_plan(packed, scales, s2, bias, group_size, layout, fp8, fp8_shift, overlap)
-        _check_tensor("x", x, (torch.bfloat16,), 2, packed.device)
-        if not (x.shape[1] == plan.K):
-            raise ValueError(f"x: expected {plan.K} columns (in_features), got shape {tuple(x.shape)}")
-        return linear_planned(x, plan, alpha)
+        return linear_planned(x, _op_plan_for(x, packed, scales, s2, bias, group_size, layout, fp8, fp8_shift,
+                                              overlap), alpha)
     N, K = check_weight(packed, scales, s2, bias, group_size)
     _check_tensor("x", x, (torch.bfloat16,), 2, packed.device)
     if not (x.shape[1] == K):
@@ -377,6 +374,15 @@ def _op_plan(packed, scales, s2, bias, group_size, layout, fp8, fp8_shift, overl
     return plan
 
 
+def _op_plan_for(x, packed, scales, s2, bias, group_size, layout, fp8, fp8_shift, overlap) -> LinearPlan:
+    """_op_plan, and x checked against it (the ops' GPU calls)."""
+    plan = _op_plan(packed, scales, s2, bias, group_size, layout, fp8, fp8_shift, overlap)
+    _check_tensor("x", x, (torch.bfloat16,), 2, packed.device)
+    if not (x.shape[1] == plan.K):
+        raise ValueError(f"x: expected {plan.K} columns (in_features), got shape {tuple(x.shape)}")
+    return plan
+
+
 # torch.ops.w4a8.linear, the op W4A8Linear runs under torch.compile (and any caller may use):
 # registered with torch.library's low-level API rather than @custom_op, whose Python layers cost
 # ~40 us more per call on the GPU machine's host (109 vs 67 us; bench_torch.py measures the op
@@ -434,6 +440,14 @@ def glu_deinterleave(t: Tensor, dim: int = 0) -> Tensor:
     return _glu_permute(t, dim, (t.shape[dim] // 16, 2))
 
 
+def glu_split(h: Tensor) -> Tuple[Tensor, Tensor]:
+    """The gate and up halves of an output in the interleaved order (last dim 2I) as strided views,
+    shaped [..., I / 8, 8] (no copy): act(gate) * up of them is contiguous, .flatten(-2) gives
+    [..., I]."""
+    hv = h.unflatten(-1, (h.shape[-1] // 16, 2, 8))
+    return hv.select(-2, 0), hv.select(-2, 1)
+
+
 _GLU_TORCH = {_lib.GLU_GELU_TANH: lambda g: torch.nn.functional.gelu(g, approximate="tanh"),
               _lib.GLU_SILU: torch.nn.functional.silu}
 
@@ -447,17 +461,12 @@ def linear_glu_impl(x: Tensor, packed: Tensor, scales: Tensor, s2: Tensor, bias:
     if act not in _GLU_TORCH:
         raise ValueError(f"act: expected {_lib.GLU_GELU_TANH} (GELU tanh) or {_lib.GLU_SILU} (SiLU), got {act}")
     if x.is_cuda and packed.is_cuda:
-        plan = _op_plan(packed, scales, s2, bias, group_size, layout, fp8, fp8_shift, overlap)
-        _check_tensor("x", x, (torch.bfloat16,), 2, packed.device)
-        if not (x.shape[1] == plan.K):
-            raise ValueError(f"x: expected {plan.K} columns (in_features), got shape {tuple(x.shape)}")
+        plan = _op_plan_for(x, packed, scales, s2, bias, group_size, layout, fp8, fp8_shift, overlap)
         if not (plan.N % 16 == 0):
             raise ValueError(f"weight: a gated weight needs out_features % 16 == 0, got {plan.N}")
         return linear_planned(x, plan, alpha, act)
-    y = glu_deinterleave(linear_impl(x, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift, overlap),
-                         dim=1)
-    gate, up = y.chunk(2, dim=1)
-    return _GLU_TORCH[act](gate) * up
+    gate, up = glu_split(linear_impl(x, packed, scales, s2, bias, alpha, group_size, layout, fp8, fp8_shift, overlap))
+    return (_GLU_TORCH[act](gate) * up).flatten(-2)
 
 
 _LIB.define("linear_glu(Tensor x, Tensor packed, Tensor scales, Tensor s2, Tensor? bias, float alpha, int group_size, "
