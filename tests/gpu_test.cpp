@@ -651,11 +651,15 @@ TEST(GpuGemm, BitwiseDeterministic) {
 }
 
 // The fused BF16 entry point equals quantize + GEMM, and replays identically from a graph.
-// Weights marked `overlap`: the small-M GEMM and its quantizer start as programmatic
-// dependents of the kernel before them and must still wait for it before they read what it
-// wrote. A chain of layers where each input is the previous layer's output, written by the
-// kernel right before (mma and wgmma layers mixed, fused and FP8-input calls, M = 1 to 200),
-// eager and in a replayed CUDA graph: bitwise equal to the same chain without overlap.
+// Programmatic dependent launches: a call's quantizer / prologue always starts as a dependent
+// of the kernel before it and its GEMM as a dependent of those (for weights marked `overlap`
+// also the GEMM of a call without a prologue, and the quantizer lets the GEMM launch before
+// its own wait); every one of them must still wait before it reads what the kernel before
+// wrote or writes what it reads (the shared workspace). A chain of layers where each input
+// is the previous layer's output, written by the kernel right before (mma and wgmma layers
+// mixed, fused and FP8-input calls, M = 1 to 600), with and without `overlap`, eager and in a
+// replayed CUDA graph: bitwise equal to the chain run one call at a time (a stream
+// synchronization after each, so that no launch overlaps anything).
 TEST(GpuLinear, OverlapWaitsForThePrecedingKernel) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(23);
@@ -674,7 +678,7 @@ TEST(GpuLinear, OverlapWaitsForThePrecedingKernel) {
   if (wgmma_available()) {
     EXPECT_EQ(std::string(name).rfind("wgmma", 0), 0u) << name;
   }
-  for (const int64_t M : {int64_t(1), int64_t(16), int64_t(50), int64_t(600)}) {
+  for (const int64_t M : {int64_t(1), int64_t(16), int64_t(50), int64_t(100), int64_t(600)}) {
     const auto x0 = random_bf16(M * D, rng);
     size_t lin_bytes = 0, gemm_bytes = 0;
     W4A8_OK(w4a8_linear_workspace_size(M, D, D, 16, &lin_bytes));
@@ -685,12 +689,18 @@ TEST(GpuLinear, OverlapWaitsForThePrecedingKernel) {
     for (int l = 0; l <= kLayers; ++l) act.push_back(std::make_unique<DeviceBuffer<uint16_t>>(M * D));
     act[0]->upload(x0);
     // Odd layers: quantize (our kernel, writes xq) + w4a8_gemm; even ones: w4a8_linear_bf16.
-    auto chain = [&](int overlap) {
+    auto chain = [&](int overlap, bool one_at_a_time = false) {
       for (int l = 0; l < kLayers; ++l) {
+        if (one_at_a_time) {
+          CUDA_OK(cudaStreamSynchronize(s));
+        }
         layers[l]->overlap = overlap;
         const w4a8_weight w = layers[l]->weight();
         if (l % 2) {
           W4A8_OK(w4a8_quantize_activation_fp8(act[l]->get(), xq.get(), rs.get(), M, D, s));
+          if (one_at_a_time) {
+            CUDA_OK(cudaStreamSynchronize(s));
+          }
           W4A8_OK(w4a8_gemm(xq.get(), rs.get(), &w, act[l + 1]->get(), M, 1.0f, gemm_bytes ? gws.get() : nullptr,
                             gemm_bytes, s));
         } else {
@@ -706,31 +716,34 @@ TEST(GpuLinear, OverlapWaitsForThePrecedingKernel) {
     // (fill_bytes runs on the legacy default stream: synchronize before using s)
     for (int l = 1; l <= kLayers; ++l) act[l]->fill_bytes(0xFF);
     CUDA_OK(cudaDeviceSynchronize());
-    chain(0);
+    chain(0, true);
     CUDA_OK(cudaStreamSynchronize(s));
     const auto serial = outputs();
     for (const auto& o : serial)
       for (uint16_t v : o) ASSERT_TRUE(std::isfinite(bf16_to_float(v))) << "M=" << M << ": chain output not finite";
-    for (int l = 1; l <= kLayers; ++l) act[l]->fill_bytes(0xFF);
-    CUDA_OK(cudaDeviceSynchronize());
-    chain(1);
-    CUDA_OK(cudaStreamSynchronize(s));
-    EXPECT_TRUE(outputs() == serial) << "M=" << M << ": eager chain with overlap differs";
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-    chain(1);
-    CUDA_OK(cudaStreamEndCapture(s, &graph));
-    CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
-    for (int rep = 0; rep < 3; ++rep) {
+    for (const int overlap : {0, 1}) {
       for (int l = 1; l <= kLayers; ++l) act[l]->fill_bytes(0xFF);
       CUDA_OK(cudaDeviceSynchronize());
-      CUDA_OK(cudaGraphLaunch(exec, s));
+      chain(overlap);
       CUDA_OK(cudaStreamSynchronize(s));
-      EXPECT_TRUE(outputs() == serial) << "M=" << M << ": graph replay " << rep << " with overlap differs";
+      EXPECT_TRUE(outputs() == serial) << "M=" << M << ": eager chain (overlap " << overlap << ") differs";
+      cudaGraph_t graph;
+      cudaGraphExec_t exec;
+      CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+      chain(overlap);
+      CUDA_OK(cudaStreamEndCapture(s, &graph));
+      CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+      for (int rep = 0; rep < 3; ++rep) {
+        for (int l = 1; l <= kLayers; ++l) act[l]->fill_bytes(0xFF);
+        CUDA_OK(cudaDeviceSynchronize());
+        CUDA_OK(cudaGraphLaunch(exec, s));
+        CUDA_OK(cudaStreamSynchronize(s));
+        EXPECT_TRUE(outputs() == serial) << "M=" << M << ": graph replay " << rep << " (overlap " << overlap
+                                         << ") differs";
+      }
+      cudaGraphExecDestroy(exec);
+      cudaGraphDestroy(graph);
     }
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
   }
   cudaStreamDestroy(s);
 }

@@ -159,7 +159,11 @@ typedef enum w4a8_fp8_mode {
  * CUTLASS's do. (Our quantizers and prologues release the GEMM of the same call at once: it
  * reads only this weight before its wait, and the kernel before the quantizer is the one the
  * promise covers.) pi0.5's 1386 GEMMs on an H100: 1.2 ms less per inference (BENCHMARKS.md).
- * 0: every call starts after the preceding kernel has finished. */
+ * 0: nothing of the call reads this weight before the kernels before the call have finished.
+ * On sm_90+ a call's own first kernel may still be launched as a programmatic dependent when
+ * it touches nothing before that point: the FP8 -> FP16 prologue of w4a8_gemm (then the prefill
+ * kernel after it) and the quantizer of a small w4a8_linear_bf16 (M * K <= 32768); those
+ * release the GEMM only after their own wait, so only their launch overlaps. */
 typedef struct w4a8_weight {
   const void* packed;        /* uint8 [N, K/2] (or tiled), 16-byte aligned */
   const void* block_scale;   /* E4M3 [N, K/group_size] (or tiled), 2-byte aligned */

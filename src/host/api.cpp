@@ -261,15 +261,31 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
 // Whether the GEMM kernel is launched as a programmatic dependent of the preceding kernel
 // (sm_90+): the mma kernel streams its first weights while that kernel finishes (it waits for
 // it before it reads activations or writes outputs), the wgmma kernel only hides its launch.
-// Allowed where that kernel does not write the weights: our activation quantizer
-// (w4a8_linear_bf16; small M only, where the quantizer is a handful of CTAs that the waiting
-// GEMM CTAs cannot crowd), or any kernel for a weight marked `overlap` (w4a8.h; the kernel is
-// persistent, so it cannot crowd the one before it: it launches only once every CTA of that one
-// has passed its own wait). after_quantizer = false: whether the activation prologues and
-// quantizers, which read nothing before their wait, start early too.
-bool gemm_pdl(const w4a8_weight* w, const kernels::GemmParams& p, const heuristics::Device& dev,
-              bool after_quantizer) {
-  return dev.cc >= 90 && ((after_quantizer && p.M <= 64) || w->overlap == 1);
+// Allowed where that kernel does not write the weights: our own prologue or quantizer
+// (after_ours; it lets the GEMM launch only once it has waited for the kernels before the
+// call, unless the weight is `overlap`, see prologue_pdl), or any kernel for a weight marked
+// `overlap` (w4a8.h). A dependent launches only once every CTA of the kernel before it has
+// started, so its waiting CTAs take only what that kernel leaves free.
+bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ours) {
+  return dev.cc >= 90 && (after_ours || w->overlap == 1);
+}
+// How a call's prologue (w4a8_gemm's FP8 -> FP16 / permuted FP8 pass) or quantizer
+// (w4a8_linear_bf16) is launched (launch.hpp Pdl). It waits before it reads or writes
+// anything, so as a programmatic dependent it only hides its launch behind the preceding
+// kernel, releasing the GEMM before its wait for an `overlap` weight only. But its CTAs then
+// land on the SMs that kernel leaves free, typically a few, and wait there stacked: fine for
+// the streaming prologue (H100, session 9, w4a8_gemm at M = 50..968, same process against the
+// build before: 1-12% faster on every wgmma row but one, 32768x2048 M = 968, equal), costly for a quantizer of many rows (a row
+// reduction per CTA: 16384x2048 M = 128 fused 25.0 vs 22.0 us, 2048x16384 M = 16 15.6 vs
+// 13.6), a gain for a small one (M = 1: 16384x2048 10.18 vs 10.57 us, 4096x1024 4.39 vs 4.89;
+// M = 16 on K = 2048: 16384x2048 11.93 vs 12.30). Hence quantizers of up to kTinyQuantizer
+// values (64 KB of BF16) start early on any weight, larger ones only for `overlap` weights,
+// as before (in a model their kernel before is the previous layer's, whose CTAs leave no room).
+constexpr int64_t kTinyQuantizer = 32768;
+kernels::Pdl prologue_pdl(const w4a8_weight* w, const heuristics::Device& dev, int64_t quantizer_values = -1) {
+  if (dev.cc < 90) return kernels::Pdl::kSerial;
+  if (w->overlap == 1) return kernels::Pdl::kDependentEarly;
+  return quantizer_values <= kTinyQuantizer ? kernels::Pdl::kDependent : kernels::Pdl::kSerial;
 }
 
 // pdl (gemm_pdl): for the mma and wgmma kernels; the naive one always waits its turn.
@@ -302,11 +318,9 @@ w4a8_status check_gemm_workspace(const char* fn, const void* workspace, size_t w
 
 // Runs the prologue a wgmma configuration with prepared activations needs (FP8 -> permuted
 // FP16 for the exact path, permuted FP8 for the FP8 path, into the workspace) and points the
-// launch at it; the FP8 path also takes the weight's shift. pdl (gemm_pdl): the prologue
-// starts as a programmatic dependent of the kernel before it (the wgmma kernel then follows
-// it as usual).
+// launch at it; the FP8 path also takes the weight's shift. pdl: prologue_pdl.
 w4a8_status prepare_f16_in(const char* fn, kernels::GemmParams* p, int index, const w4a8_weight* w,
-                           void* workspace, cudaStream_t stream, bool pdl) {
+                           void* workspace, cudaStream_t stream, kernels::Pdl pdl) {
   cudaError_t err;
   if (heuristics::config_fp8(index)) {
     uint8_t* x8p = static_cast<uint8_t*>(workspace);
@@ -358,13 +372,14 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
   kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   int index = -1;
   W4A8_CHECK(select_kernel(fn, p, kernel, dev, f16, &index, weight));
-  const bool pdl = gemm_pdl(weight, p, dev, false);
+  bool prologue = false;
   if (index >= 0 && heuristics::config_f16_in(index)) {
     const size_t f16_bytes = f16_region_bytes(M, weight->N, weight->K, weight->group_size);
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, stream, pdl));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, stream, prologue_pdl(weight, dev)));
+    prologue = true;
   }
-  return launch_gemm(fn, p, index, dev, stream, pdl);
+  return launch_gemm(fn, p, index, dev, stream, gemm_pdl(weight, dev, prologue));
 }
 
 // w4a8_prepack_weight (from = CANONICAL) and w4a8_unprepack_weight (from = TILED).
@@ -434,9 +449,7 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
   W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, true, &index, weight));
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
-  // An `overlap` weight: the quantizer too starts as a programmatic dependent of the kernel
-  // before it (it waits for that kernel before it reads x), hiding its launch.
-  const bool quantizer_pdl = gemm_pdl(weight, p, dev, false);
+  const kernels::Pdl quantizer_pdl = prologue_pdl(weight, dev, M * weight->K);
   cudaError_t err;
   if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
     const size_t head = linear_partials_offset(M, weight->N, weight->K, weight->group_size);
@@ -456,7 +469,9 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
     err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
   }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
-  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, p, dev, true));
+  // After the quantizer: small M only (M > 64: measured no gain, see prologue_pdl), where the
+  // quantizer is a handful of CTAs that the GEMM's waiting CTAs cannot crowd.
+  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, dev, M <= 64));
 }
 }  // namespace
 }  // namespace w4a8
@@ -683,12 +698,11 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 name, dev.cc, W4A8_CUDA_ARCHS_STRING);
   kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-  const bool pdl = gemm_pdl(weight, p, dev, false);
   if (f16) {  // the partials fit (checked above): place_partials keeps the configuration
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, s, pdl));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, s, prologue_pdl(weight, dev)));
   }
-  return launch_gemm(fn, p, index, dev, s, pdl);
+  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, dev, f16));
 }
 
 }  // extern "C"

@@ -145,6 +145,15 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 #endif
 }
 
+// The start of a quantizer or prologue (launch.hpp Pdl): wait for the preceding kernel (a
+// no-op when launched normally) and let our dependent launch, before that wait when `early`
+// (Pdl::kDependentEarly, or a normal launch: nothing runs before us then), else right after.
+__device__ __forceinline__ void pdl_enter(bool early) {
+  if (early) pdl_launch_dependents();
+  pdl_wait();
+  if (!early) pdl_launch_dependents();
+}
+
 // Host: launches kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent
 // of the preceding kernel in the stream when pdl (sm_90+ only; the kernel must call
 // pdl_wait before it reads anything that kernel may write).

@@ -98,10 +98,20 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
 // Device reference: one thread per output, FP32 accumulation in k order.
 cudaError_t launch_naive(const GemmParams& p, cudaStream_t stream);
 
-// Quantizers (see include/w4a8/w4a8.h for the numerics). pdl (sm_90+): launch as a
-// programmatic dependent of the preceding kernel (the kernel waits for it before reading x).
+// How a quantizer or prologue (the kernel a call runs before its GEMM) is launched after the
+// preceding kernel in the stream (sm_90+; kSerial elsewhere). It waits for that kernel
+// (griddepcontrol.wait) before it reads or writes anything, so a programmatic launch only
+// hides its launch; what differs is when it lets its own dependent (our GEMM, which streams
+// weights before its own wait) launch:
+//   kDependent       after its wait: the GEMM's early weight reads then come after every
+//                    kernel before the call (any weight);
+//   kDependentEarly  before its wait: only for an `overlap` weight (w4a8.h: the kernel before
+//                    the call does not write it), so the GEMM's launch overlaps that kernel too.
+enum class Pdl { kSerial, kDependent, kDependentEarly };
+
+// Quantizers (see include/w4a8/w4a8.h for the numerics), launched as `pdl` says.
 cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
-                                       int64_t M, int64_t K, cudaStream_t stream, bool pdl = false);
+                                       int64_t M, int64_t K, cudaStream_t stream, Pdl pdl = Pdl::kSerial);
 // FP16 activations for the wgmma kernel (gemm_wgmma.cu): the FP8 values widened to FP16,
 // k permuted within each 64-k block, rows padded with zeros to f16p_row_elems(K) values.
 inline int64_t f16p_row_elems(int64_t K) { return (K + 63) / 64 * 64; }
@@ -119,20 +129,19 @@ inline int fp8p_k_of_slot(int L) {
   const int s = L >> 5, h = (L >> 4) & 1, c = (L >> 2) & 3, e = L & 3;
   return 32 * c + 8 * s + 4 * h + e;
 }
-// (pdl on these prologues, as on launch_quantize_activation: they wait for the preceding
-// kernel before reading; the wgmma kernel after them is launched normally.)
+// (pdl on these prologues as on launch_quantize_activation.)
 cudaError_t launch_quantize_activation_fp8p(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M,
-                                            int64_t K, cudaStream_t stream, bool pdl = false);
+                                            int64_t K, cudaStream_t stream, Pdl pdl = Pdl::kSerial);
 cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, cudaStream_t stream,
-                               bool pdl = false);
+                               Pdl pdl = Pdl::kSerial);
 // FP8 path, load time: ORs into mask[sb] (256 words, zeroed by the caller) the bit of every
 // E2M1 magnitude (0..7) that occurs in a group with block scale byte sb (canonical layout).
 cudaError_t launch_fp8_scale_usage(const uint8_t* packed, const uint8_t* scales, int64_t N, int64_t K,
                                    int group, uint32_t* mask, cudaStream_t stream);
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
-                                            int64_t M, int64_t K, cudaStream_t stream, bool pdl = false);
+                                            int64_t M, int64_t K, cudaStream_t stream, Pdl pdl = Pdl::kSerial);
 cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
-                               cudaStream_t stream, bool pdl = false);
+                               cudaStream_t stream, Pdl pdl = Pdl::kSerial);
 // Weight layout conversion, canonical -> tiled (to_tiled) or back (w4a8/formats.hpp);
 // K % 32 == 0, outputs disjoint from inputs.
 cudaError_t launch_convert_layout(const uint8_t* packed, const uint8_t* scales, uint8_t* out_packed,

@@ -62,15 +62,14 @@ struct RowQuant {
 // converts. K % 16 == 0, so the row is a whole number of 16-byte vectors of 8 values.
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
-                               float* __restrict__ row_scale, int64_t K) {
-  // Our programmatic dependent (the fused linear's GEMM) may launch at once: it reads only
-  // weights before its own griddepcontrol.wait, which returns once we have finished, and we
-  // finish only after our wait below. So its launch and first weight loads overlap the kernel
-  // before us as well as our own work (the trigger fires once every CTA of ours has run it,
-  // so the GEMM's CTAs cannot crowd ours out). Launched as a programmatic dependent (pdl, for
-  // an `overlap` weight), we then wait for the kernel that writes our input.
-  pdl_launch_dependents();
-  pdl_wait();
+                               float* __restrict__ row_scale, int64_t K, bool early) {
+  // Our programmatic dependent (the fused linear's GEMM) reads only weights before its own
+  // griddepcontrol.wait, which returns once we have finished. With `early` (an `overlap`
+  // weight, or launched normally) it may launch at once, so its launch and first weight loads
+  // overlap the kernel before us as well as our own work; otherwise once we have waited for
+  // that kernel, which may write the weights (launch.hpp Pdl). The trigger fires once every
+  // CTA of ours has run it, so the GEMM's CTAs cannot crowd ours out.
+  pdl_enter(early);
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
@@ -121,9 +120,8 @@ __device__ __forceinline__ RowQuant quantize_row_in_registers(const uint4* __res
 template <int VECS, int MAX_THREADS>
 __global__ void __launch_bounds__(MAX_THREADS)
     quantize_activation_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
-                                    float* __restrict__ row_scale, int64_t K) {
-  pdl_launch_dependents();  // see quantize_activation_kernel
-  pdl_wait();
+                                    float* __restrict__ row_scale, int64_t K, bool early) {
+  pdl_enter(early);  // see quantize_activation_kernel
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const RowQuant rq = quantize_row_in_registers<VECS>(reinterpret_cast<const uint4*>(x + row * K),
@@ -184,9 +182,8 @@ __device__ __forceinline__ uint4 permuted_unit(const Unit& u, int64_t K, WordAt 
 // gridDim.y are walked with that stride.
 template <class Unit>
 __global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __restrict__ out, int64_t M,
-                                   int64_t K, int64_t row_bytes) {
-  pdl_launch_dependents();  // as in quantize_activation_kernel: the GEMM after us may launch
-  pdl_wait();  // launched as a programmatic dependent: our input is the preceding kernel's
+                                   int64_t K, int64_t row_bytes, bool early) {
+  pdl_enter(early);  // as in quantize_activation_kernel (our input is the preceding kernel's)
   const int64_t unit = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (unit * 16 >= row_bytes) return;
   const Unit u(unit);
@@ -205,9 +202,8 @@ __global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __res
 template <class Unit>
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_permuted_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
-                                        float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
-  pdl_launch_dependents();  // see quantize_activation_kernel
-  pdl_wait();
+                                        float* __restrict__ row_scale, int64_t K, int64_t row_bytes, bool early) {
+  pdl_enter(early);  // see quantize_activation_kernel
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const uint16_t* xr = x + row * K;
@@ -242,9 +238,9 @@ __global__ void __launch_bounds__(kActThreads)
 template <class Unit>
 __global__ void __launch_bounds__(kRegsManyThreads)
     quantize_activation_permuted_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
-                                             float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
-  pdl_launch_dependents();  // see quantize_activation_kernel
-  pdl_wait();
+                                             float* __restrict__ row_scale, int64_t K, int64_t row_bytes,
+                                             bool early) {
+  pdl_enter(early);  // see quantize_activation_kernel
   __shared__ uint32_t smem[32];
   extern __shared__ uint32_t row_codes[];  // K / 4 words
   const int64_t row = blockIdx.x;
@@ -355,7 +351,8 @@ __global__ void finalize_tensor_scale_kernel(uint32_t* amax_bits) {
 }  // namespace
 
 cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
-                                       int64_t M, int64_t K, cudaStream_t stream, bool pdl) {
+                                       int64_t M, int64_t K, cudaStream_t stream, Pdl pdl) {
+  const bool dep = pdl != Pdl::kSerial, early = pdl != Pdl::kDependent;
   // Few rows: the register kernel with wide CTAs (latency: the GEMM waits for it). Many rows:
   // the register kernel with CTAs of <= 256 threads, several per SM (bandwidth); rows longer
   // than 16384: the two-pass kernel.
@@ -367,59 +364,62 @@ cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row
   const dim3 grid(static_cast<unsigned>(M));
   if (M <= 64 && nvec <= int64_t(kVecsPerThread) * kRegsMaxThreads)
     return launch_maybe_pdl(quantize_activation_regs_kernel<kVecsPerThread, kRegsMaxThreads>, grid,
-                            dim3(threads_for(kVecsPerThread)), 0, stream, pdl, x, q, row_scale, K);
+                            dim3(threads_for(kVecsPerThread)), 0, stream, dep, x, q, row_scale, K, early);
   if (nvec <= int64_t(kVecsPerThreadMany) * kRegsManyThreads)
     return launch_maybe_pdl(quantize_activation_regs_kernel<kVecsPerThreadMany, kRegsManyThreads>, grid,
-                            dim3(threads_for(kVecsPerThreadMany)), 0, stream, pdl, x, q, row_scale, K);
-  return launch_maybe_pdl(quantize_activation_kernel, grid, dim3(kActThreads), 0, stream, pdl, x, q, row_scale, K);
+                            dim3(threads_for(kVecsPerThreadMany)), 0, stream, dep, x, q, row_scale, K, early);
+  return launch_maybe_pdl(quantize_activation_kernel, grid, dim3(kActThreads), 0, stream, dep, x, q, row_scale, K,
+                          early);
 }
 
 namespace {
 // Rows up to 16384 values: the register kernel (one read of each row); longer: two passes.
 template <class Unit>
 cudaError_t launch_quantize_permuted(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M, int64_t K,
-                                     int64_t row_bytes, cudaStream_t stream, bool pdl) {
+                                     int64_t row_bytes, cudaStream_t stream, Pdl pdl) {
+  const bool dep = pdl != Pdl::kSerial, early = pdl != Pdl::kDependent;
   const int64_t nvec = K / 8;
   const dim3 grid(static_cast<unsigned>(M));
   if (nvec <= int64_t(kVecsPerThreadMany) * kRegsManyThreads) {
     const int64_t per = (nvec + kVecsPerThreadMany - 1) / kVecsPerThreadMany;
     const int threads = static_cast<int>((per + 31) / 32 * 32);
-    return launch_maybe_pdl(quantize_activation_permuted_regs_kernel<Unit>, grid, dim3(threads), size_t(K), stream, pdl,
-                            x, out, row_scale, K, row_bytes);
+    return launch_maybe_pdl(quantize_activation_permuted_regs_kernel<Unit>, grid, dim3(threads), size_t(K), stream, dep,
+                            x, out, row_scale, K, row_bytes, early);
   }
-  return launch_maybe_pdl(quantize_activation_permuted_kernel<Unit>, grid, dim3(kActThreads), 0, stream, pdl, x, out,
-                          row_scale, K, row_bytes);
+  return launch_maybe_pdl(quantize_activation_permuted_kernel<Unit>, grid, dim3(kActThreads), 0, stream, dep, x, out,
+                          row_scale, K, row_bytes, early);
 }
 }  // namespace
 
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
-                                            int64_t M, int64_t K, cudaStream_t stream, bool pdl) {
+                                            int64_t M, int64_t K, cudaStream_t stream, Pdl pdl) {
   return launch_quantize_permuted<F16pUnit>(x, reinterpret_cast<uint8_t*>(out), row_scale, M, K,
                                             f16p_row_elems(K) * 2, stream, pdl);
 }
 
 cudaError_t launch_quantize_activation_fp8p(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M,
-                                            int64_t K, cudaStream_t stream, bool pdl) {
+                                            int64_t K, cudaStream_t stream, Pdl pdl) {
   return launch_quantize_permuted<Fp8pUnit>(x, out, row_scale, M, K, fp8p_row_bytes(K), stream, pdl);
 }
 
 namespace {
 template <class Unit>
 cudaError_t launch_permute(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, int64_t row_bytes,
-                           cudaStream_t stream, bool pdl) {
+                           cudaStream_t stream, Pdl pdl) {
   const int64_t units = row_bytes / 16;
   const int threads = 128;
   const dim3 grid(static_cast<unsigned>((units + threads - 1) / threads), static_cast<unsigned>(M < 65535 ? M : 65535));
-  return launch_maybe_pdl(permute_fp8_kernel<Unit>, grid, dim3(threads), 0, stream, pdl, q, out, M, K, row_bytes);
+  return launch_maybe_pdl(permute_fp8_kernel<Unit>, grid, dim3(threads), 0, stream, pdl != Pdl::kSerial, q, out, M, K,
+                          row_bytes, pdl != Pdl::kDependent);
 }
 }  // namespace
 
 cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
-                               cudaStream_t stream, bool pdl) {
+                               cudaStream_t stream, Pdl pdl) {
   return launch_permute<F16pUnit>(q, reinterpret_cast<uint8_t*>(out), M, K, f16p_row_elems(K) * 2, stream, pdl);
 }
 
-cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, cudaStream_t stream, bool pdl) {
+cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_t K, cudaStream_t stream, Pdl pdl) {
   return launch_permute<Fp8pUnit>(q, out, M, K, fp8p_row_bytes(K), stream, pdl);
 }
 
