@@ -156,9 +156,9 @@ typedef enum w4a8_fp8_mode {
  * prefill kernel itself (which read nothing before that wait: their launch is what
  * overlaps). Kernels further back have finished by then as long as the kernel right before
  * released its dependents only after its own wait for its predecessor, as our GEMMs and
- * CUTLASS's do. (Our quantizers and prologues release the GEMM of the same call at once: it
- * reads only this weight before its wait, and the kernel before the quantizer is the one the
- * promise covers.) pi0.5's 1386 GEMMs on an H100: 1.2 ms less per inference (BENCHMARKS.md).
+ * CUTLASS's do. (For such a weight our quantizers and prologues release the GEMM of the same
+ * call at once, before their own wait: it reads only this weight before its wait, and the
+ * kernel before the quantizer is the one the promise covers.) pi0.5's 1386 GEMMs on an H100: 1.2 ms less per inference (BENCHMARKS.md).
  * 0: nothing of the call reads this weight before the kernels before the call have finished.
  * On sm_90+ a call's own first kernel may still be launched as a programmatic dependent when
  * it touches nothing before that point: the FP8 -> FP16 prologue of w4a8_gemm (then the prefill
