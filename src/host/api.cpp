@@ -275,9 +275,10 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // kernel, releasing the GEMM before its wait for an `overlap` weight only. But its CTAs then
 // land on the SMs that kernel leaves free, typically a few, and wait there stacked: fine for
 // the streaming prologue (H100, session 9, w4a8_gemm at M = 50..968, same process against the
-// build before: 1-12% faster on every wgmma row but one, 32768x2048 M = 968, equal), costly for a quantizer of many rows (a row
-// reduction per CTA: 16384x2048 M = 128 fused 25.0 vs 22.0 us, 2048x16384 M = 16 15.6 vs
-// 13.6), a gain for a small one (M = 1: 16384x2048 10.18 vs 10.57 us, 4096x1024 4.39 vs 4.89;
+// build before: 1-12% faster on every wgmma row but one, 32768x2048 M = 968, equal), costly
+// for a quantizer of many rows (a row reduction per CTA: 16384x2048 M = 128 fused 25.0 vs
+// 22.0 us, 2048x16384 M = 16 15.6 vs 13.6, with the GEMM after it early too), a gain for a
+// small one (M = 1: 16384x2048 10.18 vs 10.57 us, 4096x1024 4.39 vs 4.89;
 // M = 16 on K = 2048: 16384x2048 11.93 vs 12.30). Hence quantizers of up to kTinyQuantizer
 // values (64 KB of BF16) start early on any weight, larger ones only for `overlap` weights,
 // as before (in a model their kernel before is the previous layer's, whose CTAs leave no room).
@@ -469,8 +470,9 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
     err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
   }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
-  // After the quantizer: small M only (M > 64: measured no gain, see prologue_pdl), where the
-  // quantizer is a handful of CTAs that the GEMM's waiting CTAs cannot crowd.
+  // After the quantizer: small M only, where the quantizer is a handful of CTAs that the GEMM's
+  // waiting CTAs cannot crowd (above 64 rows, as before: with the quantizer early as well it
+  // was slower, see prologue_pdl; the GEMM alone early there is not measured).
   return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, dev, M <= 64));
 }
 }  // namespace
