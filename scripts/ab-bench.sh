@@ -2,9 +2,9 @@
 # A/B of two library builds on the GPU machine, the dispatched kernels as users get them:
 # bench.py's layer table (and/or the pi0.5 traces) for ./build ("new") and build/base/ (a
 # libw4a8.so.0.1.0 of another tree, e.g. `git worktree add /tmp/base HEAD~1` + a w4a8-only
-# build, copied there with libw4a8_bench.so), run base, new, base in one call so that a drift
-# of the card over the run shows as the two base runs differing (session 9: the fused traces
-# read 0.5-1% apart between runs of the same build, in run order). Then one line per row:
+# build, copied there; libw4a8_bench.so is taken from ./build if missing), run base, new, base
+# in one call so that a drift of the card over the run shows as the two base runs differing
+# (session 9: the fused traces read 0.5-1% apart between runs of the same build, in run order). Then one line per row:
 # new against the mean of the base runs, GEMM and fused columns, and the base spread.
 #
 #   SH=16384x2048,4096x1024 MS=1,16,50 scripts/ab-bench.sh          # layer rows, then traces
@@ -22,6 +22,7 @@ for lib in build build/base; do  # the soname links the loader wants (the carrie
   [ -f "$lib/libw4a8.so.0.1.0" ] || { echo "missing $lib/libw4a8.so.0.1.0"; exit 2; }
   (cd "$lib" && ln -sf libw4a8.so.0.1.0 libw4a8.so.0 && ln -sf libw4a8.so.0 libw4a8.so)
 done
+[ -f build/base/libw4a8_bench.so ] || cp build/libw4a8_bench.so build/base/  # as ab-sweep.sh does
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
 if [ -n "${TESTS:-}" ]; then
   timeout 300 build/tests/w4a8_gpu_tests --gtest_filter="$TESTS" >"$OUT/ab-tests.log" 2>&1

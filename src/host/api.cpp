@@ -282,6 +282,7 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // M = 16 on K = 2048: 16384x2048 11.93 vs 12.30). Hence quantizers of up to kTinyQuantizer
 // values (64 KB of BF16) start early on any weight, larger ones only for `overlap` weights,
 // as before (in a model their kernel before is the previous layer's, whose CTAs leave no room).
+// quantizer_values: the quantizer's M * K; a prologue passes none (-1: always dependent).
 constexpr int64_t kTinyQuantizer = 32768;
 kernels::Pdl prologue_pdl(const w4a8_weight* w, const heuristics::Device& dev, int64_t quantizer_values = -1) {
   if (dev.cc < 90) return kernels::Pdl::kSerial;
