@@ -60,16 +60,19 @@ struct RowQuant {
 
 // One CTA per row. Pass 1 finds the row's amax; pass 2 re-reads the row (from L1/L2) and
 // converts. K % 16 == 0, so the row is a whole number of 16-byte vectors of 8 values.
+template <bool kEarly>
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
-                               float* __restrict__ row_scale, int64_t K, bool early) {
+                               float* __restrict__ row_scale, int64_t K) {
   // Our programmatic dependent (the fused linear's GEMM) reads only weights before its own
   // griddepcontrol.wait, which returns once we have finished. With `early` (an `overlap`
   // weight, or launched normally) it may launch at once, so its launch and first weight loads
   // overlap the kernel before us as well as our own work; otherwise once we have waited for
   // that kernel, which may write the weights (launch.hpp Pdl). The trigger fires once every
-  // CTA of ours has run it, so the GEMM's CTAs cannot crowd ours out.
-  pdl_enter(early);
+  // CTA of ours has run it, so the GEMM's CTAs cannot crowd ours out. (kEarly is a template
+  // parameter: as a kernel argument, the trigger waited for its constant-bank load at kernel
+  // start, and a chain of fused calls on `overlap` weights got 0.5-1% slower, H100.)
+  pdl_enter(kEarly);
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const uint4* xr = reinterpret_cast<const uint4*>(x + row * K);
@@ -117,11 +120,11 @@ __device__ __forceinline__ RowQuant quantize_row_in_registers(const uint4* __res
   return rq;
 }
 
-template <int VECS, int MAX_THREADS>
+template <int VECS, int MAX_THREADS, bool kEarly>
 __global__ void __launch_bounds__(MAX_THREADS)
     quantize_activation_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ q,
-                                    float* __restrict__ row_scale, int64_t K, bool early) {
-  pdl_enter(early);  // see quantize_activation_kernel
+                                    float* __restrict__ row_scale, int64_t K) {
+  pdl_enter(kEarly);  // see quantize_activation_kernel
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const RowQuant rq = quantize_row_in_registers<VECS>(reinterpret_cast<const uint4*>(x + row * K),
@@ -180,10 +183,10 @@ __device__ __forceinline__ uint4 permuted_unit(const Unit& u, int64_t K, WordAt 
 // unit, so a warp's stores cover 512 contiguous bytes; the 8 threads of a block share its
 // source bytes through L1. Grid: (units per row / blockDim, min(M, 65535)); rows past
 // gridDim.y are walked with that stride.
-template <class Unit>
+template <class Unit, bool kEarly>
 __global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __restrict__ out, int64_t M,
-                                   int64_t K, int64_t row_bytes, bool early) {
-  pdl_enter(early);  // as in quantize_activation_kernel (our input is the preceding kernel's)
+                                   int64_t K, int64_t row_bytes) {
+  pdl_enter(kEarly);  // as in quantize_activation_kernel (our input is the preceding kernel's)
   const int64_t unit = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (unit * 16 >= row_bytes) return;
   const Unit u(unit);
@@ -199,11 +202,11 @@ __global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __res
 // One CTA per row; after the amax, one thread per 16-byte output unit (coalesced stores): it
 // quantizes the words of quarters c and c + 1 it needs at a time (quantize8 on 8 values)
 // from the row, now in L1.
-template <class Unit>
+template <class Unit, bool kEarly>
 __global__ void __launch_bounds__(kActThreads)
     quantize_activation_permuted_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
-                                        float* __restrict__ row_scale, int64_t K, int64_t row_bytes, bool early) {
-  pdl_enter(early);  // see quantize_activation_kernel
+                                        float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
+  pdl_enter(kEarly);  // see quantize_activation_kernel
   __shared__ uint32_t smem[32];
   const int64_t row = blockIdx.x;
   const uint16_t* xr = x + row * K;
@@ -235,12 +238,11 @@ __global__ void __launch_bounds__(kActThreads)
 // vectors, K <= 16384): one read of the row, its codes in k order through shared memory (K
 // bytes, dynamic), then the permuted 16-byte units as above (a warp's shared-memory reads are
 // consecutive words).
-template <class Unit>
+template <class Unit, bool kEarly>
 __global__ void __launch_bounds__(kRegsManyThreads)
     quantize_activation_permuted_regs_kernel(const uint16_t* __restrict__ x, uint8_t* __restrict__ out,
-                                             float* __restrict__ row_scale, int64_t K, int64_t row_bytes,
-                                             bool early) {
-  pdl_enter(early);  // see quantize_activation_kernel
+                                             float* __restrict__ row_scale, int64_t K, int64_t row_bytes) {
+  pdl_enter(kEarly);  // see quantize_activation_kernel
   __shared__ uint32_t smem[32];
   extern __shared__ uint32_t row_codes[];  // K / 4 words
   const int64_t row = blockIdx.x;
@@ -350,9 +352,10 @@ __global__ void finalize_tensor_scale_kernel(uint32_t* amax_bits) {
 
 }  // namespace
 
-cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
-                                       int64_t M, int64_t K, cudaStream_t stream, Pdl pdl) {
-  const bool dep = pdl != Pdl::kSerial, early = pdl != Pdl::kDependent;
+namespace {
+template <bool kEarly>
+cudaError_t launch_quantize_plain(const uint16_t* x, uint8_t* q, float* row_scale, int64_t M, int64_t K,
+                                  cudaStream_t stream, bool dep) {
   // Few rows: the register kernel with wide CTAs (latency: the GEMM waits for it). Many rows:
   // the register kernel with CTAs of <= 256 threads, several per SM (bandwidth); rows longer
   // than 16384: the two-pass kernel.
@@ -363,33 +366,46 @@ cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row
   };
   const dim3 grid(static_cast<unsigned>(M));
   if (M <= 64 && nvec <= int64_t(kVecsPerThread) * kRegsMaxThreads)
-    return launch_maybe_pdl(quantize_activation_regs_kernel<kVecsPerThread, kRegsMaxThreads>, grid,
-                            dim3(threads_for(kVecsPerThread)), 0, stream, dep, x, q, row_scale, K, early);
+    return launch_maybe_pdl(quantize_activation_regs_kernel<kVecsPerThread, kRegsMaxThreads, kEarly>, grid,
+                            dim3(threads_for(kVecsPerThread)), 0, stream, dep, x, q, row_scale, K);
   if (nvec <= int64_t(kVecsPerThreadMany) * kRegsManyThreads)
-    return launch_maybe_pdl(quantize_activation_regs_kernel<kVecsPerThreadMany, kRegsManyThreads>, grid,
-                            dim3(threads_for(kVecsPerThreadMany)), 0, stream, dep, x, q, row_scale, K, early);
-  return launch_maybe_pdl(quantize_activation_kernel, grid, dim3(kActThreads), 0, stream, dep, x, q, row_scale, K,
-                          early);
+    return launch_maybe_pdl(quantize_activation_regs_kernel<kVecsPerThreadMany, kRegsManyThreads, kEarly>, grid,
+                            dim3(threads_for(kVecsPerThreadMany)), 0, stream, dep, x, q, row_scale, K);
+  return launch_maybe_pdl(quantize_activation_kernel<kEarly>, grid, dim3(kActThreads), 0, stream, dep, x, q, row_scale,
+                          K);
 }
 
-namespace {
 // Rows up to 16384 values: the register kernel (one read of each row); longer: two passes.
-template <class Unit>
+template <class Unit, bool kEarly>
 cudaError_t launch_quantize_permuted(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M, int64_t K,
-                                     int64_t row_bytes, cudaStream_t stream, Pdl pdl) {
-  const bool dep = pdl != Pdl::kSerial, early = pdl != Pdl::kDependent;
+                                     int64_t row_bytes, cudaStream_t stream, bool dep) {
   const int64_t nvec = K / 8;
   const dim3 grid(static_cast<unsigned>(M));
   if (nvec <= int64_t(kVecsPerThreadMany) * kRegsManyThreads) {
     const int64_t per = (nvec + kVecsPerThreadMany - 1) / kVecsPerThreadMany;
     const int threads = static_cast<int>((per + 31) / 32 * 32);
-    return launch_maybe_pdl(quantize_activation_permuted_regs_kernel<Unit>, grid, dim3(threads), size_t(K), stream, dep,
-                            x, out, row_scale, K, row_bytes, early);
+    return launch_maybe_pdl(quantize_activation_permuted_regs_kernel<Unit, kEarly>, grid, dim3(threads), size_t(K),
+                            stream, dep, x, out, row_scale, K, row_bytes);
   }
-  return launch_maybe_pdl(quantize_activation_permuted_kernel<Unit>, grid, dim3(kActThreads), 0, stream, dep, x, out,
-                          row_scale, K, row_bytes, early);
+  return launch_maybe_pdl(quantize_activation_permuted_kernel<Unit, kEarly>, grid, dim3(kActThreads), 0, stream, dep,
+                          x, out, row_scale, K, row_bytes);
+}
+template <class Unit>
+cudaError_t launch_quantize_permuted(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M, int64_t K,
+                                     int64_t row_bytes, cudaStream_t stream, Pdl pdl) {
+  return pdl == Pdl::kDependent
+             ? launch_quantize_permuted<Unit, false>(x, out, row_scale, M, K, row_bytes, stream, true)
+             : launch_quantize_permuted<Unit, true>(x, out, row_scale, M, K, row_bytes, stream, pdl != Pdl::kSerial);
 }
 }  // namespace
+
+// (A kernel launched normally runs after everything before it, so it may release its
+// dependent at once: kSerial takes the kEarly kernels.)
+cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
+                                       int64_t M, int64_t K, cudaStream_t stream, Pdl pdl) {
+  return pdl == Pdl::kDependent ? launch_quantize_plain<false>(x, q, row_scale, M, K, stream, true)
+                                : launch_quantize_plain<true>(x, q, row_scale, M, K, stream, pdl != Pdl::kSerial);
+}
 
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
                                             int64_t M, int64_t K, cudaStream_t stream, Pdl pdl) {
@@ -409,8 +425,11 @@ cudaError_t launch_permute(const uint8_t* q, uint8_t* out, int64_t M, int64_t K,
   const int64_t units = row_bytes / 16;
   const int threads = 128;
   const dim3 grid(static_cast<unsigned>((units + threads - 1) / threads), static_cast<unsigned>(M < 65535 ? M : 65535));
-  return launch_maybe_pdl(permute_fp8_kernel<Unit>, grid, dim3(threads), 0, stream, pdl != Pdl::kSerial, q, out, M, K,
-                          row_bytes, pdl != Pdl::kDependent);
+  if (pdl == Pdl::kDependent)
+    return launch_maybe_pdl(permute_fp8_kernel<Unit, false>, grid, dim3(threads), 0, stream, true, q, out, M, K,
+                            row_bytes);
+  return launch_maybe_pdl(permute_fp8_kernel<Unit, true>, grid, dim3(threads), 0, stream, pdl != Pdl::kSerial, q, out,
+                          M, K, row_bytes);
 }
 }  // namespace
 
