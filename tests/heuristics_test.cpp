@@ -157,8 +157,10 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   auto name = [&](int64_t M, int64_t N, int64_t K, const heuristics::Device& d, bool f16 = true) {
     return std::string(heuristics::config_name(heuristics::choose_config({M, N, K, 16}, d, f16)));
   };
-  EXPECT_EQ(name(50, 16384, 2048, h100), "wgmma_exact_bm64_g16");
-  EXPECT_EQ(name(128, 16384, 2048, h100), "wgmma_exact_bm128_g16");
+  // Up to 128 tokens, unsplit 64- / 128-token tiles with 128-k stages (sweep-s128).
+  EXPECT_EQ(name(50, 16384, 2048, h100), "wgmma_exact_bm64_s128_g16");
+  EXPECT_EQ(name(128, 16384, 2048, h100), "wgmma_exact_bm128_s128_g16");
+  EXPECT_EQ(name(200, 16384, 2048, h100).find("_s128"), std::string::npos);  // not measured there
   EXPECT_EQ(name(968, 16384, 2048, h100), "wgmma_exact_bm256_g16");
   EXPECT_EQ(name(968, 2048, 16384, h100), "wgmma_exact_bm256_k2_g16");  // sweep968: 113.6 vs bm128 129.5 us
   EXPECT_EQ(name(4096, 2048, 16384, h100), "wgmma_exact_bm256_g16");

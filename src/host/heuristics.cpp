@@ -11,10 +11,10 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false) {
+int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false, int kh = 1) {
   for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
     const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
-    if (c.group == group && c.bm == bm && c.f16_in == f16_in && c.splits == splits && c.fp8 == fp8)
+    if (c.group == group && c.bm == bm && c.f16_in == f16_in && c.splits == splits && c.fp8 == fp8 && c.kh == kh)
       return kernels::mma_config_count() + i;
   }
   return -1;
@@ -246,6 +246,15 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
       if (best < 0 || cost < best_cost || (cost == best_cost && splits == best_s && bm > best_bm))
         best = index, best_bm = bm, best_s = splits, best_cost = cost;
     }
+  // Up to 128 tokens, an unsplit 64- or 128-token tile runs with 128-k stages (one barrier
+  // round trip and wgmma wait per 128 k). H100, bench/results/sweep-s128-h100-2026-11-26.csv
+  // (same process, us, 64-k / 128-k stages): 16384x2048 M=50 bm64 16.85 / 16.40, M=64 16.95 /
+  // 16.41, M=128 bm128 20.24 / 19.45; 32768x2048 M=50 29.19 / 28.97, M=64 30.09 / 28.73,
+  // M=128 37.88 / 36.21; 2048x2048 M=50 14.31 / 13.45. Not measured above 128 tokens.
+  if (best >= 0 && f16_in && best_s == 1 && best_bm <= 128 && p.M <= 128) {
+    const int twin = find_wgmma(p.group, best_bm, true, 1, false, 2);
+    if (twin >= 0) best = twin;
+  }
   return best;
 }
 
@@ -285,7 +294,7 @@ bool config_f16_in(int index) {
 int unsplit(int index) {
   if (!is_wgmma(index)) return index;
   const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
-  return c.splits > 1 ? find_wgmma(c.group, c.bm, c.f16_in, 1, c.fp8) : index;
+  return c.splits > 1 ? find_wgmma(c.group, c.bm, c.f16_in, 1, c.fp8, c.kh) : index;
 }
 
 // wgmma when its tiles occupy at least half the SMs; below that the mma.sync kernel, which

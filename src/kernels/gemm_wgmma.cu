@@ -26,6 +26,9 @@
 //    dequantize the next. Block scales come from global memory, a few stages ahead.
 //  - Epilogue: FP32 scaling by row scale (staged in shared memory), alpha, s2, 2^6; bias;
 //    neighbouring channels swapped between lanes so that each store writes two BF16.
+// 128-k stages ("_s128" configurations, KH = 2; exact path with FP16 activations, 64 and 128
+// tokens): each stage is two of the 64-k stages above under one mbarrier, one commit and one
+// wait (AUTO's pick up to 128 tokens, heuristics.cpp).
 // Persistent: the grid is at most one CTA per SM and every role walks the same tile
 // sequence (tile = blockIdx.x, +gridDim.x, ...; tokens fastest), so the TMA thread runs into
 // the next tile while the consumers finish the current one.
@@ -91,13 +94,16 @@ constexpr int kConsumerThreads = 256;  // warpgroups 1 and 2
 constexpr int kThreads = 128 + kConsumerThreads;
 constexpr int kFp8TableBytes = 256 * 8;  // FP8 path: 8 E4M3 products per block-scale byte
 
-template <int BM, bool kF16In, bool kFp8 = false>
+template <int BM, bool kF16In, bool kFp8 = false, int KH = 1>
 struct Layout {
   static_assert(!kFp8 || kF16In, "the FP8 path takes its activations from a prologue");
-  static constexpr int kStageK = kFp8 ? kBKFp8 : kBK;
+  static_assert(KH == 1 || (KH == 2 && kF16In && !kFp8), "128-k stages: the exact f16-in variant only");
+  // k per stage: 64 (exact path; KH = 2: 128, as two 64-k halves) or 128 (FP8 path).
+  static constexpr int kStageK = kFp8 ? kBKFp8 : kBK * KH;
   static constexpr int kWBytes = kBN * kStageK / 2;  // packed weights per stage
   // Ring depths: as deep as shared memory allows (H100: 227 KB per block).
   static constexpr int kRawStages = kFp8 ? (BM == 256 ? 5 : BM == 128 ? 9 : 12)
+                                    : KH == 2 ? (BM == 128 ? 5 : 9)
                                     : kF16In ? (BM == 256 ? 6 : BM == 128 ? 10 : 12) : (BM == 256 ? 6 : 8);
   static constexpr int kB16Stages = kF16In ? 0 : BM == 256 ? 3 : 4;
   // Activations per stage: FP8 (FP8 path, converter variant) or FP16 bytes.
@@ -223,7 +229,7 @@ __device__ __noinline__ void wgmma_glu_epilogue(WgAcc<BM> a, uint16_t* y, int gl
 #endif
 }
 
-template <int GROUP, int BM, bool kF16In, bool kFp8>
+template <int GROUP, int BM, bool kF16In, bool kFp8, int KH>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_exact_kernel(const __grid_constant__ CUtensorMap wmap,
                        const __grid_constant__ CUtensorMap xmap, const GemmParams p, const int splits,
@@ -235,7 +241,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   pdl_wait();
   pdl_launch_dependents();
   constexpr int kConverterThreads = 96;  // warps 1-3 of warpgroup 0
-  using L = Layout<BM, kF16In, kFp8>;
+  using L = Layout<BM, kF16In, kFp8, KH>;
+  // KH = 2: each stage is two 64-k halves (weights [128 rows x 64 bytes] in one copy, the
+  // activations as two [BM x 64 k] tiles), one mbarrier round trip and one wgmma commit / wait
+  // per 128 k instead of per 64 k: 1-6% faster at 50-128 tokens (H100, heuristics.cpp), where
+  // a 64-k stage costs ~340 ns of chained latencies (BENCHMARKS.md, session 10).
   constexpr int kStageK = L::kStageK, kWBytes = L::kWBytes;
   constexpr int R = L::kRawStages, F = kF16In ? 1 : L::kB16Stages;  // (F unused when kF16In)
   extern __shared__ uint8_t smem_dyn[];
@@ -292,11 +302,13 @@ __global__ void __launch_bounds__(kThreads, 1)
           const int s = it % R;
           mbar_wait(raw_empty(s), ((it / R) & 1) ^ 1);
           mbar_expect_tx(raw_full(s), L::kRawBytes);
-          if (!kFp8 && p.tiled)  // (byte 0, row 0, k-tile = stage, first row block)
-            tma_load_4d(raw_w(s), &wmap, raw_full(s), 0, 0, kb, w.nt * (kBN / 16));
+          if (!kFp8 && p.tiled)  // (byte 0, row 0, first k-tile of the stage, first row block)
+            tma_load_4d(raw_w(s), &wmap, raw_full(s), 0, 0, kb * KH, w.nt * (kBN / 16));
           else
             tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kStageK / 2), w.nt * kBN);
-          tma_load_2d(raw_x(s), &xmap, raw_full(s), kb * kStageK, w.mt * BM);
+#pragma unroll
+          for (int h = 0; h < KH; ++h)  // 64 k of FP16 per copy (one 128-byte swizzle row)
+            tma_load_2d(raw_x(s) + h * (BM * 128), &xmap, raw_full(s), kb * kStageK + 64 * h, w.mt * BM);
         }
       }
     } else if (!kF16In && threadIdx.x >= 32) {  // converters
@@ -385,6 +397,18 @@ __global__ void __launch_bounds__(kThreads, 1)
       sc[1] = sok1 && grp < kgroups ? ld_u8_l2_256(srow1 + at) : 0u;
     }
   };
+  // A stage's scales: its KH 64-k halves' (the FP8 path: its one 128-k stage's).
+  auto load_stage_scales = [&](int kb, uint32_t (&sc)[KH][2]) {
+#pragma unroll
+    for (int h = 0; h < KH; ++h) load_scales(kb * KH + h, sc[h]);
+  };
+  // Where rows r0 and r0 + 8 of a stage's weights are in shared memory, and how far apart
+  // a stage's two 64-k halves are (KH = 2): the canonical layout's copy is [128 rows x 64
+  // bytes], the tiled one's [8 row blocks][2 halves][16 rows x 32 bytes] (tma_load_4d).
+  const uint32_t w_r0 = KH == 1 ? uint32_t(r0) * 32u
+                                : p.tiled ? uint32_t(r0 >> 4) * 1024u + uint32_t(r0 & 15) * 32u : uint32_t(r0) * 64u;
+  const uint32_t w_r8 = KH == 1 || p.tiled ? 256u : 512u;
+  const uint32_t w_half = p.tiled ? 512u : 32u;
 
   // FP8 path: the product table, T[sb][i] = e4m3(mag_i * sb * 2^shift) for every block-scale
   // byte sb (NaN scales give NaN products), one row per consumer thread; exact products are
@@ -413,10 +437,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   // serialize the wgmmas, C7512); the converter variant keeps one, to leave its B ring
   // room), and one set of A fragments and scale registers per stage in flight or prepared.
   // The FP8 path keeps one (a stage pair's sum is promoted before the next pair reuses acc).
-  constexpr int kDepth = kF16In && !kFp8 && BM <= 128 ? 2 : 1;
+  // 128-k stages (KH = 2) keep one: eight wgmmas per stage are in flight behind the next.
+  constexpr int kDepth = kF16In && !kFp8 && BM <= 128 && KH == 1 ? 2 : 1;
   constexpr int NP = kDepth + 1;
-  uint32_t afrag[NP][4][4];
-  uint32_t scales[NP][2] = {};
+  uint32_t afrag[NP][4 * KH][4];
+  uint32_t scales[NP][KH][2] = {};
   uint32_t it = 0;
   int kb_first = 0;  // the current item's first stage
 
@@ -433,9 +458,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   // Exact path: dequantizes the 16 k of rows r0 and r0 + 8 of a 64-k stage into the 4 k16
   // steps' FP16 A fragments.
   // f0, f1: (sb, sb) of both rows as FP16 pairs.
-  auto dequant_exact = [&](uint32_t (&a)[4][4], uint32_t s, uint32_t f0, uint32_t f1) {
-    const uint2 wa = lds64(raw_w(s) + r0 * 32 + 8 * c);
-    const uint2 wb = lds64(raw_w(s) + (r0 + 8) * 32 + 8 * c);
+  auto dequant_exact = [&](uint32_t (&a)[4][4], uint32_t s, uint32_t f0, uint32_t f1, int h) {
+    const uint32_t at = raw_w(s) + w_r0 + h * w_half + 8 * c;
+    const uint2 wa = lds64(at);
+    const uint2 wb = lds64(at + w_r8);
     if constexpr (!kF16In) mbar_arrive(raw_empty(s));  // B lives in its own ring
 #pragma unroll
     for (int word = 0; word < 2; ++word) {
@@ -487,20 +513,30 @@ __global__ void __launch_bounds__(kThreads, 1)
     constexpr int P = decltype(parity)::value;
     const int s = it % R, f = it % F;
     (void)f;
-    // This stage's scales (the exact path's as FP16 pairs); then the loads for stage kb + NP.
-    const uint32_t sc[2] = {scales[P][0], scales[P][1]};
-    const uint32_t f0 = kFp8 ? 0u : e4m3x2_to_f16x2(prmt(sc[0], 0u, 0x0000u));
-    const uint32_t f1 = kFp8 ? 0u : e4m3x2_to_f16x2(prmt(sc[1], 0u, 0x0000u));
-    load_scales(kb + NP, scales[P]);
+    // This stage's scales (the exact path's as FP16 pairs, per 64-k half); then the loads for
+    // stage kb + NP.
+    const uint32_t sc[2] = {scales[P][0][0], scales[P][0][1]};
+    uint32_t f0[KH], f1[KH];
+#pragma unroll
+    for (int h = 0; h < KH; ++h) {
+      f0[h] = kFp8 ? 0u : e4m3x2_to_f16x2(prmt(scales[P][h][0], 0u, 0x0000u));
+      f1[h] = kFp8 ? 0u : e4m3x2_to_f16x2(prmt(scales[P][h][1], 0u, 0x0000u));
+    }
+    load_stage_scales(kb + NP, scales[P]);
     mbar_wait(raw_full(s), (it / R) & 1);
-    uint32_t(&a)[4][4] = afrag[P];
+    uint32_t(&a)[4 * KH][4] = afrag[P];
     // FP8 path: stage pairs share one sum (promoted every 256 k); the first stage of a pair
     // reuses the fragments of the previous pair's first stage, so that one must be done.
     if constexpr (kFp8)
       if (P == 0 && kb > kb_first) wgmma_wait<1>();
-    if constexpr (kFp8) dequant_fp8(a, s, sc);
-    else dequant_exact(a, s, f0, f1);
-    (void)f0, (void)f1;
+    if constexpr (kFp8) {
+      dequant_fp8(a, s, sc);
+    } else {
+#pragma unroll
+      for (int h = 0; h < KH; ++h)
+        dequant_exact(*reinterpret_cast<uint32_t(*)[4][4]>(&a[4 * h]), s, f0[h], f1[h], h);
+    }
+    (void)sc;
     // The stage's 4 wgmmas once B is there; then wait until only this stage is in flight
     // and hand the previous stage's B buffer back. The FP8 path instead, at the first stage of
     // a pair, waits for the previous pair, promotes its sum, releases its two stages and then
@@ -523,8 +559,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     wgmma_fence();
 #pragma unroll
-    for (int st = 0; st < 4; ++st)  // +32 bytes per k16 (16-bit) or k32 (FP8) step
-      wgmma_rs<BM, kFp8>(acc, a[st], desc + 2 * st, kFp8 && P == 0 && st == 0 ? 0 : 1);
+    for (int st = 0; st < 4 * KH; ++st)  // +32 bytes per k16 (16-bit) or k32 (FP8) step; the
+      // second 64-k half's activations are the next [BM x 128 bytes] tile (b_desc: addr >> 4)
+      wgmma_rs<BM, kFp8>(acc, a[st], desc + (st / 4) * (BM * 128 / 16) + 2 * (st % 4),
+                         kFp8 && P == 0 && st == 0 ? 0 : 1);
     wgmma_commit();
     if constexpr (!kFp8) {
       wgmma_wait<kDepth>();
@@ -557,7 +595,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       srow1 = p.sb + s_row(sok1 ? row + 8 : 0);
     }
 #pragma unroll
-    for (int k = 0; k < NP; ++k) load_scales(w.kb0 + k, scales[k]);
+    for (int k = 0; k < NP; ++k) load_stage_scales(w.kb0 + k, scales[k]);
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) acc[i] = 0.0f;
     if constexpr (kFp8)
@@ -687,29 +725,34 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 }
 
 // ---- the whitelist ----------------------------------------------------------------------
-// X(group, tokens per tile, activations from the prologue, K splits, FP8 path). The first
-// ten keep their indices from before split-K existed, the first twenty from before the FP8
-// path. The FP8 path runs 128-token tiles only: its promotion registers (fin) leave no room
-// for a 256-token accumulator.
+// X(group, tokens per tile, activations from the prologue, K splits, FP8 path, 64-k halves
+// per stage). The first ten keep their indices from before split-K existed, the first twenty
+// from before the FP8 path, the first 24 from before the 128-k stages ("_s128", session 10).
+// The FP8 path runs 128-token tiles only: its promotion registers (fin) leave no room for a
+// 256-token accumulator.
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
-  X(16, 128, 1, 1, 0) X(16, 256, 1, 1, 0) X(16, 64, 1, 1, 0) X(32, 128, 1, 1, 0) X(32, 256, 1, 1, 0)   \
-  X(32, 64, 1, 1, 0) X(16, 128, 0, 1, 0) X(16, 256, 0, 1, 0) X(32, 128, 0, 1, 0) X(32, 256, 0, 1, 0)   \
-  X(16, 256, 1, 2, 0) X(16, 256, 1, 4, 0) X(16, 128, 1, 2, 0) X(16, 128, 1, 4, 0) X(32, 256, 1, 2, 0)  \
-  X(32, 256, 1, 4, 0) X(32, 128, 1, 2, 0) X(32, 128, 1, 4, 0) X(16, 128, 1, 8, 0) X(32, 128, 1, 8, 0)  \
-  X(16, 128, 1, 1, 1) X(32, 128, 1, 1, 1) X(16, 128, 1, 4, 1) X(32, 128, 1, 4, 1)
+  X(16, 128, 1, 1, 0, 1) X(16, 256, 1, 1, 0, 1) X(16, 64, 1, 1, 0, 1) X(32, 128, 1, 1, 0, 1) X(32, 256, 1, 1, 0, 1)   \
+  X(32, 64, 1, 1, 0, 1) X(16, 128, 0, 1, 0, 1) X(16, 256, 0, 1, 0, 1) X(32, 128, 0, 1, 0, 1) X(32, 256, 0, 1, 0, 1)   \
+  X(16, 256, 1, 2, 0, 1) X(16, 256, 1, 4, 0, 1) X(16, 128, 1, 2, 0, 1) X(16, 128, 1, 4, 0, 1) X(32, 256, 1, 2, 0, 1)  \
+  X(32, 256, 1, 4, 0, 1) X(32, 128, 1, 2, 0, 1) X(32, 128, 1, 4, 0, 1) X(16, 128, 1, 8, 0, 1) X(32, 128, 1, 8, 0, 1)  \
+  X(16, 128, 1, 1, 1, 1) X(32, 128, 1, 1, 1, 1) X(16, 128, 1, 4, 1, 1) X(32, 128, 1, 4, 1, 1)  \
+  X(16, 64, 1, 1, 0, 2) X(32, 64, 1, 1, 0, 2) X(16, 128, 1, 1, 0, 2) X(32, 128, 1, 1, 0, 2)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
 #define W4A8_WGMMA_NAME1(PFX, G, BM, S) \
   ((S) > 1 ? PFX W4A8_STR(BM) "_k" W4A8_STR(S) "_g" W4A8_STR(G) : PFX W4A8_STR(BM) "_g" W4A8_STR(G))
-#define W4A8_WGMMA_NAME(G, BM, F16, S, FP8)                                                  \
-  ((FP8) ? W4A8_WGMMA_NAME1("wgmma_fp8_bm", G, BM, S)                                         \
-   : (F16) ? W4A8_WGMMA_NAME1("wgmma_exact_bm", G, BM, S) : W4A8_WGMMA_NAME1("wgmma_exact_cvt_bm", G, BM, S))
-#define W4A8_WGMMA_ENTRY(G, BM, F16, S, FP8) {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8), FP8 != 0},
+#define W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH)                                              \
+  ((FP8)       ? W4A8_WGMMA_NAME1("wgmma_fp8_bm", G, BM, S)                                   \
+   : (KH) == 2 ? "wgmma_exact_bm" W4A8_STR(BM) "_s128_g" W4A8_STR(G)                         \
+   : (F16)     ? W4A8_WGMMA_NAME1("wgmma_exact_bm", G, BM, S)                                 \
+               : W4A8_WGMMA_NAME1("wgmma_exact_cvt_bm", G, BM, S))
+#define W4A8_WGMMA_ENTRY(G, BM, F16, S, FP8, KH) \
+  {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH), FP8 != 0, KH},
 const WgmmaConfig kConfigs[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_ENTRY)};
 using KernelFn = void (*)(const CUtensorMap, const CUtensorMap, const GemmParams, const int, const int);
-#define W4A8_WGMMA_FN(G, BM, F16, S, FP8) &wgmma_exact_kernel<G, BM, F16 != 0, FP8 != 0>,
+#define W4A8_WGMMA_FN(G, BM, F16, S, FP8, KH) &wgmma_exact_kernel<G, BM, F16 != 0, FP8 != 0, KH>,
 const KernelFn kKernels[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_FN)};
-#define W4A8_WGMMA_SMEM(G, BM, F16, S, FP8) Layout<BM, F16 != 0, FP8 != 0>::kDynamicSmem,
+#define W4A8_WGMMA_SMEM(G, BM, F16, S, FP8, KH) Layout<BM, F16 != 0, FP8 != 0, KH>::kDynamicSmem,
 const int kSmem[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_SMEM)};
 constexpr int kNumConfigs = sizeof(kConfigs) / sizeof(kConfigs[0]);
 
@@ -741,14 +784,14 @@ bool encode_2d(CUtensorMap* map, const void* base, uint64_t cols, uint64_t rows,
 }
 
 // The tiled weights [row blocks][k-tiles][16 rows][32 bytes] as a 4-D byte tensor, copied in
-// boxes of 32 bytes x 16 rows x 1 k-tile x 8 row blocks (see tma_load_4d).
-bool encode_tiled_weights(CUtensorMap* map, const void* base, int64_t N, int64_t K) {
+// boxes of 32 bytes x 16 rows x kh k-tiles (one stage) x 8 row blocks (see tma_load_4d).
+bool encode_tiled_weights(CUtensorMap* map, const void* base, int64_t N, int64_t K, int kh) {
   auto fn = encode_fn();
   if (!fn) return false;
   const cuuint64_t ktiles = cuuint64_t((K + 63) / 64), blocks = cuuint64_t((N + 15) / 16);
   const cuuint64_t dims[4] = {32, 16, ktiles, blocks};
   const cuuint64_t strides[3] = {32, 512, 512 * ktiles};
-  const cuuint32_t box[4] = {kBK / 2, 16, 1, kBN / 16};
+  const cuuint32_t box[4] = {kBK / 2, 16, cuuint32_t(kh), kBN / 16};
   const cuuint32_t elem[4] = {1, 1, 1, 1};
   return fn(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, const_cast<void*>(base), dims, strides, box, elem,
             CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
@@ -760,7 +803,7 @@ bool encode_tiled_weights(CUtensorMap* map, const void* base, int64_t N, int64_t
 int wgmma_config_count() { return kNumConfigs; }
 
 int wgmma_splits(int index, int64_t K) {
-  const int64_t stage_k = kConfigs[index].fp8 ? kBKFp8 : kBK;
+  const int64_t stage_k = kConfigs[index].fp8 ? kBKFp8 : kBK * kConfigs[index].kh;
   const int64_t nk = (K + stage_k - 1) / stage_k;
   int64_t s = kConfigs[index].splits;
   if (s > nk) s = nk > 0 ? nk : 1;
@@ -799,8 +842,8 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
                                           c.bm, CU_TENSOR_MAP_SWIZZLE_128B, 2)
                               : encode_2d(&xmap, p.x, uint64_t(p.K), uint64_t(p.M), kBK, c.bm,
                                           CU_TENSOR_MAP_SWIZZLE_64B);
-  const uint32_t wbox = (c.fp8 ? kBKFp8 : kBK) / 2;  // bytes of a row per stage
-  const bool wok = p.tiled ? encode_tiled_weights(&wmap, p.w, p.N, p.K)
+  const uint32_t wbox = (c.fp8 ? kBKFp8 : kBK * c.kh) / 2;  // bytes of a row per stage
+  const bool wok = p.tiled ? encode_tiled_weights(&wmap, p.w, p.N, p.K, c.kh)
                            : encode_2d(&wmap, p.w, uint64_t(p.K / 2), uint64_t(p.N), wbox, kBN,
                                        CU_TENSOR_MAP_SWIZZLE_NONE);
   if (!xok || !wok) return cudaErrorInvalidValue;

@@ -78,6 +78,7 @@ struct WgmmaConfig {
   int splits;   // K cut into this many contiguous ranges (work items); > 1: needs GemmParams::partial
   const char* name;
   bool fp8;     // the FP8 tensor-core path (GemmParams::fp8, x8p); f16_in is then true
+  int kh;       // 64-k halves per stage: 1, or 2 (128-k stages; exact f16_in only)
 };
 int wgmma_config_count();
 const WgmmaConfig& wgmma_config(int index);
