@@ -863,7 +863,8 @@ TEST(GpuLinear, GatedEpilogueEqualsUngatedThenAct) {
     int64_t M, N, K;
   };
   for (const Case c : {Case{1, 96, 256}, Case{13, 2048, 1024}, Case{50, 8192, 1024}, Case{200, 512, 2048},
-                       Case{600, 2048, 2048}, Case{128, 2048, 16384}})
+                       Case{600, 2048, 2048}, Case{128, 2048, 16384},
+                       Case{50, 16384, 2048}, Case{100, 16384, 2048}})  // (the 128-k-stage wgmma tiles)
     for (const int act : {int(W4A8_GLU_GELU_TANH), int(W4A8_GLU_SILU)}) {
       Problem pb(c.M, c.N, c.K, 16);
       pb.randomize(rng, true);
