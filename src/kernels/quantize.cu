@@ -4,6 +4,8 @@
 // RNE + satfinite E4M3 conversion, which the reference reproduces.
 #include <cuda_runtime.h>
 
+#include <type_traits>
+
 #include "kernels/common.cuh"
 #include "kernels/launch.hpp"
 #include "w4a8/formats.hpp"
@@ -353,6 +355,16 @@ __global__ void finalize_tensor_scale_kernel(uint32_t* amax_bits) {
 }  // namespace
 
 namespace {
+// The launch a Pdl asks for (launch.hpp): launch(std::bool_constant<kEarly>, dep) with dep =
+// launched as a programmatic dependent and kEarly = the kernel releases its own dependent
+// before its wait. kDependent: programmatic, release after the wait; kDependentEarly:
+// programmatic, release before it; kSerial: a normal launch, which runs after everything
+// before it and so may release at once (the kEarly kernels).
+template <class Launch>
+cudaError_t launch_as(Pdl pdl, Launch launch) {
+  return pdl == Pdl::kDependent ? launch(std::false_type(), true) : launch(std::true_type(), pdl != Pdl::kSerial);
+}
+
 template <bool kEarly>
 cudaError_t launch_quantize_plain(const uint16_t* x, uint8_t* q, float* row_scale, int64_t M, int64_t K,
                                   cudaStream_t stream, bool dep) {
@@ -393,18 +405,17 @@ cudaError_t launch_quantize_permuted(const uint16_t* x, uint8_t* out, float* row
 template <class Unit>
 cudaError_t launch_quantize_permuted(const uint16_t* x, uint8_t* out, float* row_scale, int64_t M, int64_t K,
                                      int64_t row_bytes, cudaStream_t stream, Pdl pdl) {
-  return pdl == Pdl::kDependent
-             ? launch_quantize_permuted<Unit, false>(x, out, row_scale, M, K, row_bytes, stream, true)
-             : launch_quantize_permuted<Unit, true>(x, out, row_scale, M, K, row_bytes, stream, pdl != Pdl::kSerial);
+  return launch_as(pdl, [&](auto early, bool dep) {
+    return launch_quantize_permuted<Unit, decltype(early)::value>(x, out, row_scale, M, K, row_bytes, stream, dep);
+  });
 }
 }  // namespace
 
-// (A kernel launched normally runs after everything before it, so it may release its
-// dependent at once: kSerial takes the kEarly kernels.)
 cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
                                        int64_t M, int64_t K, cudaStream_t stream, Pdl pdl) {
-  return pdl == Pdl::kDependent ? launch_quantize_plain<false>(x, q, row_scale, M, K, stream, true)
-                                : launch_quantize_plain<true>(x, q, row_scale, M, K, stream, pdl != Pdl::kSerial);
+  return launch_as(pdl, [&](auto early, bool dep) {
+    return launch_quantize_plain<decltype(early)::value>(x, q, row_scale, M, K, stream, dep);
+  });
 }
 
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
@@ -425,11 +436,10 @@ cudaError_t launch_permute(const uint8_t* q, uint8_t* out, int64_t M, int64_t K,
   const int64_t units = row_bytes / 16;
   const int threads = 128;
   const dim3 grid(static_cast<unsigned>((units + threads - 1) / threads), static_cast<unsigned>(M < 65535 ? M : 65535));
-  if (pdl == Pdl::kDependent)
-    return launch_maybe_pdl(permute_fp8_kernel<Unit, false>, grid, dim3(threads), 0, stream, true, q, out, M, K,
-                            row_bytes);
-  return launch_maybe_pdl(permute_fp8_kernel<Unit, true>, grid, dim3(threads), 0, stream, pdl != Pdl::kSerial, q, out,
-                          M, K, row_bytes);
+  return launch_as(pdl, [&](auto early, bool dep) {
+    return launch_maybe_pdl(permute_fp8_kernel<Unit, decltype(early)::value>, grid, dim3(threads), 0, stream, dep, q,
+                            out, M, K, row_bytes);
+  });
 }
 }  // namespace
 
