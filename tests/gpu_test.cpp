@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -1329,6 +1330,104 @@ TEST(GpuFp8, NaNBlockScaleGivesNaNChannelOnly) {
     ASSERT_LE(std::fabs(got - ye[i]), ref::gemm_tolerance(ye[i], ya[i], pb.K) + std::ldexp(ya[i], -11))
         << "(" << ms[i] << "," << ns[i] << ")";
   }
+}
+
+
+// ---- fuzz ---------------------------------------------------------------------------------
+
+// Random problems on random configurations, apart from every fixed shape above: M, N and K
+// log-uniform (M 1 .. 2500, N 1 .. 5000, K = group x 1 .. 640), group 16 or 32, canonical or
+// tiled weights, bias or not, alpha from 2^-4 to 2^4, activations and weights scaled by 2^-8 ..
+// 2^8 and 2^-20 .. 2^6, some rows of zeros, some with one large value. Each problem runs on a
+// configuration drawn from the whole whitelist (the FP8 path aside: GpuFp8.*) and on AUTO:
+// within the exact reference's bound, the same bits when run again, outputs poisoned first; a
+// refusal must be W4A8_STATUS_NOT_SUPPORTED with the output untouched. The fused BF16 entry
+// point must equal quantize + GEMM bit for bit. W4A8_FUZZ_SEED and W4A8_FUZZ_ITERS widen it
+// by hand (the suite runs 40 problems from a fixed seed).
+TEST(GpuFuzz, RandomProblemsOnRandomConfigurations) {
+  W4A8_REQUIRE_GPU();
+  const char* seed_env = std::getenv("W4A8_FUZZ_SEED");
+  const char* iters_env = std::getenv("W4A8_FUZZ_ITERS");
+  const uint64_t seed = seed_env ? std::strtoull(seed_env, nullptr, 10) : 20261126;
+  const int iters = iters_env ? std::atoi(iters_env) : 40;
+  std::mt19937_64 rng(seed);
+  auto uni = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
+  auto log_int = [&](double lo, double hi) { return int64_t(std::floor(std::exp(uni(std::log(lo), std::log(hi + 1))))); };
+  std::vector<int> exact;  // every configuration of the exact path this GPU runs
+  for (int i = 0; i < w4a8_gemm_config_count(); ++i) {
+    const std::string name = w4a8_gemm_config_name(i);
+    if (name.find("_fp8") != std::string::npos || name.find("naive") != std::string::npos) continue;
+    if (name.rfind("wgmma", 0) == 0 && !wgmma_available()) continue;
+    exact.push_back(i);
+  }
+  ASSERT_GE(exact.size(), 10u);
+  int ran = 0, refused = 0;
+  for (int it = 0; it < iters; ++it) {
+    const int index = exact[rng() % exact.size()];
+    const std::string name = w4a8_gemm_config_name(index);
+    // Mostly the configuration's own group size (a refusal otherwise, also checked).
+    const int group = (name.find("_g32") != std::string::npos) == (rng() % 8 != 0) ? 32 : 16;
+    const int64_t M = std::min<int64_t>(log_int(1, 2500), 2500);
+    const int64_t N = std::max<int64_t>(1, std::min<int64_t>(log_int(1, 5000), 2000000 / M));
+    const int64_t K = group * std::min<int64_t>(log_int(1, 640), (int64_t(16) << 20) / (group * std::max(M, N)) + 1);
+    const double xs = std::ldexp(1.0, int(uni(-8, 8))), wsc = std::ldexp(1.0, int(uni(-20, 6)));
+    SCOPED_TRACE(testing::Message() << "fuzz " << it << " (seed " << seed << "): " << name << " M=" << M << " N=" << N
+                                    << " K=" << K << " g" << group << " x*" << xs << " w*" << wsc);
+    Problem pb(M, N, K, group);
+    auto xb = random_bf16(M * K, rng, float(xs));
+    auto wb = random_bf16(N * K, rng, float(wsc));
+    if (rng() % 4 == 0) std::fill_n(xb.begin() + (rng() % M) * K, K, uint16_t(0));       // a zero row
+    if (rng() % 4 == 0) xb[rng() % (M * K)] = float_to_bf16(float(xs * 300));             // an outlier
+    if (rng() % 4 == 0) std::fill_n(wb.begin() + (rng() % N) * K, K, uint16_t(0x8000));  // a -0 channel
+    if (rng() % 4 == 0) wb[rng() % (N * K)] = float_to_bf16(float(-wsc * 500));
+    pb.x.resize(M * K);
+    pb.rs.resize(M);
+    pb.packed.resize(N * K / 2);
+    pb.scales.resize(N * K / group);
+    ASSERT_EQ(ref::quantize_activation_fp8(xb.data(), M, K, pb.x.data(), pb.rs.data()), W4A8_STATUS_SUCCESS);
+    ASSERT_EQ(ref::quantize_weight_nvfp4(wb.data(), N, K, group, pb.packed.data(), pb.scales.data(), &pb.s2),
+              W4A8_STATUS_SUCCESS);
+    if (rng() % 2) pb.bias = random_bf16(N, rng, float(uni(0.01, 2.0)));
+    pb.alpha = float(std::ldexp(1.0 + (rng() % 8) / 8.0, int(uni(-4, 4))));
+    pb.upload();
+    if (K % 32 == 0 && rng() % 2) {
+      pb.make_tiled();
+      pb.tiled = true;
+    }
+    // The forced configuration.
+    pb.dy.fill_bytes(0xFF);
+    const w4a8_weight w = pb.weight();
+    DeviceBuffer<uint8_t> ws(size_t(M) * ((K + 63) / 64 * 64) * 2 + 256 + 8 * size_t(M) * N * 4 + 256);
+    const w4a8_status st =
+        w4a8_gemm_with_config(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), M, pb.alpha, index, ws.get(), ws.size(), nullptr);
+    CUDA_OK(cudaDeviceSynchronize());
+    if (st == W4A8_STATUS_SUCCESS) {
+      const auto y = pb.dy.download();
+      check_against_reference(pb, y, name);
+      if (HasFatalFailure()) return;
+      ASSERT_TRUE(run_config(pb, index) == y) << name << ": a second run differs";
+      ++ran;
+    } else {
+      ASSERT_EQ(st, W4A8_STATUS_NOT_SUPPORTED) << w4a8_last_error();
+      const auto y = pb.dy.download();
+      ASSERT_TRUE(std::all_of(y.begin(), y.end(), [](uint16_t v) { return v == 0xFFFF; })) << "refused, but wrote";
+      ++refused;
+    }
+    // AUTO, and the fused BF16 entry point against quantize + GEMM.
+    const auto ya = run_api(pb, W4A8_KERNEL_AUTO);
+    check_against_reference(pb, ya, "AUTO");
+    if (HasFatalFailure()) return;
+    DeviceBuffer<uint16_t> dxb(M * K), dy2(M * N);
+    dxb.upload(xb);
+    size_t lw = 0;
+    W4A8_OK(w4a8_linear_workspace_size(M, N, K, group, &lw));
+    DeviceBuffer<uint8_t> lws(lw);
+    dy2.fill_bytes(0xFF);
+    W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, dy2.get(), M, pb.alpha, lws.get(), lw, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    ASSERT_TRUE(dy2.download() == ya) << "fused BF16 call differs from quantize + GEMM";
+  }
+  EXPECT_GE(ran, iters / 2) << refused << " refused";
 }
 
 }  // namespace
