@@ -101,10 +101,15 @@ struct Layout {
   // k per stage: 64 (exact path; KH = 2: 128, as two 64-k halves) or 128 (FP8 path).
   static constexpr int kStageK = kFp8 ? kBKFp8 : kBK * KH;
   static constexpr int kWBytes = kBN * kStageK / 2;  // packed weights per stage
-  // Ring depths: as deep as shared memory allows (H100: 227 KB per block).
+  // Ring depths: as deep as shared memory allows (H100: 227 KB per block), but 8 rather than
+  // 9 or 10 for the 64-token 128-k and the 128-token 64-k stages: 3.1% / 2.5% faster on average
+  // (H100, same process, 9 shape x M points each, every 64-token point faster). A power of two
+  // turns the stage index and phase (it % R, it / R) into shifts and masks; whether that or
+  // the depth itself did it is not separated. The same change for the other tiles was neutral
+  // or slower (bench/results/sweep-ring-h100-2026-11-26.csv).
   static constexpr int kRawStages = kFp8 ? (BM == 256 ? 5 : BM == 128 ? 9 : 12)
-                                    : KH == 2 ? (BM == 128 ? 5 : 9)
-                                    : kF16In ? (BM == 256 ? 6 : BM == 128 ? 10 : 12) : (BM == 256 ? 6 : 8);
+                                    : KH == 2 ? (BM == 128 ? 5 : 8)
+                                    : kF16In ? (BM == 256 ? 6 : BM == 128 ? 8 : 12) : (BM == 256 ? 6 : 8);
   static constexpr int kB16Stages = kF16In ? 0 : BM == 256 ? 3 : 4;
   // Activations per stage: FP8 (FP8 path, converter variant) or FP16 bytes.
   static constexpr int kXBytes = BM * kStageK * (kF16In && !kFp8 ? 2 : 1);
