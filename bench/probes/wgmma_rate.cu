@@ -22,17 +22,11 @@
 //   built as <build>/bench/w4a8_probe_wgmma_rate; run it on an sm_90a GPU.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <type_traits>
-#include <vector>
 
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define PROBE_WGMMA 1
-#include "kernels/common.cuh"
-#include "kernels/wgmma_ops.cuh"
-#endif
+#include "wgmma_probe.cuh"
 
 namespace {
 
@@ -40,11 +34,7 @@ constexpr int kATileBytes = 64 * 128;  // 64 rows x 64 k of FP16 (one 128-byte s
 
 #if defined(PROBE_WGMMA)
 using namespace w4a8::kernels;
-
-__device__ __forceinline__ uint64_t desc(uint32_t saddr) {  // as gemm_wgmma.cu's b_desc
-  return static_cast<uint64_t>((saddr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) |
-         (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
-}
+using probe::desc;
 
 template <int N, bool SS>
 __device__ __forceinline__ void mma(float (&d)[N / 2], const uint32_t (&a)[4], uint32_t sa, uint32_t sb) {
@@ -137,25 +127,7 @@ __global__ void __launch_bounds__(256, 1) stage_rate(int iters, float* sink, uns
   for (int i = 0; i < N / 2; ++i) acc[i] = 0.f;
   uint32_t keep = 0;
   auto dequant = [&](uint32_t (&a)[4][4], int it) {
-    const uint32_t at = sw + (it & 7) * 4096 + row * 32 + 8 * c;
-    uint2 wa, wb;
-    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(wa.x), "=r"(wa.y) : "r"(at) : "memory");
-    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(wb.x), "=r"(wb.y) : "r"(at + 256) : "memory");
-#pragma unroll
-    for (int word = 0; word < 2; ++word) {
-      const uint32_t qa = word ? wa.y : wa.x, qb = word ? wb.y : wb.x;
-      const uint32_t eva = e2m1_lo_nibbles_to_e4m3(qa), oda = e2m1_hi_nibbles_to_e4m3(qa);
-      const uint32_t evb = e2m1_lo_nibbles_to_e4m3(qb), odb = e2m1_hi_nibbles_to_e4m3(qb);
-#pragma unroll
-      for (int odd = 0; odd < 2; ++odd) {
-        const uint32_t ea = odd ? oda : eva, eb = odd ? odb : evb;
-        uint32_t(&as)[4] = a[2 * word + odd];
-        as[0] = hmul2(e4m3x2_to_f16x2(ea), f0);
-        as[1] = hmul2(e4m3x2_to_f16x2(eb), f1);
-        as[2] = hmul2(e4m3x2_hi_to_f16x2(ea), f0);
-        as[3] = hmul2(e4m3x2_hi_to_f16x2(eb), f1);
-      }
-    }
+    probe::dequant_stage(a, sw + (it & 7) * 4096 + row * 32 + 8 * c, f0, f1);
   };
   auto one = [&](auto parity, int it) {
     constexpr int P = decltype(parity)::value;
@@ -197,13 +169,10 @@ void run_stage(int sms, float* sink, unsigned long long* spans) {
     printf("stage N=%d mode %d: %s\n", N, MODE, cudaGetErrorString(cudaGetLastError()));
     return;
   }
-  std::vector<unsigned long long> h(size_t(sms) * 4), per_cta;
-  cudaMemcpy(h.data(), spans, h.size() * 8, cudaMemcpyDeviceToHost);
-  for (int b = 0; b < sms; ++b) per_cta.push_back(std::max(h[b * 4], h[b * 4 + 1]));
-  std::nth_element(per_cta.begin(), per_cta.begin() + sms / 2, per_cta.end());
+  const unsigned long long span = probe::median_span(spans, sms, 4, 2);
   const char* what[] = {"4 wgmmas only", "dequantization only", "both (the kernel's stage)"};
   printf("stage, %3d tokens, 2 warpgroups: %-26s %7.1f clk per 64-k stage (tensor work %d)\n", N, what[MODE],
-         double(per_cta[sms / 2]) / iters, 8 * N / 2);
+         double(span) / iters, 8 * N / 2);
 }
 
 template <int N, bool SS, int C>
@@ -220,11 +189,7 @@ void run(int sms, float* sink, unsigned long long* spans) {
         printf("m64n%dk16 %s: %s\n", N, SS ? "SS" : "RS", cudaGetErrorString(cudaGetLastError()));
         return;
       }
-      std::vector<unsigned long long> h(size_t(sms) * 4), per_cta;
-      cudaMemcpy(h.data(), spans, h.size() * 8, cudaMemcpyDeviceToHost);
-      for (int b = 0; b < sms; ++b) per_cta.push_back(*std::max_element(&h[b * 4], &h[b * 4] + w));
-      std::nth_element(per_cta.begin(), per_cta.begin() + sms / 2, per_cta.end());
-      const double per_wg = double(per_cta[sms / 2]) / (double(iters) * 4 * C), per_sm = per_wg / w;
+      const double per_wg = double(probe::median_span(spans, sms, 4, w)) / (double(iters) * 4 * C), per_sm = per_wg / w;
       printf("m64n%-3dk16 %s  acc %d  warpgroups %d  wait_group %d | %7.1f clk/wgmma/warpgroup %7.1f clk/wgmma/SM"
              "  tensor pipe %3.0f%%\n",
              N, SS ? "SS" : "RS", C, w, depth, per_wg, per_sm, 100.0 * (N / 2) / per_sm);
@@ -235,18 +200,8 @@ void run(int sms, float* sink, unsigned long long* spans) {
 }  // namespace
 
 int main() {
-  int sms = 0, major = 0, minor = 0, devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    printf("wgmma_rate: no GPU here (needs an sm_90a GPU)\n");
-    return 0;
-  }
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-  if (major != 9 || minor != 0) {
-    printf("wgmma_rate: needs an sm_90 GPU (this one is sm_%d%d)\n", major, minor);
-    return 0;
-  }
+  const int sms = probe::sm90_sms("wgmma_rate");
+  if (sms == 0) return 0;
   float* sink = nullptr;
   unsigned long long* spans = nullptr;
   cudaMalloc(&sink, 4);

@@ -19,18 +19,11 @@
 //   built as <build>/bench/w4a8_probe_wgmma_stage; run it on an sm_90a GPU.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <type_traits>
-#include <vector>
 
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define PROBE_WGMMA 1
-#include "kernels/common.cuh"
-#include "kernels/mbarrier.cuh"
-#include "kernels/wgmma_ops.cuh"
-#endif
+#include "wgmma_probe.cuh"
 
 namespace {
 
@@ -50,11 +43,7 @@ __host__ __device__ constexpr int stage_bytes() {
 
 #if defined(PROBE_WGMMA)
 using namespace w4a8::kernels;
-
-__device__ __forceinline__ uint64_t desc(uint32_t saddr) {  // as gemm_wgmma.cu's b_desc
-  return static_cast<uint64_t>((saddr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) |
-         (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
-}
+using probe::desc;
 __device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
                "l"(src), "r"(bytes), "r"(bar)
@@ -138,25 +127,7 @@ __global__ void __launch_bounds__(384, 1) stage_probe(const uint8_t* wsrc, const
       sc[P][1] = ld_u8_l2_256(srow1 + grp);
     }
     if constexpr (kBarsOn) mbar_wait(full(s), (it / R) & 1);
-    const uint32_t at = stage_w(s) + row * 32 + 8 * c;
-    uint2 wa, wb;
-    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(wa.x), "=r"(wa.y) : "r"(at) : "memory");
-    asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(wb.x), "=r"(wb.y) : "r"(at + 256) : "memory");
-#pragma unroll
-    for (int word = 0; word < 2; ++word) {
-      const uint32_t qa = word ? wa.y : wa.x, qb = word ? wb.y : wb.x;
-      const uint32_t eva = e2m1_lo_nibbles_to_e4m3(qa), oda = e2m1_hi_nibbles_to_e4m3(qa);
-      const uint32_t evb = e2m1_lo_nibbles_to_e4m3(qb), odb = e2m1_hi_nibbles_to_e4m3(qb);
-#pragma unroll
-      for (int odd = 0; odd < 2; ++odd) {
-        const uint32_t ea = odd ? oda : eva, eb = odd ? odb : evb;
-        uint32_t(&as)[4] = afrag[P][2 * word + odd];
-        as[0] = hmul2(e4m3x2_to_f16x2(ea), f0);
-        as[1] = hmul2(e4m3x2_to_f16x2(eb), f1);
-        as[2] = hmul2(e4m3x2_hi_to_f16x2(ea), f0);
-        as[3] = hmul2(e4m3x2_hi_to_f16x2(eb), f1);
-      }
-    }
+    probe::dequant_stage(afrag[P], stage_w(s) + row * 32 + 8 * c, f0, f1);
     asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
     const uint64_t d = desc(stage_x(s));
 #pragma unroll
@@ -194,13 +165,10 @@ void run(int sms, const uint8_t* w, const uint8_t* x, const uint8_t* sc, float* 
     printf("N=%d flags %d: %s\n", N, FLAGS, cudaGetErrorString(cudaGetLastError()));
     return;
   }
-  std::vector<unsigned long long> h(size_t(sms) * 2), per_cta;
-  cudaMemcpy(h.data(), spans, h.size() * 8, cudaMemcpyDeviceToHost);
-  for (int b = 0; b < sms; ++b) per_cta.push_back(std::max(h[2 * b], h[2 * b + 1]));
-  std::nth_element(per_cta.begin(), per_cta.begin() + sms / 2, per_cta.end());
+  const unsigned long long span = probe::median_span(spans, sms, 2, 2);
   printf("%3d tokens | scales %-3s bars %-3s copies %-3s | %7.1f clk per 64-k stage (tensor %d)\n", N,
          FLAGS & kScales ? "yes" : "no", FLAGS & kBars ? "yes" : "no", FLAGS & kCopies ? "yes" : "no",
-         double(per_cta[sms / 2]) / kIters, 4 * N);
+         double(span) / kIters, 4 * N);
 }
 
 template <int N>
@@ -215,18 +183,8 @@ void run_all(int sms, const uint8_t* w, const uint8_t* x, const uint8_t* sc, flo
 }  // namespace
 
 int main() {
-  int sms = 0, major = 0, minor = 0, devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    printf("wgmma_stage: no GPU here (needs an sm_90a GPU)\n");
-    return 0;
-  }
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-  if (major != 9 || minor != 0) {
-    printf("wgmma_stage: needs an sm_90 GPU (this one is sm_%d%d)\n", major, minor);
-    return 0;
-  }
+  const int sms = probe::sm90_sms("wgmma_stage");
+  if (sms == 0) return 0;
   uint8_t *w = nullptr, *x = nullptr, *sc = nullptr;
   float* sink = nullptr;
   unsigned long long* spans = nullptr;
