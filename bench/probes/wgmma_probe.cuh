@@ -1,5 +1,6 @@
 // What the wgmma probes (wgmma_rate.cu, wgmma_stage.cu) share: the GPU check, the kernel's
-// shared-memory descriptor, its consumer-stage dequantization, and the median over CTAs.
+// consumer-stage dequantization (made of its own pieces, kernels/common.cuh), and the median
+// over CTAs.
 #ifndef W4A8_BENCH_PROBES_WGMMA_PROBE_CUH_
 #define W4A8_BENCH_PROBES_WGMMA_PROBE_CUH_
 
@@ -46,12 +47,6 @@ inline unsigned long long median_span(const unsigned long long* d_spans, int sms
 }
 
 #if defined(PROBE_WGMMA)
-// gemm_wgmma.cu's b_desc: K-major, 128-byte swizzle, 8-row groups 1024 bytes apart.
-__device__ __forceinline__ uint64_t desc(uint32_t saddr) {
-  return static_cast<uint64_t>((saddr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) |
-         (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
-}
-
 // The exact kernel's consumer work for one 64-k stage of canonical weights (gemm_wgmma.cu
 // dequant_exact): two 8-byte loads of rows r0 and r0 + 8 at `at` and `at + 256`, E2M1 -> E4M3
 // -> FP16 times the rows' block scales f0 / f1 (FP16 pairs), into the 4 k16 steps' fragments.
@@ -67,12 +62,7 @@ __device__ __forceinline__ void dequant_stage(uint32_t (&a)[4][4], uint32_t at, 
     const uint32_t evb = e2m1_lo_nibbles_to_e4m3(qb), odb = e2m1_hi_nibbles_to_e4m3(qb);
 #pragma unroll
     for (int odd = 0; odd < 2; ++odd) {
-      const uint32_t ea = odd ? oda : eva, eb = odd ? odb : evb;
-      uint32_t(&as)[4] = a[2 * word + odd];
-      as[0] = hmul2(e4m3x2_to_f16x2(ea), f0);
-      as[1] = hmul2(e4m3x2_to_f16x2(eb), f1);
-      as[2] = hmul2(e4m3x2_hi_to_f16x2(ea), f0);
-      as[3] = hmul2(e4m3x2_hi_to_f16x2(eb), f1);
+      e4m3_rows_to_wgmma_a(a[2 * word + odd], odd ? oda : eva, odd ? odb : evb, f0, f1);
     }
   }
 }

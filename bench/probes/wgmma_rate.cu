@@ -34,18 +34,17 @@ constexpr int kATileBytes = 64 * 128;  // 64 rows x 64 k of FP16 (one 128-byte s
 
 #if defined(PROBE_WGMMA)
 using namespace w4a8::kernels;
-using probe::desc;
 
 template <int N, bool SS>
 __device__ __forceinline__ void mma(float (&d)[N / 2], const uint32_t (&a)[4], uint32_t sa, uint32_t sb) {
   if constexpr (SS) {
-    if constexpr (N == 64) wgmma_m64n64k16_ss(d, desc(sa), desc(sb), 1);
-    else if constexpr (N == 128) wgmma_m64n128k16_ss(d, desc(sa), desc(sb), 1);
-    else wgmma_m64n256k16_ss(d, desc(sa), desc(sb), 1);
+    if constexpr (N == 64) wgmma_m64n64k16_ss(d, wgmma_smem_desc(sa), wgmma_smem_desc(sb), 1);
+    else if constexpr (N == 128) wgmma_m64n128k16_ss(d, wgmma_smem_desc(sa), wgmma_smem_desc(sb), 1);
+    else wgmma_m64n256k16_ss(d, wgmma_smem_desc(sa), wgmma_smem_desc(sb), 1);
   } else {
-    if constexpr (N == 64) wgmma_m64n64k16_rs(d, a, desc(sb), 1);
-    else if constexpr (N == 128) wgmma_m64n128k16_rs(d, a, desc(sb), 1);
-    else wgmma_m64n256k16_rs(d, a, desc(sb), 1);
+    if constexpr (N == 64) wgmma_m64n64k16_rs(d, a, wgmma_smem_desc(sb), 1);
+    else if constexpr (N == 128) wgmma_m64n128k16_rs(d, a, wgmma_smem_desc(sb), 1);
+    else wgmma_m64n256k16_rs(d, a, wgmma_smem_desc(sb), 1);
   }
 }
 #endif

@@ -43,7 +43,6 @@ __host__ __device__ constexpr int stage_bytes() {
 
 #if defined(PROBE_WGMMA)
 using namespace w4a8::kernels;
-using probe::desc;
 __device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
                "l"(src), "r"(bytes), "r"(bar)
@@ -129,7 +128,7 @@ __global__ void __launch_bounds__(384, 1) stage_probe(const uint8_t* wsrc, const
     if constexpr (kBarsOn) mbar_wait(full(s), (it / R) & 1);
     probe::dequant_stage(afrag[P], stage_w(s) + row * 32 + 8 * c, f0, f1);
     asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-    const uint64_t d = desc(stage_x(s));
+    const uint64_t d = wgmma_smem_desc(stage_x(s));
 #pragma unroll
     for (int st = 0; st < 4; ++st) mma_rs<N>(acc, afrag[P][st], d + 2 * st);
     asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");

@@ -68,6 +68,24 @@ __device__ __forceinline__ uint32_t hmul2(uint32_t a, uint32_t b) {
   return d;
 }
 
+// One k16 step's wgmma A fragment (the exact path of gemm_wgmma.cu, and its probes): from the
+// E4M3 byte pairs of rows r0 (ea) and r0 + 8 (eb), both halves of each, widened to FP16 and
+// times the row's block scale (f0, f1: FP16 pairs); slots {ea lo, eb lo, ea hi, eb hi}.
+__device__ __forceinline__ void e4m3_rows_to_wgmma_a(uint32_t (&as)[4], uint32_t ea, uint32_t eb, uint32_t f0,
+                                                     uint32_t f1) {
+  as[0] = hmul2(e4m3x2_to_f16x2(ea), f0);
+  as[1] = hmul2(e4m3x2_to_f16x2(eb), f1);
+  as[2] = hmul2(e4m3x2_hi_to_f16x2(ea), f0);
+  as[3] = hmul2(e4m3x2_hi_to_f16x2(eb), f1);
+}
+
+// wgmma shared-memory descriptor (sm_90a; plain integer math, so it lives here): K-major,
+// 128-byte swizzle, 8-row groups 1024 bytes apart.
+__device__ __forceinline__ uint64_t wgmma_smem_desc(uint32_t saddr) {
+  return static_cast<uint64_t>((saddr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) |
+         (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
 // a * (b.half[H], b.half[H]): the block scale broadcast from one half of an FP16 pair. ptxas
 // folds the broadcast into the multiply's operand swizzle (HMUL2 ... R.H0_H0 / R.H1_H1), so
 // one E4M3 -> FP16 conversion serves two scale groups with no permute per group.

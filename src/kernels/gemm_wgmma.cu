@@ -172,12 +172,6 @@ __device__ __forceinline__ void wgmma_wait() {
 // Keeps the compiler from moving reads/writes of a register across the wgmma fences.
 __device__ __forceinline__ void fence_operand(float& r) { asm volatile("" : "+f"(r)::"memory"); }
 
-// wgmma shared-memory descriptor: K-major, 128-byte swizzle, 8-row groups 1024 bytes apart.
-__device__ __forceinline__ uint64_t b_desc(uint32_t saddr) {
-  return static_cast<uint64_t>((saddr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) |
-         (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
-}
-
 template <int BM, bool kFp8>
 __device__ __forceinline__ void wgmma_rs(float (&d)[BM / 2], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
   if constexpr (kFp8) {
@@ -489,11 +483,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int odd = 0; odd < 2; ++odd) {
         const uint32_t ea = odd ? oda : eva;
         const uint32_t eb = odd ? odb : evb;
-        uint32_t(&as)[4] = a[2 * word + odd];
-        as[0] = hmul2(e4m3x2_to_f16x2(ea), f0);
-        as[1] = hmul2(e4m3x2_to_f16x2(eb), f1);
-        as[2] = hmul2(e4m3x2_hi_to_f16x2(ea), f0);
-        as[3] = hmul2(e4m3x2_hi_to_f16x2(eb), f1);
+        e4m3_rows_to_wgmma_a(a[2 * word + odd], ea, eb, f0, f1);
       }
     }
   };
@@ -553,7 +543,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       mbar_wait(b_full(f), (it / F) & 1);
       bsm = b16(f);
     }
-    const uint64_t desc = b_desc(bsm);
+    const uint64_t desc = wgmma_smem_desc(bsm);
     if constexpr (kFp8) {
       if (P == 0 && kb > kb_first) {  // the previous pair's sum is complete: promote it
         wgmma_wait<0>();
@@ -565,7 +555,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_fence();
 #pragma unroll
     for (int st = 0; st < 4 * KH; ++st)  // +32 bytes per k16 (16-bit) or k32 (FP8) step; the
-      // second 64-k half's activations are the next [BM x 128 bytes] tile (b_desc: addr >> 4)
+      // second 64-k half's activations are the next [BM x 128 bytes] tile (wgmma_smem_desc: addr >> 4)
       wgmma_rs<BM, kFp8>(acc, a[st], desc + (st / 4) * (BM * 128 / 16) + 2 * (st % 4),
                          kFp8 && P == 0 && st == 0 ? 0 : 1);
     wgmma_commit();
