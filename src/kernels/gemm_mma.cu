@@ -103,23 +103,27 @@ template <int RM, int MT>
 struct AccTile {
   float v[RM][MT][4];
 };
+// The epilogue's operands (finish_tile loads them before the reduction): row scales of tokens
+// m0 + 8i + 2t + j, bias of rows r0 + 16 rr (b0) and r0 + 16 rr + 8 (b1).
 template <int RM, int MT>
-__device__ __noinline__ void mma_glu_epilogue(AccTile<RM, MT> a, uint16_t* y, const float* row_scale,
-                                              const uint16_t* bias, int glu, int M, int N, int r0, int m0, int t,
-                                              float base, unsigned ok) {
+struct EpiOps {
+  float rs[MT][2], b0[RM], b1[RM];
+};
+template <int RM, int MT>
+__device__ __noinline__ void mma_glu_epilogue(AccTile<RM, MT> a, EpiOps<RM, MT> e, uint16_t* y, int glu, int M,
+                                              int N, int r0, int m0, int t, float base, unsigned ok) {
 #pragma unroll
   for (int rr = 0; rr < RM; ++rr) {
     const int r = r0 + 16 * rr;
     if (!((ok >> rr) & 1u)) continue;
-    const float bias_g = bias ? bf16_bits_to_float(__ldg(bias + r)) : 0.0f;
-    const float bias_u = bias ? bf16_bits_to_float(__ldg(bias + r + 8)) : 0.0f;
+    const float bias_g = e.b0[rr], bias_u = e.b1[rr];
 #pragma unroll
     for (int i = 0; i < MT; ++i)
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         const int m = m0 + 8 * i + 2 * t + j;
         if (m >= M) continue;
-        const float scale = base * __ldg(row_scale + m);
+        const float scale = base * e.rs[i][j];
         y[size_t(m) * unsigned(N / 2) + glu_column(r)] =
             glu_bf16(glu, a.v[rr][i][j] * scale + bias_g, a.v[rr][i][2 + j] * scale + bias_u);
       }
@@ -360,6 +364,26 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   __shared__ float red[WK > 1 ? WK - 1 : 1][WN][RM * MT * 4][32];
   float base = 0.0f;  // alpha * s2 * 2^6, read after pdl_wait below
   auto finish_tile = [&](const TileCtx<RM>& c) {
+    // The epilogue's operands first, all loads issued together, so that their L2 round trip
+    // overlaps the reduction. (Loaded in the epilogue itself, ptxas reused one register for
+    // every row-scale load, so each waited for the previous one's use: one round trip per
+    // token after the main loop, on the critical path of every tile.)
+    EpiOps<RM, MT> e;
+    if (wk == 0) {
+#pragma unroll
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const int m = c.m0 + 8 * i + 2 * t + j;
+          e.rs[i][j] = m < M ? __ldg(p.row_scale + m) : 0.0f;
+        }
+#pragma unroll
+      for (int rr = 0; rr < RM; ++rr) {
+        const int r = c.r0 + 16 * rr;
+        e.b0[rr] = p.bias && c.ok0[rr] ? bf16_bits_to_float(__ldg(p.bias + r)) : 0.0f;
+        e.b1[rr] = p.bias && c.ok1[rr] ? bf16_bits_to_float(__ldg(p.bias + r + 8)) : 0.0f;
+      }
+    }
     if constexpr (WK > 1) {
       if (wk > 0) {
 #pragma unroll
@@ -393,20 +417,19 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
 #pragma unroll
           for (int j = 0; j < 4; ++j) a.v[rr][i][j] = acc[rr][i][j];
       }
-      mma_glu_epilogue<RM, MT>(a, p.y, p.row_scale, p.bias, p.glu, M, N, c.r0, c.m0, t, base, ok);
+      mma_glu_epilogue<RM, MT>(a, e, p.y, p.glu, M, N, c.r0, c.m0, t, base, ok);
     } else if (wk == 0) {
 #pragma unroll
       for (int rr = 0; rr < RM; ++rr) {
         const int r = c.r0 + 16 * rr;
-        const float bias0 = p.bias && c.ok0[rr] ? bf16_bits_to_float(__ldg(p.bias + r)) : 0.0f;
-        const float bias1 = p.bias && c.ok1[rr] ? bf16_bits_to_float(__ldg(p.bias + r + 8)) : 0.0f;
+        const float bias0 = e.b0[rr], bias1 = e.b1[rr];
 #pragma unroll
         for (int i = 0; i < MT; ++i)
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
             const int m = c.m0 + 8 * i + 2 * t + j;
             if (m >= M) continue;
-            const float scale = base * __ldg(p.row_scale + m);
+            const float scale = base * e.rs[i][j];
             uint16_t* yrow = p.y + size_t(m) * unsigned(N);
             if (c.ok0[rr]) yrow[r] = float_to_bf16_bits(acc[rr][i][j] * scale + bias0);
             if (c.ok1[rr]) yrow[r + 8] = float_to_bf16_bits(acc[rr][i][2 + j] * scale + bias1);
