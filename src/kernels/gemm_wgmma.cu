@@ -646,15 +646,21 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     // Row scales of tokens mb, mb + 1 for four 8-token groups at a time: four shared loads
     // issued together (each load alone before its use made a chain of shared-memory latencies
-    // through the unrolled loop).
+    // through the unrolled loop); body(i, scale of mb, scale of mb + 1) per group i.
     constexpr int kG = BM / 8 >= 4 ? 4 : BM / 8;
-    auto load_rs = [&](int i0, float2 (&rs2)[kG]) {
+    auto each_group = [&](auto&& body) {
 #pragma unroll
-      for (int k = 0; k < kG; ++k)
-        asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];"
-                     : "=f"(rs2[k].x), "=f"(rs2[k].y)
-                     : "r"(rs_smem + 4 * (8 * (i0 + k) + 2 * c))
-                     : "memory");
+      for (int i0 = 0; i0 < BM / 8; i0 += kG) {
+        float2 rs2[kG];
+#pragma unroll
+        for (int k = 0; k < kG; ++k)
+          asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];"
+                       : "=f"(rs2[k].x), "=f"(rs2[k].y)
+                       : "r"(rs_smem + 4 * (8 * (i0 + k) + 2 * c))
+                       : "memory");
+#pragma unroll
+        for (int k = 0; k < kG; ++k) body(i0 + k, base * rs2[k].x, base * rs2[k].y);
+      }
     };
     if (pairs) {
       // Even g keeps token mb (channels n, n + 1), odd g token mb + 1 (channels n - 1, n): one
@@ -666,49 +672,33 @@ __global__ void __launch_bounds__(kThreads, 1)
       const bool nok0 = nn0 < N, nok1 = nn0 + 8 < N;
       uint16_t* yrow = p.y + size_t(m_first) * unsigned(N) + nn0;
       const size_t step = size_t(8) * unsigned(N);
+      each_group([&](int i, float sc_e0, float sc_e1) {
+        const bool mok = m_first + 8 * i < M;
 #pragma unroll
-      for (int i0 = 0; i0 < BM / 8; i0 += kG) {
-        float2 rs2[kG];
-        load_rs(i0, rs2);
-#pragma unroll
-        for (int k = 0; k < kG; ++k) {
-          const int i = i0 + k;
-          const bool mok = m_first + 8 * i < M;
-          const float sc_e0 = base * rs2[k].x, sc_e1 = base * rs2[k].y;
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const float bias = h ? bias1 : bias0;
-            const float v0 = result(4 * i + 2 * h) * sc_e0 + bias;      // token mb
-            const float v1 = result(4 * i + 2 * h + 1) * sc_e1 + bias;  // token mb + 1
-            const float other = __shfl_xor_sync(0xFFFFFFFFu, odd_g ? v0 : v1, 4);
-            if (mok && (h ? nok1 : nok0)) {
-              const __nv_bfloat162 two = __floats2bfloat162_rn(odd_g ? other : v0, odd_g ? v1 : other);
-              *reinterpret_cast<__nv_bfloat162*>(yrow + size_t(i) * step + 8 * h) = two;
-            }
+        for (int h = 0; h < 2; ++h) {
+          const float bias = h ? bias1 : bias0;
+          const float v0 = result(4 * i + 2 * h) * sc_e0 + bias;      // token mb
+          const float v1 = result(4 * i + 2 * h + 1) * sc_e1 + bias;  // token mb + 1
+          const float other = __shfl_xor_sync(0xFFFFFFFFu, odd_g ? v0 : v1, 4);
+          if (mok && (h ? nok1 : nok0)) {
+            const __nv_bfloat162 two = __floats2bfloat162_rn(odd_g ? other : v0, odd_g ? v1 : other);
+            *reinterpret_cast<__nv_bfloat162*>(yrow + size_t(i) * step + 8 * h) = two;
           }
         }
-      }
+      });
     } else {
+      each_group([&](int i, float sc_e0, float sc_e1) {
+        const int mb = mt * BM + 8 * i + 2 * c;
 #pragma unroll
-      for (int i0 = 0; i0 < BM / 8; i0 += kG) {
-        float2 rs2[kG];
-        load_rs(i0, rs2);
-#pragma unroll
-        for (int k = 0; k < kG; ++k) {
-          const int i = i0 + k;
-          const int mb = mt * BM + 8 * i + 2 * c;
-          const float sc_e0 = base * rs2[k].x, sc_e1 = base * rs2[k].y;
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int n = n0 + 8 * h;
-            const float bias = h ? bias1 : bias0;
-            if (n >= N) continue;
-            if (mb < M) p.y[size_t(mb) * unsigned(N) + n] = float_to_bf16_bits(result(4 * i + 2 * h) * sc_e0 + bias);
-            if (mb + 1 < M)
-              p.y[size_t(mb + 1) * unsigned(N) + n] = float_to_bf16_bits(result(4 * i + 2 * h + 1) * sc_e1 + bias);
-          }
+        for (int h = 0; h < 2; ++h) {
+          const int n = n0 + 8 * h;
+          const float bias = h ? bias1 : bias0;
+          if (n >= N) continue;
+          if (mb < M) p.y[size_t(mb) * unsigned(N) + n] = float_to_bf16_bits(result(4 * i + 2 * h) * sc_e0 + bias);
+          if (mb + 1 < M)
+            p.y[size_t(mb + 1) * unsigned(N) + n] = float_to_bf16_bits(result(4 * i + 2 * h + 1) * sc_e1 + bias);
         }
-      }
+      });
     }
   }
 #else
