@@ -162,7 +162,7 @@ typedef enum w4a8_fp8_mode {
  * 0: nothing of the call reads this weight before the kernels before the call have finished.
  * On sm_90+ a call's own first kernel may still be launched as a programmatic dependent when
  * it touches nothing before that point: the FP8 -> FP16 prologue of w4a8_gemm (then the prefill
- * kernel after it) and the quantizer of a small w4a8_linear_bf16 (M * K <= 32768); those
+ * kernel after it) and the quantizer of a small w4a8_linear_bf16 (M * K <= 65536); those
  * release the GEMM only after their own wait, so only their launch overlaps. */
 typedef struct w4a8_weight {
   const void* packed;        /* uint8 [N, K/2] (or tiled), 16-byte aligned */

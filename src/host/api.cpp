@@ -280,10 +280,12 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // 22.0 us, 2048x16384 M = 16 15.6 vs 13.6, with the GEMM after it early too), a gain for a
 // small one (M = 1: 16384x2048 10.18 vs 10.57 us, 4096x1024 4.39 vs 4.89;
 // M = 16 on K = 2048: 16384x2048 11.93 vs 12.30). Hence quantizers of up to kTinyQuantizer
-// values (64 KB of BF16) start early on any weight, larger ones only for `overlap` weights,
+// values (128 KB of BF16) start early on any weight, larger ones only for `overlap` weights,
 // as before (in a model their kernel before is the previous layer's, whose CTAs leave no room).
+// (Session 12 raised it from 32768, same process on the rows it moves: 4096x1024 M = 50 fused
+// 6.94 vs 7.21 us, 2048x2048 M = 32 5.89 vs 6.05, 1024x4096 M = 16 5.55 vs 5.62.)
 // quantizer_values: the quantizer's M * K; a prologue passes none (-1: always dependent).
-constexpr int64_t kTinyQuantizer = 32768;
+constexpr int64_t kTinyQuantizer = 65536;
 kernels::Pdl prologue_pdl(const w4a8_weight* w, const heuristics::Device& dev, int64_t quantizer_values = -1) {
   if (dev.cc < 90) return kernels::Pdl::kSerial;
   if (w->overlap == 1) return kernels::Pdl::kDependentEarly;
