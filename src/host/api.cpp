@@ -283,7 +283,9 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // values (128 KB of BF16) start early on any weight, larger ones only for `overlap` weights,
 // as before (in a model their kernel before is the previous layer's, whose CTAs leave no room).
 // (Session 12 raised it from 32768, same process on the rows it moves: 4096x1024 M = 50 fused
-// 6.94 vs 7.21 us, 2048x2048 M = 32 5.89 vs 6.05, 1024x4096 M = 16 5.55 vs 5.62.)
+// 6.94 vs 7.21 us, 2048x2048 M = 32 5.89 vs 6.05, 1024x4096 M = 16 5.55 vs 5.62; 131072 was
+// worse on the rows that would add: 4096x1024 M = 128 11.29 vs 10.31, 1024x4096 M = 32 6.96 vs
+// 6.54, 2048x2048 M = 64 7.92 vs 7.53.)
 // quantizer_values: the quantizer's M * K; a prologue passes none (-1: always dependent).
 constexpr int64_t kTinyQuantizer = 65536;
 kernels::Pdl prologue_pdl(const w4a8_weight* w, const heuristics::Device& dev, int64_t quantizer_values = -1) {
