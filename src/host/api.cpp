@@ -475,10 +475,12 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
     err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
   }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
-  // After the quantizer: small M only, where the quantizer is a handful of CTAs that the GEMM's
-  // waiting CTAs cannot crowd (above 64 rows, as before: with the quantizer early as well it
-  // was slower, see prologue_pdl; the GEMM alone early there is not measured).
-  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, dev, M <= 64));
+  // The GEMM as a programmatic dependent of the quantizer at every M: its CTAs launch, and the
+  // mma kernel streams its first weights, while the quantizer runs; both read activations only
+  // after their waits. (Until session 12 only up to 64 rows; H100, same process, fused calls:
+  // 4096x1024 M = 128 9.61 vs 10.26 us, 2048x16384 M = 128 27.45 vs 28.97, 4096x1024 M = 968
+  // 18.51 vs 19.32; every row at M = 100..968 faster, bench/results/ab-gemm-after-quantizer-*.)
+  return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, dev, true));
 }
 }  // namespace
 }  // namespace w4a8
