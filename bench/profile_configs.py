@@ -24,6 +24,8 @@ def main():
     L = lib.L
     gen = torch.Generator(device="cuda").manual_seed(7)
     w = lib.quantize_weight((torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16))
+    if "fp8" in pattern:
+        lib.prepare_fp8(w)  # the FP8 path's configurations refuse weights without it
     q, s = lib.quantize_act(torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16))
     y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
     ws = torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256 + 8 * M * N * 4 + 256, dtype=torch.uint8, device="cuda")
