@@ -570,9 +570,11 @@ TEST(GpuQuantizeActivation, F16PermutedEqualsFp8Codes) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(17);
   // (K <= 16384: the quantizer's one-read register kernel; 16400: its two-pass kernel; M > 65535:
-  // the FP8 -> FP16 pass strides rows over grid.y)
+  // the FP8 -> FP16 pass strides rows over grid.y; M * units >= 2^20: it does 4 rows per thread,
+  // here with a ragged last group of rows, and with more than 4 * 65535 rows)
   for (const auto& mk : std::vector<std::pair<int64_t, int64_t>>{{1, 64}, {3, 32}, {7, 2080}, {130, 2048}, {2, 16400},
-                                                                 {65540, 32}, {70, 16384}}) {
+                                                                 {65540, 32}, {70, 16384}, {1027, 16400},
+                                                                 {262200, 32}}) {
     const int64_t M = mk.first, K = mk.second, Kp = kernels::f16p_row_elems(K);
     auto xb = random_bf16(M * K, rng, 1.0f);
     if (M > 2) xb[K + 5] = 0x7FC0;  // a NaN row: NaN codes, NaN scale
@@ -1137,8 +1139,11 @@ TEST(GpuFp8, PrepareMatchesReference) {
 TEST(GpuFp8, PermutedActivationsEqualFp8Codes) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(802);
+  // (the last two as in F16PermutedEqualsFp8Codes, where the FP16 pass does 4 rows per thread;
+  // this one keeps one row per thread, here too past 65535 rows)
   for (const auto& mk : std::vector<std::pair<int64_t, int64_t>>{{1, 128}, {3, 32}, {7, 2080}, {130, 2048}, {2, 16400},
-                                                                 {65540, 48}, {70, 16384}}) {
+                                                                 {65540, 48}, {70, 16384}, {1027, 16400},
+                                                                 {262200, 48}}) {
     const int64_t M = mk.first, K = mk.second, Kp = kernels::fp8p_row_bytes(K);
     auto xb = random_bf16(M * K, rng, 1.0f);
     if (M > 2) xb[K + 5] = 0x7FC0;  // a NaN row

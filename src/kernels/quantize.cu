@@ -147,6 +147,7 @@ __global__ void __launch_bounds__(MAX_THREADS)
 //    k = 32c + 8s + 4h + e. Unit j holds words j + 8c unchanged.
 struct F16pUnit {
   static constexpr int kBlockK = 64, kStride = 4;
+  static constexpr bool kManyRows = true;  // permute_fp8_kernel: 4 rows per thread when large
   int64_t blk;   // block of the row
   int word0;     // code word of quarter 0
   uint32_t sel;  // prmt selector of the two codes in a word
@@ -160,22 +161,29 @@ struct F16pUnit {
 };
 struct Fp8pUnit {
   static constexpr int kBlockK = 128, kStride = 8;
+  static constexpr bool kManyRows = false;
   int64_t blk;
   int word0;
   __device__ __forceinline__ explicit Fp8pUnit(int64_t unit) : blk(unit / 8), word0(static_cast<int>(unit % 8)) {}
   __device__ __forceinline__ uint32_t out(uint32_t codes) const { return codes; }
 };
 
+// The code word (k = 4i .. 4i + 3 of its row) of quarter c of unit u.
+template <class Unit>
+__device__ __forceinline__ int64_t unit_word(const Unit& u, int c) {
+  return u.blk * (Unit::kBlockK / 4) + u.word0 + Unit::kStride * c;
+}
+
 // The 16-byte output unit u of one row from the row's code words (word_at(i): code word i,
-// k = 4i .. 4i + 3, only asked for words inside K); padding past K stays zero. Shared by the
-// FP8 -> permuted prologue (words from global memory) and the register quantizer (words it
-// just wrote to shared memory).
+// only asked for words inside K); padding past K stays zero. For the register quantizer (words
+// it just wrote to shared memory); the FP8 -> permuted prologue below does the same over
+// several rows at once.
 template <class Unit, class WordAt>
 __device__ __forceinline__ uint4 permuted_unit(const Unit& u, int64_t K, WordAt word_at) {
   uint32_t w[4];
 #pragma unroll
   for (int c = 0; c < 4; ++c) {
-    const int64_t word = u.blk * (Unit::kBlockK / 4) + u.word0 + Unit::kStride * c;
+    const int64_t word = unit_word(u, c);
     w[c] = u.out(4 * word < K ? word_at(word) : 0u);
   }
   return make_uint4(w[0], w[1], w[2], w[3]);
@@ -183,19 +191,43 @@ __device__ __forceinline__ uint4 permuted_unit(const Unit& u, int64_t K, WordAt 
 
 // FP8 [M, K] -> a permuted layout, row_bytes per output row. One thread per 16-byte output
 // unit, so a warp's stores cover 512 contiguous bytes; the 8 threads of a block share its
-// source bytes through L1. Grid: (units per row / blockDim, min(M, 65535)); rows past
-// gridDim.y are walked with that stride.
-template <class Unit, bool kEarly>
+// source bytes through L1. Each thread does the unit of R rows (blockIdx.y + j * gridDim.y),
+// all their loads first. Large FP16 outputs take R = 4 (kPermuteManyUnits): with one row per
+// thread an SM had ~16 KB of distinct source bytes in flight, too few to keep HBM busy (H100,
+// ncu: [968, 16384] FP8 -> FP16 at 2.3 TB/s); same process against R = 1 (base / new / base):
+// the GEMMs of 2048x16384 at M = 968 -4.5%, 1024x4096 at M = 4096 -4.4%, 2048x2048 at M = 4096
+// -1.3%, the others within +-0.3%. Small problems keep R = 1 (with a quarter of the threads,
+// 2048x2048 M = 968 was +7.5%), and so does the FP8 path's 1:1 permutation (Unit::kManyRows:
+// with R = 4 its GEMMs at M = 4096 were +2.0% / +4.8% on 2048x16384 / 1024x4096).
+// Grid: (units per row / blockDim, min(ceil(M / R), 65535)).
+constexpr int64_t kPermuteManyUnits = int64_t(1) << 20;  // M * units per row from which R = 4
+template <class Unit, int R, bool kEarly>
 __global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __restrict__ out, int64_t M,
                                    int64_t K, int64_t row_bytes) {
   pdl_enter(kEarly);  // as in quantize_activation_kernel (our input is the preceding kernel's)
   const int64_t unit = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (unit * 16 >= row_bytes) return;
   const Unit u(unit);
-  for (int64_t row = blockIdx.y; row < M; row += gridDim.y) {
-    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + row * K);
-    reinterpret_cast<uint4*>(out + row * row_bytes)[unit] =
-        permuted_unit(u, K, [&](int64_t word) { return __ldg(src + word); });
+  const int64_t G = gridDim.y;
+  for (int64_t row0 = blockIdx.y; row0 < M; row0 += G * R) {
+    uint32_t w[R][4];
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      const int64_t row = row0 + j * G;
+      const uint32_t* src = reinterpret_cast<const uint32_t*>(q + (row < M ? row : 0) * K);
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int64_t word = unit_word(u, c);
+        w[j][c] = row < M && 4 * word < K ? __ldg(src + word) : 0u;  // padding past K stays zero
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      const int64_t row = row0 + j * G;
+      if (row < M)
+        reinterpret_cast<uint4*>(out + row * row_bytes)[unit] =
+            make_uint4(u.out(w[j][0]), u.out(w[j][1]), u.out(w[j][2]), u.out(w[j][3]));
+    }
   }
 }
 
@@ -435,10 +467,15 @@ cudaError_t launch_permute(const uint8_t* q, uint8_t* out, int64_t M, int64_t K,
                            cudaStream_t stream, Pdl pdl) {
   const int64_t units = row_bytes / 16;
   const int threads = 128;
-  const dim3 grid(static_cast<unsigned>((units + threads - 1) / threads), static_cast<unsigned>(M < 65535 ? M : 65535));
+  const bool many = Unit::kManyRows && M * units >= kPermuteManyUnits;
+  const int64_t rows = many ? (M + 3) / 4 : M;
+  const dim3 grid(static_cast<unsigned>((units + threads - 1) / threads), static_cast<unsigned>(rows < 65535 ? rows : 65535));
   return launch_as(pdl, [&](auto early, bool dep) {
-    return launch_maybe_pdl(permute_fp8_kernel<Unit, decltype(early)::value>, grid, dim3(threads), 0, stream, dep, q,
-                            out, M, K, row_bytes);
+    constexpr bool kEarly = decltype(early)::value;
+    return many ? launch_maybe_pdl(permute_fp8_kernel<Unit, 4, kEarly>, grid, dim3(threads), 0, stream, dep, q, out,
+                                   M, K, row_bytes)
+                : launch_maybe_pdl(permute_fp8_kernel<Unit, 1, kEarly>, grid, dim3(threads), 0, stream, dep, q, out,
+                                   M, K, row_bytes);
   });
 }
 }  // namespace
