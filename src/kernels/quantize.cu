@@ -194,9 +194,10 @@ __device__ __forceinline__ uint4 permuted_unit(const Unit& u, int64_t K, WordAt 
 // source bytes through L1. Each thread does the unit of R rows (blockIdx.y + j * gridDim.y),
 // all their loads first. Large FP16 outputs take R = 4 (kPermuteManyUnits): with one row per
 // thread an SM had ~16 KB of distinct source bytes in flight, too few to keep HBM busy (H100,
-// ncu: [968, 16384] FP8 -> FP16 at 2.3 TB/s); same process against R = 1 (base / new / base):
-// the GEMMs of 2048x16384 at M = 968 -4.5%, 1024x4096 at M = 4096 -4.4%, 2048x2048 at M = 4096
-// -1.3%, the others within +-0.3%. Small problems keep R = 1 (with a quarter of the threads,
+// ncu: [968, 16384] FP8 -> FP16 at 2.3 TB/s); same process against R = 1 (base / new / base,
+// bench/results/ab-permute-rows-h100-2026-11-26.txt): the GEMMs of 2048x16384 at M = 968 -3.8%,
+// 1024x4096 at M = 4096 -3.6%, 2048x2048 at M = 4096 -1.6%, the others within run-to-run noise
+// (2048x16384 at M = 4096 -0.2%). Small problems keep R = 1 (with a quarter of the threads,
 // 2048x2048 M = 968 was +7.5%), and so does the FP8 path's 1:1 permutation (Unit::kManyRows:
 // with R = 4 its GEMMs at M = 4096 were +2.0% / +4.8% on 2048x16384 / 1024x4096).
 // Grid: (units per row / blockDim, min(ceil(M / R), 65535)).
