@@ -157,10 +157,13 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   auto name = [&](int64_t M, int64_t N, int64_t K, const heuristics::Device& d, bool f16 = true) {
     return std::string(heuristics::config_name(heuristics::choose_config({M, N, K, 16}, d, f16)));
   };
-  // Up to 128 tokens, unsplit 64- / 128-token tiles with 128-k stages (sweep-s128).
+  // Unsplit 64- / 128-token tiles run with 128-k stages (sweep-s128; above 128 tokens,
+  // sweep-small968); 256-token tiles and split ones with 64-k stages.
   EXPECT_EQ(name(50, 16384, 2048, h100), "wgmma_exact_bm64_s128_g16");
   EXPECT_EQ(name(128, 16384, 2048, h100), "wgmma_exact_bm128_s128_g16");
-  EXPECT_EQ(name(200, 16384, 2048, h100).find("_s128"), std::string::npos);  // not measured there
+  EXPECT_EQ(name(968, 2048, 2048, h100), "wgmma_exact_bm128_s128_g16");  // 18.48 vs 19.15 us
+  EXPECT_EQ(name(968, 1024, 4096, h100), "wgmma_exact_bm64_s128_g16");   // 26.11 vs 28.13 us
+  EXPECT_EQ(name(200, 16384, 2048, h100).find("_s128"), std::string::npos);  // a 256-token tile
   EXPECT_EQ(name(968, 16384, 2048, h100), "wgmma_exact_bm256_g16");
   EXPECT_EQ(name(968, 2048, 16384, h100), "wgmma_exact_bm256_k2_g16");  // sweep968: 113.6 vs bm128 129.5 us
   EXPECT_EQ(name(4096, 2048, 16384, h100), "wgmma_exact_bm256_g16");

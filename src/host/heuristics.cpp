@@ -246,12 +246,17 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
       if (best < 0 || cost < best_cost || (cost == best_cost && splits == best_s && bm > best_bm))
         best = index, best_bm = bm, best_s = splits, best_cost = cost;
     }
-  // Up to 128 tokens, an unsplit 64- or 128-token tile runs with 128-k stages (one barrier
-  // round trip and wgmma wait per 128 k). H100, bench/results/sweep-s128-h100-2026-11-26.csv
-  // (same process, us, 64-k / 128-k stages): 16384x2048 M=50 bm64 16.85 / 16.40, M=64 16.95 /
-  // 16.41, M=128 bm128 20.24 / 19.45; 32768x2048 M=50 29.19 / 28.97, M=64 30.09 / 28.73,
-  // M=128 37.88 / 36.21; 2048x2048 M=50 14.31 / 13.45. Not measured above 128 tokens.
-  if (best >= 0 && f16_in && best_s == 1 && best_bm <= 128 && p.M <= 128) {
+  // An unsplit 64- or 128-token tile runs with 128-k stages (one barrier round trip and
+  // wgmma wait per 128 k). H100, bench/results/sweep-s128-h100-2026-11-26.csv (same process,
+  // us, 64-k / 128-k stages): 16384x2048 M=50 bm64 16.85 / 16.40, M=64 16.95 / 16.41, M=128
+  // bm128 20.24 / 19.45; 32768x2048 M=50 29.19 / 28.97, M=64 30.09 / 28.73, M=128 37.88 /
+  // 36.21; 2048x2048 M=50 14.31 / 13.45. Above 128 tokens (session 13,
+  // bench/results/sweep-small968-h100-2026-11-26.csv, the layers where the cost model picks
+  // these tiles there): 2048x2048 M=968 bm128 19.15 / 18.48, 1024x4096 M=968 bm64 28.13 /
+  // 26.11, 256x2048 M=4096 bm64 22.17 / 21.65; the dispatched rows, same process against the
+  // rule at M <= 128 (ab-s128-past-128-h100-2026-11-26.txt): 2048x2048 M=512 -7.2%, M=968
+  // -1.9%, 1024x4096 M=968 -7.9%, 256x2048 M=4096 -7.1%, fused calls alike.
+  if (best >= 0 && f16_in && best_s == 1 && best_bm <= 128) {
     const int twin = find_wgmma(p.group, best_bm, true, 1, false, 2);
     if (twin >= 0) best = twin;
   }
