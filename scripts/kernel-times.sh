@@ -9,6 +9,8 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 [ $# -eq 4 ] || { echo "usage: $0 CONFIG_REGEX M N K" >&2; exit 2; }
+# the soname links the loader wants (a carried build has plain files)
+[ -f "$BUILD/libw4a8.so.0.1.0" ] && (cd "$BUILD" && ln -sf libw4a8.so.0.1.0 libw4a8.so.0 && ln -sf libw4a8.so.0 libw4a8.so)
 log=$(mktemp)
 timeout 300 ncu --clock-control none --print-kernel-base function --metrics gpu__time_duration.sum \
   python3 bench/profile_configs.py "$1" "$2" "$3" "$4" "$BUILD" >"$log" 2>&1
