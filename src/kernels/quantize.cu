@@ -192,7 +192,7 @@ __device__ __forceinline__ uint4 permuted_unit(const Unit& u, int64_t K, WordAt 
 // FP8 [M, K] -> a permuted layout, row_bytes per output row. One thread per 16-byte output
 // unit, so a warp's stores cover 512 contiguous bytes; the 8 threads of a block share its
 // source bytes through L1. Each thread does the unit of R rows (blockIdx.y + j * gridDim.y),
-// all their loads first. Large FP16 outputs take R = 4 (kPermuteManyUnits): with one row per
+// all their loads first. Large FP16 outputs take R = 4 (kPermuteManyRows, from kPermuteManyUnits): with one row per
 // thread an SM had ~16 KB of distinct source bytes in flight, too few to keep HBM busy (H100,
 // ncu: [968, 16384] FP8 -> FP16 at 2.3 TB/s); same process against R = 1 (base / new / base,
 // bench/results/ab-permute-rows-h100-2026-11-26.txt): the GEMMs of 2048x16384 at M = 968 -3.8%,
@@ -201,7 +201,8 @@ __device__ __forceinline__ uint4 permuted_unit(const Unit& u, int64_t K, WordAt 
 // 2048x2048 M = 968 was +7.5%), and so does the FP8 path's 1:1 permutation (Unit::kManyRows:
 // with R = 4 its GEMMs at M = 4096 were +2.0% / +4.8% on 2048x16384 / 1024x4096).
 // Grid: (units per row / blockDim, min(ceil(M / R), 65535)).
-constexpr int64_t kPermuteManyUnits = int64_t(1) << 20;  // M * units per row from which R = 4
+constexpr int64_t kPermuteManyUnits = int64_t(1) << 20;  // M * units per row from which R = kPermuteManyRows
+constexpr int kPermuteManyRows = 4;
 template <class Unit, int R, bool kEarly>
 __global__ void permute_fp8_kernel(const uint8_t* __restrict__ q, uint8_t* __restrict__ out, int64_t M,
                                    int64_t K, int64_t row_bytes) {
@@ -468,15 +469,17 @@ cudaError_t launch_permute(const uint8_t* q, uint8_t* out, int64_t M, int64_t K,
                            cudaStream_t stream, Pdl pdl) {
   const int64_t units = row_bytes / 16;
   const int threads = 128;
-  const bool many = Unit::kManyRows && M * units >= kPermuteManyUnits;
-  const int64_t rows = many ? (M + 3) / 4 : M;
+  const int R = Unit::kManyRows && M * units >= kPermuteManyUnits ? kPermuteManyRows : 1;
+  const int64_t rows = (M + R - 1) / R;
   const dim3 grid(static_cast<unsigned>((units + threads - 1) / threads), static_cast<unsigned>(rows < 65535 ? rows : 65535));
   return launch_as(pdl, [&](auto early, bool dep) {
     constexpr bool kEarly = decltype(early)::value;
-    return many ? launch_maybe_pdl(permute_fp8_kernel<Unit, 4, kEarly>, grid, dim3(threads), 0, stream, dep, q, out,
-                                   M, K, row_bytes)
-                : launch_maybe_pdl(permute_fp8_kernel<Unit, 1, kEarly>, grid, dim3(threads), 0, stream, dep, q, out,
-                                   M, K, row_bytes);
+    if constexpr (Unit::kManyRows)  // (no R = 4 kernel for units that never take it)
+      if (R == kPermuteManyRows)
+        return launch_maybe_pdl(permute_fp8_kernel<Unit, kPermuteManyRows, kEarly>, grid, dim3(threads), 0, stream,
+                                dep, q, out, M, K, row_bytes);
+    return launch_maybe_pdl(permute_fp8_kernel<Unit, 1, kEarly>, grid, dim3(threads), 0, stream, dep, q, out, M, K,
+                            row_bytes);
   });
 }
 }  // namespace
