@@ -480,7 +480,10 @@ TEST(GpuWgmma, EveryConfigurationMatchesReference) {
     const std::string name = w4a8_gemm_config_name(i);
     if (name.rfind("wgmma_exact", 0) != 0) continue;  // (the FP8 path: GpuFp8.*)
     const int group = name.find("_g32") != std::string::npos ? 32 : 16;
-    const int64_t shapes[][3] = {{1, 133, 32 * 37}, {259, 389, 32 * 37}, {1000, 2053, 2048}, {200, 128, 64}};
+    // N odd (the epilogue's 2-byte stores), even (BF16 pairs), and a partial last channel tile
+    // at N % 4 == 2 and N % 4 == 0.
+    const int64_t shapes[][3] = {{1, 133, 32 * 37}, {259, 389, 32 * 37}, {1000, 2053, 2048}, {200, 128, 64},
+                                 {259, 390, 32 * 37}, {77, 260, 32 * 37}};
     for (const auto& s : shapes) {
       if (s[2] % group) continue;
       Problem pb(s[0], s[1], s[2], group);
