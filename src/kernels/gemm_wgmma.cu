@@ -118,7 +118,8 @@ struct Layout {
   static constexpr int kB16Off = kRawStages * kRawBytes;
   static constexpr int kBarOff = kB16Off + kB16Stages * kB16Bytes;
   static constexpr int kRowScaleOff = kBarOff + 2 * (kRawStages + kB16Stages) * 8;
-  static constexpr int kTableOff = kRowScaleOff + BM * 4;  // after the tile's row scales (epilogue)
+  // The tile's row scales, one copy per consumer warpgroup (each stages its own, epilogue).
+  static constexpr int kTableOff = kRowScaleOff + 2 * BM * 4;
   static constexpr int kBytes = kTableOff + (kFp8 ? kFp8TableBytes : 0);
   static constexpr int kDynamicSmem = kBytes + 1024;  // slack to align the base to 1024
   static_assert(kWBytes % 1024 == 0 && kXBytes % 1024 == 0, "swizzled buffers need 1 KB alignment");
@@ -598,15 +599,27 @@ __global__ void __launch_bounds__(kThreads, 1)
   const float base = epilogue_base(p.alpha, p.s2, kFp8 ? -p.fp8_shift : 6);
   // 4-byte output stores of channel pairs need an even N and a 4-byte aligned y.
   const bool pairs = N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.y) & 3) == 0;
-  const uint32_t rs_smem = sbase + L::kRowScaleOff;
+  // Each consumer warpgroup stages its own copy of the tile's row scales for the epilogue
+  // (named barrier 2 + wg, its 128 threads), so that the two never wait for each other between
+  // tiles: one may start its next tile while the other still finishes its epilogue. (H100, same
+  // process against one 256-thread barrier pair per tile, two runs: median -1.1% on the
+  // multi-tile rows of both paths, 33 of 40 faster; pi0.5 trace -3.5% / fused -1.2%;
+  // bench/results/ab-rowscales-per-wg-h100-2026-11-26.txt.)
+  const uint32_t rs_smem = sbase + L::kRowScaleOff + uint32_t(wg) * (BM * 4);  // this warpgroup's copy
+  constexpr int kRs = (BM + 127) / 128;  // row scales each consumer thread stages per tile
+  const int wt = ct & 127;
   for (int item = blockIdx.x; item < items; item += gridDim.x) {
     const Item w = item_of(item);
     const int mt = w.mt, nt = w.nt;
     kb_first = w.kb0;
-    // This tile's row scales: one per consumer thread, loaded now, used (through shared
-    // memory) by the epilogue, so their latency hides behind the main loop.
-    float my_rs = 0.0f;
-    if (splits == 1 && ct < BM && mt * BM + ct < M) my_rs = __ldg(p.row_scale + mt * BM + ct);
+    // This tile's row scales for the thread's warpgroup copy (kRs per thread), loaded now,
+    // used (through shared memory) by the epilogue, so their latency hides behind the main loop.
+    float my_rs[kRs];
+#pragma unroll
+    for (int j = 0; j < kRs; ++j) {
+      const int tok = wt + 128 * j;
+      my_rs[j] = splits == 1 && tok < BM && mt * BM + tok < M ? __ldg(p.row_scale + mt * BM + tok) : 0.0f;
+    }
     {
       const int row = nt * kBN + r0;
       sok0 = row < N;
@@ -654,9 +667,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       continue;
     }
 
-    asm volatile("bar.sync 1, %0;" ::"n"(kConsumerThreads) : "memory");  // previous tile's reads done
-    if (ct < BM) asm volatile("st.shared.f32 [%0], %1;" ::"r"(rs_smem + 4 * ct), "f"(my_rs) : "memory");
-    asm volatile("bar.sync 1, %0;" ::"n"(kConsumerThreads) : "memory");
+    asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");  // previous tile's reads done
+#pragma unroll
+    for (int j = 0; j < kRs; ++j)
+      if (wt + 128 * j < BM)
+        asm volatile("st.shared.f32 [%0], %1;" ::"r"(rs_smem + 4 * (wt + 128 * j)), "f"(my_rs[j]) : "memory");
+    asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");
     // Epilogue. D fragment: acc[4i + 2h + e] = (channel r0 + 8h, token 8i + 2c + e). Lanes g
     // and g^1 swap one value so that each holds two neighbouring channels of one token.
     const int n0 = nt * kBN + r0;
