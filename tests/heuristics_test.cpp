@@ -164,8 +164,14 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   EXPECT_EQ(name(968, 2048, 2048, h100), "wgmma_exact_bm128_s128_g16");  // 18.48 vs 19.15 us
   EXPECT_EQ(name(968, 1024, 4096, h100), "wgmma_exact_bm64_s128_g16");   // 26.11 vs 28.13 us
   EXPECT_EQ(name(200, 16384, 2048, h100).find("_s128"), std::string::npos);  // a 256-token tile
-  EXPECT_EQ(name(968, 16384, 2048, h100), "wgmma_exact_bm256_g16");
-  EXPECT_EQ(name(968, 2048, 16384, h100), "wgmma_exact_bm256_k2_g16");  // sweep968: 113.6 vs bm128 129.5 us
+  // 248-token tiles at 769..992 tokens (ab-bm248-h100-2026-11-26.txt), 256 elsewhere.
+  EXPECT_EQ(name(968, 16384, 2048, h100), "wgmma_exact_bm248_g16");
+  EXPECT_EQ(name(968, 2048, 16384, h100), "wgmma_exact_bm248_k2_g16");  // sweep968: 113.6 vs bm128 129.5 us
+  EXPECT_EQ(name(992, 16384, 2048, h100), "wgmma_exact_bm248_g16");
+  EXPECT_EQ(name(993, 16384, 2048, h100), "wgmma_exact_bm256_g16");
+  EXPECT_EQ(name(1600, 16384, 2048, h100), "wgmma_exact_bm256_g16");
+  EXPECT_EQ(name(768, 16384, 2048, h100), "wgmma_exact_bm256_g16");
+  EXPECT_EQ(name(769, 16384, 2048, h100), "wgmma_exact_bm248_g16");
   EXPECT_EQ(name(4096, 2048, 16384, h100), "wgmma_exact_bm256_g16");
   EXPECT_EQ(name(968, 16384, 2048, h100, false), "wgmma_exact_cvt_bm256_g16");  // no workspace
   EXPECT_EQ(name(64, 16384, 2048, h100, false), "wgmma_exact_cvt_bm128_g16");

@@ -238,8 +238,18 @@ double wgmma_cost(const Problem& p, const Device& d, int bm, int splits) {
 int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
   int best = -1, best_bm = 0, best_s = 0;
   double best_cost = 0.0;
-  for (int bm : {64, 128, 256})
+  // 248-token tiles (exact path with FP16 activations, unsplit or 2 splits), at M = 769..992:
+  // four token tiles either way, and the cost model's smaller tile wins: less padding (M = 968:
+  // 992 rows computed instead of 1024). H100, same process against 256-token tiles, two runs
+  // (bench/results/ab-bm248-h100-2026-11-26.txt), us: M = 968 16384x2048 99.0 / 102.4 and
+  // 101.6 / 101.8, 32768x2048 191.1 / 201.1 and 196.2 / 204.7, 2048x16384 (2 splits) 113.0 /
+  // 113.9 and 112.7 / 110.4, 4096x1024 -0.1% / -0.6%; pi0.5 trace 11.75 / 12.07 ms. Not above
+  // 992 tokens: at M = 1600 the fused calls were 1.5-7% faster, but 32768x2048's FP8-input call
+  // 5-10% slower (that call already ran 8-10% over its fused one with 256-token tiles; not
+  // understood).
+  for (int bm : {64, 128, 248, 256})
     for (int splits : {1, 2, 4, 8}) {
+      if (bm == 248 && (p.M <= 3 * 256 || p.M > 4 * 248)) continue;  // measured there only
       const int index = find_wgmma(p.group, bm, f16_in, splits);
       if (index < 0 || !split_ok(p, splits)) continue;
       const double cost = wgmma_cost(p, d, bm, splits);

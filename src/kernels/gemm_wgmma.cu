@@ -109,7 +109,7 @@ struct Layout {
   // or slower (bench/results/sweep-ring-h100-2026-11-26.csv).
   static constexpr int kRawStages = kFp8 ? (BM == 256 ? 5 : BM == 128 ? 9 : 12)
                                     : KH == 2 ? (BM == 128 ? 5 : 8)
-                                    : kF16In ? (BM == 256 ? 6 : BM == 128 ? 8 : 12) : (BM == 256 ? 6 : 8);
+                                    : kF16In ? (BM >= 248 ? 6 : BM == 128 ? 8 : 12) : (BM == 256 ? 6 : 8);
   static constexpr int kB16Stages = kF16In ? 0 : BM == 256 ? 3 : 4;
   // Activations per stage: FP8 (FP8 path, converter variant) or FP16 bytes.
   static constexpr int kXBytes = BM * kStageK * (kF16In && !kFp8 ? 2 : 1);
@@ -182,6 +182,7 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[BM / 2], const uint32_t (&a)
   } else {
     if constexpr (BM == 64) wgmma_m64n64k16_rs(d, a, desc, scale_d);
     else if constexpr (BM == 128) wgmma_m64n128k16_rs(d, a, desc, scale_d);
+    else if constexpr (BM == 248) wgmma_m64n248k16_rs(d, a, desc, scale_d);
     else wgmma_m64n256k16_rs(d, a, desc, scale_d);
   }
 }
@@ -695,12 +696,14 @@ __global__ void __launch_bounds__(kThreads, 1)
         float2 rs2[kG];
 #pragma unroll
         for (int k = 0; k < kG; ++k)
-          asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];"
-                       : "=f"(rs2[k].x), "=f"(rs2[k].y)
-                       : "r"(rs_smem + 4 * (8 * (i0 + k) + 2 * c))
-                       : "memory");
+          if (i0 + k < BM / 8)  // (248 tokens: 31 groups, the last step has three)
+            asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];"
+                         : "=f"(rs2[k].x), "=f"(rs2[k].y)
+                         : "r"(rs_smem + 4 * (8 * (i0 + k) + 2 * c))
+                         : "memory");
 #pragma unroll
-        for (int k = 0; k < kG; ++k) body(i0 + k, base * rs2[k].x, base * rs2[k].y);
+        for (int k = 0; k < kG; ++k)
+          if (i0 + k < BM / 8) body(i0 + k, base * rs2[k].x, base * rs2[k].y);
       }
     };
     if (pairs) {
@@ -790,7 +793,8 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 // ---- the whitelist ----------------------------------------------------------------------
 // X(group, tokens per tile, activations from the prologue, K splits, FP8 path, 64-k halves
 // per stage). The first ten keep their indices from before split-K existed, the first twenty
-// from before the FP8 path, the first 24 from before the 128-k stages ("_s128", session 10).
+// from before the FP8 path, the first 24 from before the 128-k stages ("_s128", session 10),
+// the first 28 from before the 248-token tiles (exact, FP16 activations; heuristics.cpp).
 // The FP8 path runs 128-token tiles only: its promotion registers (fin) leave no room for a
 // 256-token accumulator.
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
@@ -799,7 +803,8 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   X(16, 256, 1, 2, 0, 1) X(16, 256, 1, 4, 0, 1) X(16, 128, 1, 2, 0, 1) X(16, 128, 1, 4, 0, 1) X(32, 256, 1, 2, 0, 1)  \
   X(32, 256, 1, 4, 0, 1) X(32, 128, 1, 2, 0, 1) X(32, 128, 1, 4, 0, 1) X(16, 128, 1, 8, 0, 1) X(32, 128, 1, 8, 0, 1)  \
   X(16, 128, 1, 1, 1, 1) X(32, 128, 1, 1, 1, 1) X(16, 128, 1, 4, 1, 1) X(32, 128, 1, 4, 1, 1)  \
-  X(16, 64, 1, 1, 0, 2) X(32, 64, 1, 1, 0, 2) X(16, 128, 1, 1, 0, 2) X(32, 128, 1, 1, 0, 2)
+  X(16, 64, 1, 1, 0, 2) X(32, 64, 1, 1, 0, 2) X(16, 128, 1, 1, 0, 2) X(32, 128, 1, 1, 0, 2)  \
+  X(16, 248, 1, 1, 0, 1) X(32, 248, 1, 1, 0, 1) X(16, 248, 1, 2, 0, 1) X(32, 248, 1, 2, 0, 1)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
 #define W4A8_WGMMA_NAME1(PFX, G, BM, S) \
