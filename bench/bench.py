@@ -62,8 +62,9 @@ def stream() -> int:
     return torch.cuda.current_stream().cuda_stream
 
 
-def graph_time(calls, n_calls=CALLS_PER_GRAPH, replays=REPLAYS) -> float:
-    """Median microseconds per call of `calls` (rotated) captured in one CUDA graph."""
+def capture_graph(calls, n_calls=CALLS_PER_GRAPH):
+    """`calls` (rotated) run once on a side stream, then n >= n_calls of them captured in one CUDA
+    graph: (graph, n)."""
     n = max(n_calls, 2 * len(calls))
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
@@ -76,6 +77,12 @@ def graph_time(calls, n_calls=CALLS_PER_GRAPH, replays=REPLAYS) -> float:
     with torch.cuda.graph(g):
         for i in range(n):
             calls[i % len(calls)]()
+    return g, n
+
+
+def graph_time(calls, n_calls=CALLS_PER_GRAPH, replays=REPLAYS) -> float:
+    """Median microseconds per call of `calls` (rotated) captured in one CUDA graph."""
+    g, n = capture_graph(calls, n_calls)
     # Warm-up: replay for >= 50 ms first, so the clocks have ramped up after the setup pause.
     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     a.record()

@@ -30,18 +30,7 @@ from w4a8 import _lib  # noqa: E402
 
 def replay_with_clocks(calls, seconds: float):
     """us per call (graph replays timed with events) and the median (MHz, W) sampled meanwhile."""
-    n = max(bench.CALLS_PER_GRAPH, 2 * len(calls))
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for c in calls:
-            c()
-    torch.cuda.current_stream().wait_stream(s)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for i in range(n):
-            calls[i % len(calls)]()
+    g, n = bench.capture_graph(calls)
     smi = subprocess.Popen(["nvidia-smi", "--query-gpu=clocks.sm,power.draw", "--format=csv,noheader,nounits",
                             "-lms", "20"], stdout=subprocess.PIPE, text=True)
     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
