@@ -76,6 +76,13 @@ if has sanitize; then
   rc=$?
   echo "memcheck (wgmma): exit $rc; $(grep -E 'ERROR SUMMARY' "$OUT/sanitize_memcheck_wgmma.log" | tail -1)"
   [ $rc -eq 0 ] || status=1
+  # racecheck on every wgmma configuration (shared-memory staging between its warpgroups' named
+  # barriers; ~1 minute on an H100).
+  timeout 300 compute-sanitizer --tool racecheck --error-exitcode 99 "$BUILD/tests/w4a8_gpu_tests" \
+    --gtest_filter='GpuWgmma.EveryConfigurationMatchesReference' >"$OUT/sanitize_racecheck_wgmma.log" 2>&1
+  rc=$?
+  echo "racecheck (wgmma): exit $rc; $(grep -E 'RACECHECK SUMMARY' "$OUT/sanitize_racecheck_wgmma.log" | tail -1)"
+  [ $rc -eq 0 ] || status=1
 fi
 
 if has sweep; then
