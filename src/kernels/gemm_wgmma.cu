@@ -21,11 +21,14 @@
 //    in the wgmma B layout, and there are no converters.
 //  - Warpgroups 1 and 2 (the consumers, 64 output channels each): read their weights from the
 //    raw stage, dequantize them into wgmma A fragments in registers (swap-AB: weights are
-//    wgmma's M, tokens its N), and issue 4 wgmma m64nBMk16 per stage, keeping one (256
-//    tokens, converter variant) or two (otherwise) earlier stages in flight while they
+//    wgmma's M, tokens its N), and issue 4 wgmma m64nBMk16 per stage, keeping one (248 or
+//    256 tokens, converter variant) or two (otherwise) earlier stages in flight while they
 //    dequantize the next. Block scales come from global memory, a few stages ahead.
-//  - Epilogue: FP32 scaling by row scale (staged in shared memory), alpha, s2, 2^6; bias;
-//    neighbouring channels swapped between lanes so that each store writes two BF16.
+//  - Epilogue: FP32 scaling by row scale (each warpgroup stages its own copy in shared
+//    memory), alpha, s2, 2^6; bias; neighbouring channels swapped between lanes so that each
+//    store writes two BF16.
+// Token tiles (BM): 64, 128, 256, and 248 for M = 769..992, where four tiles of 248 pad less
+// than four of 256 (heuristics.cpp).
 // 128-k stages ("_s128" configurations, KH = 2; exact path with FP16 activations, 64 and 128
 // tokens): each stage is two of the 64-k stages above under one mbarrier, one commit and one
 // wait (AUTO's pick up to 128 tokens, heuristics.cpp).
@@ -47,8 +50,8 @@
 // Work items and split-K: a CTA tile is 128 channels x BM tokens over all of K, or, for
 // configurations with S splits, over one of S contiguous K ranges; the S partial tiles go
 // to an FP32 workspace and a second kernel adds them in split order and applies the
-// epilogue. Tall-K layers with few output tiles (N = 2048, K = 16384) thus run the 256-token
-// tile on every SM instead of a 128-token tile (whose dequantization per MMA is twice as
+// epilogue. Tall-K layers with few output tiles (N = 2048, K = 16384) thus run the 248- or
+// 256-token tile on every SM instead of a 128-token tile (whose dequantization per MMA is twice as
 // large) or half the SMs. Items are numbered split fastest, then tiles; tiles are numbered
 // channel-tile fastest when the activations outweigh the weights (every SM then streams the
 // same activation rows, which do not fit in L2, while the weights stay there), token-tile
