@@ -51,8 +51,8 @@
 // configurations with S splits, over one of S contiguous K ranges; the S partial tiles go
 // to an FP32 workspace and a second kernel adds them in split order and applies the
 // epilogue. Tall-K layers with few output tiles (N = 2048, K = 16384) thus run the 248- or
-// 256-token tile on every SM instead of a 128-token tile (whose dequantization per MMA is twice as
-// large) or half the SMs. Items are numbered split fastest, then tiles; tiles are numbered
+// 256-token tile on every SM instead of a 128-token tile (whose dequantization per MMA is
+// twice as large) or half the SMs. Items are numbered split fastest, then tiles; tiles are numbered
 // channel-tile fastest when the activations outweigh the weights (every SM then streams the
 // same activation rows, which do not fit in L2, while the weights stay there), token-tile
 // fastest otherwise.
