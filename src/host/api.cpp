@@ -286,12 +286,22 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // 6.94 vs 7.21 us, 2048x2048 M = 32 5.89 vs 6.05, 1024x4096 M = 16 5.55 vs 5.62; 131072 was
 // worse on the rows that would add: 4096x1024 M = 128 11.29 vs 10.31, 1024x4096 M = 32 6.96 vs
 // 6.54, 2048x2048 M = 64 7.92 vs 7.53.)
+// Session 15: the quantizer of up to 64 rows (the decode kernels' FP8 one) keeps its CTAs one
+// per SM when launched as a dependent (kernels::quantize_activation_spreads), so they no longer
+// stack on the few SMs the kernel before leaves free, and then starts early at any K. H100, same
+// process, base / new / base (bench/results/ab-quantizer-spread-h100-2026-11-26.txt), fused
+// calls at M = 16..64 on the six PERF.md shapes 1-7% faster but one (+1.8%, within its base
+// spread), e.g. 2048x16384 M = 16 14.15 -> 13.59 us (now 9.5% over its GEMM), 1024x4096 M = 50
+// 7.65 -> 7.12; the fused pi0.5 traces 2.8-4.4% faster (14.68 -> 14.26 ms with `overlap`
+// weights, where only the spreading applies: 3.3% of it in a run with the spreading alone).
 // quantizer_values: the quantizer's M * K; a prologue passes none (-1: always dependent).
+// spreads: the quantizer keeps its CTAs one per SM as a dependent.
 constexpr int64_t kTinyQuantizer = 65536;
-kernels::Pdl prologue_pdl(const w4a8_weight* w, const heuristics::Device& dev, int64_t quantizer_values = -1) {
+kernels::Pdl prologue_pdl(const w4a8_weight* w, const heuristics::Device& dev, int64_t quantizer_values = -1,
+                          bool spreads = false) {
   if (dev.cc < 90) return kernels::Pdl::kSerial;
   if (w->overlap == 1) return kernels::Pdl::kDependentEarly;
-  return quantizer_values <= kTinyQuantizer ? kernels::Pdl::kDependent : kernels::Pdl::kSerial;
+  return quantizer_values <= kTinyQuantizer || spreads ? kernels::Pdl::kDependent : kernels::Pdl::kSerial;
 }
 
 // pdl (gemm_pdl): for the mma and wgmma kernels; the naive one always waits its turn.
@@ -455,7 +465,9 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
   W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, true, &index, weight));
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
-  const kernels::Pdl quantizer_pdl = prologue_pdl(weight, dev, M * weight->K);
+  const kernels::Pdl quantizer_pdl = prologue_pdl(
+      weight, dev, M * weight->K,
+      !heuristics::config_f16_in(index) && kernels::quantize_activation_spreads(M, weight->K));
   cudaError_t err;
   if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
     const size_t head = linear_partials_offset(M, weight->N, weight->K, weight->group_size);

@@ -113,6 +113,10 @@ enum class Pdl { kSerial, kDependent, kDependentEarly };
 // Quantizers (see include/w4a8/w4a8.h for the numerics), launched as `pdl` says.
 cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row_scale,
                                        int64_t M, int64_t K, cudaStream_t stream, Pdl pdl = Pdl::kSerial);
+// Whether launch_quantize_activation, launched as a dependent, keeps its CTAs one per SM (its
+// few-row kernel: M <= 64, K <= 32768; quantize.cu spread_smem), so that they do not stack on
+// the SMs the kernel before it leaves free.
+bool quantize_activation_spreads(int64_t M, int64_t K);
 // FP16 activations for the wgmma kernel (gemm_wgmma.cu): the FP8 values widened to FP16,
 // k permuted within each 64-k block, rows padded with zeros to f16p_row_elems(K) values.
 inline int64_t f16p_row_elems(int64_t K) { return (K + 63) / 64 * 64; }
