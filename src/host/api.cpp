@@ -290,10 +290,10 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // per SM when launched as a dependent (kernels::quantize_activation_spreads), so they no longer
 // stack on the few SMs the kernel before leaves free, and then starts early at any K. H100, same
 // process, base / new / base (bench/results/ab-quantizer-spread-h100-2026-11-26.txt), fused
-// calls at M = 16..64 on the six PERF.md shapes 1-7% faster but one (+1.8%, within its base
-// spread), e.g. 2048x16384 M = 16 14.15 -> 13.59 us (now 9.5% over its GEMM), 1024x4096 M = 50
-// 7.65 -> 7.12; the fused pi0.5 traces 2.8-4.4% faster (14.68 -> 14.26 ms with `overlap`
-// weights, where only the spreading applies: 3.3% of it in a run with the spreading alone).
+// calls at M = 16..64 on the six PERF.md shapes: 22 of 24 faster, up to 6.9%, e.g. 2048x16384
+// M = 16 14.15 -> 13.59 us, 1024x4096 M = 50 7.65 -> 7.12 (16384x2048 M = 50 +1.8%); the fused
+// pi0.5 traces 2.8-4.4% faster (14.68 -> 14.26 ms with `overlap` weights, where only the
+// spreading applies: 3.3% of it in a run with the spreading alone).
 // quantizer_values: the quantizer's M * K; a prologue passes none (-1: always dependent).
 // spreads: the quantizer keeps its CTAs one per SM as a dependent.
 constexpr int64_t kTinyQuantizer = 65536;
