@@ -215,6 +215,20 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   EXPECT_EQ(ws, 0u);
 }
 
+// The few-row quantizer that keeps its CTAs one per SM as a dependent (quantize.cu) is exactly
+// the one the launch policy lets start early at any K (api.cpp prologue_pdl): up to 64 rows of
+// up to 32768 values, where the register kernel with wide CTAs runs. A quantizer outside it
+// (more rows: many CTAs per SM are wanted; longer rows: another kernel) does not claim it.
+TEST(Heuristics, QuantizerSpreadsOnlyWhereItsFewRowKernelRuns) {
+  for (const int64_t M : {int64_t(1), int64_t(16), int64_t(50), int64_t(64)})
+    for (const int64_t K : {int64_t(16), int64_t(1024), int64_t(16384), int64_t(32768)})
+      EXPECT_TRUE(kernels::quantize_activation_spreads(M, K)) << M << " x " << K;
+  EXPECT_FALSE(kernels::quantize_activation_spreads(65, 1024));
+  EXPECT_FALSE(kernels::quantize_activation_spreads(968, 2048));
+  EXPECT_FALSE(kernels::quantize_activation_spreads(1, 32784));
+  EXPECT_FALSE(kernels::quantize_activation_spreads(64, 65536));
+}
+
 // Split-K: the split count a configuration runs with never leaves a split empty (the kernel
 // gives split s the stages [s * ceil(nk / S), ...)), never exceeds the configuration's, and
 // the workspace queries hold the FP16 activations plus the partials of whatever AUTO picks
