@@ -288,8 +288,8 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // 6.54, 2048x2048 M = 64 7.92 vs 7.53.)
 // Session 15: the quantizer of up to 64 rows (the decode kernels' FP8 one) keeps its CTAs one
 // per SM when launched as a dependent (kernels::quantize_activation_spreads), so they no longer
-// stack on the few SMs the kernel before leaves free, and then starts early at any K. H100, same
-// process, base / new / base (bench/results/ab-quantizer-spread-h100-2026-11-26.txt), fused
+// stack on the few SMs the kernel before leaves free, and then starts early at any K it takes
+// (<= 32768). H100, same process, base / new / base (bench/results/ab-quantizer-spread-h100-2026-11-26.txt), fused
 // calls at M = 16..64 on the six PERF.md shapes: 22 of 24 faster, up to 6.9%, e.g. 2048x16384
 // M = 16 14.15 -> 13.59 us, 1024x4096 M = 50 7.65 -> 7.12 (16384x2048 M = 50 +1.8%); the fused
 // pi0.5 traces 2.8-4.4% faster (14.68 -> 14.26 ms with `overlap` weights, where only the
