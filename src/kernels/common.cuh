@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace w4a8 {
@@ -193,6 +194,18 @@ cudaError_t launch_maybe_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, s
   cfg.attrs = attr;
   cfg.numAttrs = 1;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+}
+
+// Host: opts `kernel` in to `bytes` of dynamic shared memory on `device`, once per device for
+// this `record` (the devices, as bits, where it is done; ordinals >= 64: every call). One
+// record per kernel: the opt-in is per kernel, and a record shared by two kernels leaves the
+// second without it (cudaErrorInvalidValue at launch).
+inline cudaError_t opt_in_dynamic_smem(const void* kernel, int bytes, int device, std::atomic<uint64_t>& record) {
+  const uint64_t bit = device >= 0 && device < 64 ? uint64_t(1) << device : 0;
+  if (bit && (record.load(std::memory_order_acquire) & bit)) return cudaSuccess;
+  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (err == cudaSuccess) record.fetch_or(bit, std::memory_order_acq_rel);
+  return err;
 }
 
 // BF16 bits -> float (exact).

@@ -918,16 +918,12 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
                            : encode_2d(&wmap, p.w, uint64_t(p.K / 2), uint64_t(p.N), wbox, kBN,
                                        CU_TENSOR_MAP_SWIZZLE_NONE);
   if (!xok || !wok) return cudaErrorInvalidValue;
-  // The dynamic shared-memory opt-in is per kernel and device: once per config and device
-  // (ordinals >= 64 set it on every call).
-  static std::atomic<uint64_t> attr_set[kNumConfigs];
-  const uint64_t bit = device >= 0 && device < 64 ? uint64_t(1) << device : 0;
-  if (!bit || !(attr_set[index].load(std::memory_order_acquire) & bit)) {
-    const cudaError_t err = cudaFuncSetAttribute(reinterpret_cast<const void*>(kKernels[index]),
-                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem[index]);
-    if (err != cudaSuccess) return err;
-    attr_set[index].fetch_or(bit, std::memory_order_acq_rel);
-  }
+  // The dynamic shared-memory opt-in, once per configuration and device.
+  static std::atomic<uint64_t> opted_in[kNumConfigs];
+  if (const cudaError_t err =
+          opt_in_dynamic_smem(reinterpret_cast<const void*>(kKernels[index]), kSmem[index], device, opted_in[index]);
+      err != cudaSuccess)
+    return err;
   const int splits = wgmma_splits(index, p.K);
   if (splits > 1 && (p.partial == nullptr || !c.f16_in)) return cudaErrorInvalidValue;
   const int64_t items = ((p.M + c.bm - 1) / c.bm) * ((p.N + kBN - 1) / kBN) * splits;

@@ -406,28 +406,32 @@ cudaError_t launch_as(Pdl pdl, Launch launch) {
 // there (up to 32 per SM) and run their row reductions on those few SMs; one per SM, the rest
 // are placed as that kernel's CTAs leave, spread over the GPU (H100: the fused pi0.5 traces
 // 3.0-3.8% faster with this alone, fused calls at M <= 64 within -6% .. +2.5%; the launch
-// policy it allows, api.cpp prologue_pdl). 0 where it cannot be had. The
-// opt-in is set once per kernel and device (ordinals >= 64: every call); the kernel is a
-// template argument so that each kernel has its own record.
-template <auto kKernel>
-size_t spread_smem() {
+// policy it allows, api.cpp prologue_pdl). 0 where it cannot be had. The bytes are asked of
+// the device once (per device), the opt-in made once per kernel and device (the kernel is a
+// template argument, so each has its own record).
+int spread_bytes(int dev) {
   static std::atomic<int> cached[64];  // per device: 0 not yet asked, -1 none, else bytes
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
-  const bool cache = dev >= 0 && dev < 64;
-  int want = cache ? cached[dev].load(std::memory_order_acquire) : 0;
+  int want = dev >= 0 && dev < 64 ? cached[dev].load(std::memory_order_acquire) : 0;
   if (want == 0) {
     int per_sm = 0, per_block = 0;
-    want = -1;
-    if (cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev) == cudaSuccess &&
-        cudaDeviceGetAttribute(&per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-        per_sm / 2 + 1024 <= per_block &&
-        cudaFuncSetAttribute(reinterpret_cast<const void*>(kKernel), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             per_sm / 2 + 1024) == cudaSuccess)
-      want = per_sm / 2 + 1024;
-    if (cache) cached[dev].store(want, std::memory_order_release);
+    want = cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev) == cudaSuccess &&
+                   cudaDeviceGetAttribute(&per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+                   per_sm / 2 + 1024 <= per_block
+               ? per_sm / 2 + 1024
+               : -1;
+    if (dev >= 0 && dev < 64) cached[dev].store(want, std::memory_order_release);
   }
-  return want > 0 ? size_t(want) : 0;
+  return want;
+}
+template <auto kKernel>
+size_t spread_smem() {
+  static std::atomic<uint64_t> opted_in;
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  const int want = spread_bytes(dev);
+  if (want <= 0 || opt_in_dynamic_smem(reinterpret_cast<const void*>(kKernel), want, dev, opted_in) != cudaSuccess)
+    return 0;
+  return size_t(want);
 }
 
 }  // namespace
