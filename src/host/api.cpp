@@ -465,11 +465,11 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
   W4A8_CHECK(select_kernel(fn, p, W4A8_KERNEL_AUTO, dev, true, &index, weight));
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   const uint16_t* xb = static_cast<const uint16_t*>(x_bf16);
-  const kernels::Pdl quantizer_pdl = prologue_pdl(
-      weight, dev, M * weight->K,
-      !heuristics::config_f16_in(index) && kernels::quantize_activation_spreads(M, weight->K));
+  const bool f16_in = heuristics::config_f16_in(index);
+  const kernels::Pdl quantizer_pdl =
+      prologue_pdl(weight, dev, M * weight->K, !f16_in && kernels::quantize_activation_spreads(M, weight->K));
   cudaError_t err;
-  if (heuristics::config_f16_in(index)) {  // quantize straight into the wgmma kernel's layout
+  if (f16_in) {  // quantize straight into the wgmma kernel's layout
     const size_t head = linear_partials_offset(M, weight->N, weight->K, weight->group_size);
     place_partials(&index, &p, xq + head, workspace_size - head);
     p.x = nullptr;
