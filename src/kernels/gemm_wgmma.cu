@@ -299,12 +299,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x < 128) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
     if (threadIdx.x == 0) {  // TMA
-      uint32_t it = 0;
+      int s = 0;           // ring slot of the next stage (the consumers' `slot`)
+      uint32_t phase = 0;  // and its phase
       for (int item = blockIdx.x; item < items; item += gridDim.x) {
         const Item w = item_of(item);
-        for (int kb = w.kb0; kb < w.kb1; ++kb, ++it) {
-          const int s = it % R;
-          mbar_wait(raw_empty(s), ((it / R) & 1) ^ 1);
+        for (int kb = w.kb0; kb < w.kb1; ++kb) {
+          mbar_wait(raw_empty(s), phase ^ 1u);
           mbar_expect_tx(raw_full(s), L::kRawBytes);
           if (!kFp8 && p.tiled)  // (byte 0, row 0, first k-tile of the stage, first row block)
             tma_load_4d(raw_w(s), &wmap, raw_full(s), 0, 0, kb * KH, w.nt * (kBN / 16));
@@ -313,6 +313,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
           for (int h = 0; h < KH; ++h)  // 64 k of FP16 per copy (one 128-byte swizzle row)
             tma_load_2d(raw_x(s) + h * (BM * 128), &xmap, raw_full(s), kb * kStageK + 64 * h, w.mt * BM);
+          if (++s == R) s = 0, phase ^= 1u;
         }
       }
     } else if (!kF16In && threadIdx.x >= 32) {  // converters
@@ -405,31 +406,47 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto s_row = [&](int row) {
     return p.tiled ? size_t(row >> 4) * s_rowblock + unsigned(row & 15) * T : size_t(row) * unsigned(kgroups);
   };
+  // The loads of a work item come in k order, one 64-k half (exact path) or one 128-k stage
+  // (FP8 path) after the other, so the thread carries where its next one is instead of
+  // working it out from the stage index each time: sk, the first k of its group (of the
+  // thread's 16 k of a 64-k half; FP8: of its 32 k of a 128-k stage), and so, that group's
+  // byte offset from the two rows' scales, srow0 / srow1: a compare and two adds per load
+  // instead of a division and a remainder. Past the item's last stage the loads run on into
+  // the next split's range or stop at K (the prefetch of stage kb + NP). In groups: the group
+  // of k is k / GROUP, its byte at (grp / T) * s_tile + grp % T, so one 64-k half further is
+  // s_tile bytes further (grp % T stays), one FP8 stage 128 / GROUP. Measured with the carried
+  // ring slot below (session 17, H100, same process, bench/results/ab-carried-ring-h100-2026-11-26.txt):
+  // the 64- and 128-token rows at M = 50 1.2-2.9% faster, the rest within the runs' spread.
   const uint8_t *srow0 = p.sb, *srow1 = p.sb;
   bool sok0 = false, sok1 = false;
-  auto load_scales = [&](int kb, uint32_t (&sc)[2]) {
-    if constexpr (kFp8) {
-      // k 32c .. 32c + 31 of the 128-k stage: groups 2c and 2c + 1 (g16, one aligned 2-byte
-      // load: K % 32 == 0 makes a row's group count even) or group c (g32); canonical only.
-      const int grp = (kb * kBKFp8 + 32 * c) / GROUP;
-      if constexpr (GROUP == 16) {
-        sc[0] = sok0 && grp < kgroups ? ld_u16_l2_256(srow0 + grp) : 0u;
-        sc[1] = sok1 && grp < kgroups ? ld_u16_l2_256(srow1 + grp) : 0u;
-      } else {
-        sc[0] = sok0 && grp < kgroups ? ld_u8_l2_256(srow0 + grp) : 0u;
-        sc[1] = sok1 && grp < kgroups ? ld_u8_l2_256(srow1 + grp) : 0u;
-      }
-    } else {
-      const int grp = (kb * kBK + 16 * c) / GROUP;
-      const unsigned at = unsigned(grp / T) * s_tile + grp % T;
-      sc[0] = sok0 && grp < kgroups ? ld_u8_l2_256(srow0 + at) : 0u;
-      sc[1] = sok1 && grp < kgroups ? ld_u8_l2_256(srow1 + at) : 0u;
+  int sk = 0;
+  unsigned so = 0;
+  auto start_scales = [&](int kb) {  // the item's first stage kb
+    sk = kFp8 ? kb * kBKFp8 + 32 * c : kb * (KH * kBK) + 16 * c;
+    const int grp = sk / GROUP;
+    so = kFp8 ? unsigned(grp) : unsigned(grp / T) * s_tile + grp % T;
+  };
+  auto load_scales = [&](uint32_t (&sc)[2]) {  // the next half's / stage's, then advance
+    // grp < K / GROUP, i.e. sk < K (K % GROUP == 0). The FP8 path's offset is grp itself
+    // (canonical only), so it compares that and carries no sk: with sk, ptxas spilled 4 bytes
+    // more in one of its 128-token kernels.
+    const bool in = kFp8 ? int(so) < kgroups : sk < K;
+    if constexpr (kFp8 && GROUP == 16) {
+      // k 32c .. 32c + 31 of the 128-k stage: groups 2c and 2c + 1, one aligned 2-byte load
+      // (K % 32 == 0 makes a row's group count even); canonical only.
+      sc[0] = sok0 && in ? ld_u16_l2_256(srow0 + so) : 0u;
+      sc[1] = sok1 && in ? ld_u16_l2_256(srow1 + so) : 0u;
+    } else {  // exact path: the group of the thread's 16 k; FP8 path, g32: group c
+      sc[0] = sok0 && in ? ld_u8_l2_256(srow0 + so) : 0u;
+      sc[1] = sok1 && in ? ld_u8_l2_256(srow1 + so) : 0u;
     }
+    if constexpr (!kFp8) sk += kBK;
+    so += kFp8 ? unsigned(kBKFp8 / GROUP) : unsigned(s_tile);
   };
   // A stage's scales: its KH 64-k halves' (the FP8 path: its one 128-k stage's).
-  auto load_stage_scales = [&](int kb, uint32_t (&sc)[KH][2]) {
+  auto load_stage_scales = [&](uint32_t (&sc)[KH][2]) {
 #pragma unroll
-    for (int h = 0; h < KH; ++h) load_scales(kb * KH + h, sc[h]);
+    for (int h = 0; h < KH; ++h) load_scales(sc[h]);
   };
   // Where rows r0 and r0 + 8 of a stage's weights are in shared memory, and how far apart
   // a stage's two 64-k halves are (KH = 2): the canonical layout's copy is [128 rows x 64
@@ -471,11 +488,24 @@ __global__ void __launch_bounds__(kThreads, 1)
   constexpr int NP = kDepth + 1;
   uint32_t afrag[NP][4 * KH][4];
   uint32_t scales[NP][KH][2] = {};
-  uint32_t it = 0;
+  uint32_t it = 0;  // stages consumed so far (all items)
+  // Where stage `it` is in the raw ring, carried along with it: slot = it % R, phase =
+  // (it / R) & 1 (R is 5, 6 or 12 for most tiles: a division per stage otherwise). The FP8
+  // path keeps it % R: the two carried registers raised its 128-token kernels' spills from 8
+  // to 20 bytes.
+  int slot = 0;
+  uint32_t phase = 0;
   int kb_first = 0;  // the current item's first stage
 
-  auto release = [&](uint32_t stage_it) {  // the B (and raw) buffers of that stage are read
-    mbar_arrive(kF16In ? raw_empty(stage_it % R) : b_empty(stage_it % F));
+  auto release = [&](int back) {  // the B (and raw) buffers of stage it - back are read
+    if constexpr (kFp8) {
+      mbar_arrive(raw_empty((it - back) % R));
+    } else if constexpr (kF16In) {
+      const int s = slot - back;
+      mbar_arrive(raw_empty(s < 0 ? s + R : s));
+    } else {
+      mbar_arrive(b_empty((it - back) % F));
+    }
   };
   auto promote = [&] {  // FP8 path: acc holds the finished sum of one stage
 #pragma unroll
@@ -536,7 +566,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
   auto stage = [&](auto parity, int kb) {
     constexpr int P = decltype(parity)::value;
-    const int s = it % R, f = it % F;
+    const int s = kFp8 ? int(it % R) : slot, f = it % F;
     (void)f;
     // This stage's scales (the exact path's as FP16 pairs, per 64-k half); then the loads for
     // stage kb + NP.
@@ -547,8 +577,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       f0[h] = kFp8 ? 0u : e4m3x2_to_f16x2(prmt(scales[P][h][0], 0u, 0x0000u));
       f1[h] = kFp8 ? 0u : e4m3x2_to_f16x2(prmt(scales[P][h][1], 0u, 0x0000u));
     }
-    load_stage_scales(kb + NP, scales[P]);
-    mbar_wait(raw_full(s), (it / R) & 1);
+    load_stage_scales(scales[P]);  // those of stage kb + NP
+    mbar_wait(raw_full(s), kFp8 ? (it / R) & 1 : phase);
     uint32_t(&a)[4 * KH][4] = afrag[P];
     // FP8 path: stage pairs share one sum (promoted every 256 k); the first stage of a pair
     // reuses the fragments of the previous pair's first stage, so that one must be done.
@@ -578,8 +608,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (P == 0 && kb > kb_first) {  // the previous pair's sum is complete: promote it
         wgmma_wait<0>();
         promote();
-        release(it - 2);
-        release(it - 1);
+        release(2);
+        release(1);
       }
     }
     wgmma_fence();
@@ -591,9 +621,11 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_commit();
     if constexpr (!kFp8) {
       wgmma_wait<kDepth>();
-      if (kb - kb_first >= kDepth) release(it - kDepth);
+      if (kb - kb_first >= kDepth) release(kDepth);
     }
     ++it;
+    if constexpr (!kFp8)
+      if (++slot == R) slot = 0, phase ^= 1u;
   };
   auto result = [&](int i) -> float {  // the tile's FP32 sums after the main loop
     if constexpr (kFp8) return fin[i];
@@ -631,8 +663,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       srow0 = p.sb + s_row(sok0 ? row : 0);
       srow1 = p.sb + s_row(sok1 ? row + 8 : 0);
     }
+    start_scales(w.kb0);
 #pragma unroll
-    for (int k = 0; k < NP; ++k) load_stage_scales(w.kb0 + k, scales[k]);
+    for (int k = 0; k < NP; ++k) load_stage_scales(scales[k]);  // stages kb0 .. kb0 + NP - 1
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) acc[i] = 0.0f;
     if constexpr (kFp8)
@@ -649,9 +682,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (kb + 1 < w.kb1) stage(std::integral_constant<int, 1>(), kb + 1);
     wgmma_wait<0>();
     if constexpr (kDepth == 2 || kFp8)  // FP8: the last pair's first stage, if it had two
-      if (w.kb1 - w.kb0 >= 2 && (!kFp8 || (w.kb1 - w.kb0) % 2 == 0)) release(it - 2);
+      if (w.kb1 - w.kb0 >= 2 && (!kFp8 || (w.kb1 - w.kb0) % 2 == 0)) release(2);
     promote();
-    release(it - 1);
+    release(1);
 
     if (splits > 1) {
       // A partial tile: raw FP32 sums to the workspace, scaled and rounded by the reduction.
