@@ -78,10 +78,18 @@ struct Piece<8> {
 // lie a fixed distance from row r0 in both layouts (r0 % 16 < 8), so the context keeps one
 // code and one scale pointer (row r0, or row 0 past N) and the loads add warp-uniform row
 // offsets: four pointers fewer per row tile, and the context of the next tile is held too
-// (register pressure decides how many warps an SM holds).
+// (register pressure decides how many warps an SM holds). With one 8-token tile (MT = 1, the
+// decode configurations) the two pointers are cursors: they point at the thread's piece of
+// the next batch to load and move on by one batch per load (a batch is U chunks WK apart, so
+// the next one is a fixed number of bytes further), and a load adds immediate offsets instead
+// of working its address out from the batch index: that took ~75 of the ~510 instructions of
+// mt1_wn2_wk4_r2's batch loop (SASS, session 17). H100, same process, against the row
+// addressing (bench/results/ab-mma-cursor-h100-2026-11-26.txt): M = 1 rows 1.2-6.9% faster on
+// five of six shapes; but the MT = 2 and 4 configurations with two row tiles per warp came
+// out 2-6% slower (ptxas bunched their MMAs behind the conversions), so they keep it.
 template <int RM>
 struct TileCtx {
-  const uint8_t *w, *s;  // row r0 of the codes and the scales
+  const uint8_t *w, *s;  // codes and scales of row r0: the row (MT > 1), or the cursors
   int r0, m0;            // first output row of this thread, first token of the tile
   bool ok0[RM], ok1[RM];  // rows g and g+8 of each row tile exist
 };
@@ -181,8 +189,9 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   constexpr int kTileScaleRow = 64 / GROUP;  // scale bytes per tile row
   constexpr unsigned kTileScales = 16u * kTileScaleRow;  // scale bytes per tile
   const size_t ktiles = (unsigned(K) + 63u) / 64u;
-  const unsigned w_chunk = tiled ? 1024u : unsigned(kChunkK / 2);
-  const unsigned s_chunk = tiled ? 2u * kTileScales : unsigned(kChunkK / GROUP);
+  constexpr bool kCursor = MT == 1;  // see TileCtx
+  constexpr unsigned w_chunk = tiled ? 1024u : unsigned(kChunkK / 2);
+  constexpr unsigned s_chunk = tiled ? 2u * kTileScales : unsigned(kChunkK / GROUP);
   const unsigned w_t = tiled ? (t >> 1) * 512u + (t & 1) * 16u : unsigned(t * VEC);
   const unsigned s_t = tiled ? (t >> 1) * kTileScales + (t & 1) * kGroups : unsigned(t * kGroups);
   auto w_row = [&](int r) {
@@ -211,6 +220,10 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
     // (Rows past N are never read: their loads are predicated off by ok0 / ok1.)
     c.w = p.w + w_row(c.ok0[0] ? c.r0 : 0);
     c.s = p.sb + s_row(c.ok0[0] ? c.r0 : 0);
+    if constexpr (kCursor) {  // at batch 0: chunk chunk_of(0, 0) = wk
+      c.w += unsigned(wk) * w_chunk + w_t;
+      c.s += unsigned(wk) * s_chunk + s_t;
+    }
     return c;
   };
   // Chunk u of batch b of this warp: wk + WK * (U * b + u) (warps of a CTA interleave, so
@@ -222,13 +235,16 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
     if constexpr (kGroups == 2) return __ldg(reinterpret_cast<const uint16_t*>(at));
     else return __ldg(at);
   };
-  auto load = [&](Batch<VEC, U, kGroups, RM>& B, const TileCtx<RM>& c, int b) {
+  // Batch b of the tile c (b = 0, 1, 2, ... in turn with cursors, which it moves one batch
+  // on; then chunk u of the batch is u * WK chunks past them).
+  auto load = [&](Batch<VEC, U, kGroups, RM>& B, TileCtx<RM>& c, int b) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int ch = chunk_of(b, u);
       const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
       const bool valid = ch < nchunks && k < unsigned(K);
-      const size_t wo = size_t(ch) * w_chunk + w_t, so = size_t(ch) * s_chunk + s_t;
+      const size_t wo = kCursor ? u * WK * w_chunk : size_t(ch) * w_chunk + w_t;
+      const size_t so = kCursor ? u * WK * s_chunk : size_t(ch) * s_chunk + s_t;
 #pragma unroll
       for (int rr = 0; rr < RM; ++rr) {
         const size_t w0 = wo + rr * w_16rows, s0 = so + rr * s_16rows;
@@ -237,6 +253,10 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
         B.sa[rr][u] = valid && c.ok0[rr] ? load_scales(c.s + s0) : 0u;
         B.sc[rr][u] = valid && c.ok1[rr] ? load_scales(c.s + s0 + s_8rows) : 0u;
       }
+    }
+    if constexpr (kCursor) {
+      c.w += U * WK * w_chunk;
+      c.s += U * WK * s_chunk;
     }
   };
 
@@ -464,7 +484,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
 #pragma unroll
         for (int j = 0; j < 4; ++j) acc[rr][i][j] = 0.0f;
     const int next_tile = tile + gridDim.x;
-    const TileCtx<RM> next_ctx = make_ctx(next_tile < tiles ? next_tile : tile);
+    TileCtx<RM> next_ctx = make_ctx(next_tile < tiles ? next_tile : tile);
     for (int b = 0; b < batches; ++b) {
       // Prefetch the next batch (of this tile, or the first of the next tile) first.
       Batch<VEC, U, kGroups, RM> nxt;
