@@ -84,9 +84,10 @@ struct Piece<8> {
 // the next one is a fixed number of bytes further), and a load adds immediate offsets instead
 // of working its address out from the batch index: that took ~75 of the ~510 instructions of
 // mt1_wn2_wk4_r2's batch loop (SASS, session 17). H100, same process, against the row
-// addressing (bench/results/ab-mma-cursor-h100-2026-11-26.txt): M = 1 rows 1.2-6.9% faster on
-// five of six shapes; but the MT = 2 and 4 configurations with two row tiles per warp came
-// out 2-6% slower (ptxas bunched their MMAs behind the conversions), so they keep it.
+// addressing (bench/results/ab-mma-cursor-h100-2026-11-26.txt): M = 1..8 faster on 16 of 18
+// rows, by up to 6.4% (2048x16384 M = 1); with cursors everywhere the MT = 2 and 4
+// configurations with two row tiles per warp came out 2-6% slower (ptxas issued their MMAs
+// in bursts behind the conversions), so they keep the row addressing.
 template <int RM>
 struct TileCtx {
   const uint8_t *w, *s;  // codes and scales of row r0: the row (MT > 1), or the cursors
