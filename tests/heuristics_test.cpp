@@ -53,10 +53,15 @@ TEST(Heuristics, TallKSplitsKInsideTheCta) {
   const kernels::MmaConfig& w = kernels::mma_config(heuristics::choose_mma_config({1, 16384, 2048, 16}, d));
   EXPECT_EQ(w.wn * w.rm, 4);  // 1024 row tiles: 4 per CTA keep the tiles within one wave
   EXPECT_EQ(w.rm, 2);         // rule (6): as two row tiles per warp, K split in 4
-  // Rule (6) at 9..32 tokens on the wide layers: RM = 2, 4 x 2 warps (sweep data).
+  // Rule (8) at 9..16 tokens on the wide layers: RM = 2 in one 16-warp CTA per SM, the fewest
+  // warps along N that keep one wave (sweep data); rule (6) at 17..32: 4 x 2 warps.
+  EXPECT_STREQ(kernels::mma_config(heuristics::choose_mma_config({16, 16384, 2048, 16}, d)).name,
+               "mma_exact_mt2_wn4_wk4_v16_g16_r2");
+  EXPECT_STREQ(kernels::mma_config(heuristics::choose_mma_config({9, 32768, 2048, 16}, d)).name,
+               "mma_exact_mt2_wn8_wk2_v16_g16_r2");
+  EXPECT_STREQ(kernels::mma_config(heuristics::choose_mma_config({16, 16384, 2048, 32}, d)).name,
+               "mma_exact_mt2_wn4_wk4_v16_g32_r2");  // the group-32 twin
   for (const int64_t N : {int64_t(16384), int64_t(32768)}) {
-    const kernels::MmaConfig& m16 = kernels::mma_config(heuristics::choose_mma_config({16, N, 2048, 16}, d));
-    EXPECT_STREQ(m16.name, "mma_exact_mt2_wn4_wk2_v16_g16_r2") << N;
     const kernels::MmaConfig& m32 = kernels::mma_config(heuristics::choose_mma_config({32, N, 2048, 16}, d));
     EXPECT_STREQ(m32.name, "mma_exact_mt4_wn4_wk2_v16_g16_r2") << N;
   }

@@ -107,6 +107,15 @@ int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
 // 6.54 vs 6.50, 256x1024 M=968 tie). Large layers: 2048x2048 and 2560x2048 at M = 968 had
 // mt4_wn4_wk2_r2 as their best mma configuration too (H200, session 8; the wgmma kernel runs
 // those on Hopper). At M = 4096 these layers go to the prefill kernel (its tiles fill the GPU).
+//
+// Rule (8), session 18 (H100 sweep bench/results/sweep-mt2-16warp-h100-2026-11-26.csv, us, the
+// new pick / rule (6)'s mt2_wn4_wk2_r2 at 152 registers, one 8-warp CTA per SM): the large
+// layers at 9..16 tokens where rule (6) applies run 16-warp CTAs of two row tiles per warp
+// (128 registers, still one CTA per SM: twice the warps to hide the load and conversion
+// latency), the fewest warps along N that keep one wave: 16384x2048 M=16 mt2_wn4_wk4_r2 10.87
+// / 11.23, M=12 10.89 / 11.26; 32768x2048 M=16 mt2_wn8_wk2_r2 17.48 / 19.75, M=12 17.40 / 19.85
+// (the best of each sweep). The same at 1..8 tokens (MT = 1) was no faster than rule (6)'s
+// two 8-warp CTAs per SM (sweep-mt1-16warp-h100-2026-11-26.csv).
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
@@ -167,6 +176,13 @@ int choose_mma_config(const Problem& p, const Device& d) {
   if (mt == 1 && vec == 16 && wn >= 2 && wk <= 4) {  // rule (6), its decode part
     const int twin = find(p.group, 1, wn / 2, wk * 2, 16, 2);
     if (twin >= 0) return twin;
+  }
+  if (mt == 2 && vec == 16 && wn >= 4 && wk <= 2) {  // rule (8) at 9..16 tokens
+    // One 16-warp CTA per SM (2, 4 or 8 warps along N, the fewest that keep the tiles within
+    // one wave), the rest along K.
+    const int wn8 = std::max(2, fewest_wn_for_one_wave(ceil_div(p.N, 32) * token_tiles, d.sm_count));
+    const int r8 = find(p.group, 2, wn8, 16 / wn8, 16, 2);
+    if (r8 >= 0) return r8;
   }
   if ((mt == 2 || mt == 4) && vec == 16 && wn >= 4 && wk <= 2) {  // rule (6) at 9..32 tokens
     const int r2 = find(p.group, mt, 4, 2, 16, 2);

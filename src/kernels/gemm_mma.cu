@@ -156,7 +156,12 @@ __device__ __noinline__ void mma_glu_epilogue(AccTile<RM, MT> a, EpiOps<RM, MT> 
 // 11.50 us for one CTA of 4 x 2 on the H100), but made the pi0.5 trace 8% slower (12.72 ->
 // 13.75 ms with overlap, unchanged without): a kernel launched as a programmatic dependent
 // stacks two CTAs on the SMs its predecessor frees first. Three CTAs at MT = 1 need 80
-// registers: they spill and ran 4-10% slower.)
+// registers: they spill and ran 4-10% slower.) 16-warp CTAs (WN * WK = 16) get 128 registers
+// and one CTA per SM: the same 16 warps per SM as two 8-warp CTAs, without the stacking. At
+// MT = 2, RM = 2 they fit (16 bytes spilled in the tiled epilogue, none in the loop) and run
+// the large layers at 9..16 tokens 3-12% faster than the 8-warp CTA at 152 registers (H100,
+// bench/results/sweep-mt2-16warp-h100-2026-11-26.csv, heuristics.cpp rule (6)); at MT = 1
+// they were no faster than two 8-warp CTAs (sweep-mt1-16warp-h100-2026-11-26.csv).
 //
 // Persistent: the grid is at most one wave of CTAs; each CTA walks the output tiles
 // blockIdx.x, +gridDim.x, ... Every warp runs the same number of batches per tile (chunks
@@ -520,7 +525,9 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   X(16, 2, 2, 4, 16, 2) X(16, 2, 4, 2, 16, 2) X(16, 4, 1, 8, 16, 2) X(16, 4, 2, 4, 16, 2)   \
   X(16, 4, 4, 2, 16, 2) X(32, 1, 1, 8, 16, 2) X(32, 1, 2, 4, 16, 2) X(32, 1, 4, 2, 16, 2)   \
   X(32, 2, 1, 8, 16, 2) X(32, 2, 2, 4, 16, 2) X(32, 2, 4, 2, 16, 2) X(32, 4, 1, 8, 16, 2)   \
-  X(32, 4, 2, 4, 16, 2) X(32, 4, 4, 2, 16, 2)
+  X(32, 4, 2, 4, 16, 2) X(32, 4, 4, 2, 16, 2)                                               \
+  X(16, 2, 4, 4, 16, 2) X(16, 2, 2, 8, 16, 2) X(16, 2, 8, 2, 16, 2) X(32, 2, 4, 4, 16, 2)   \
+  X(32, 2, 2, 8, 16, 2) X(32, 2, 8, 2, 16, 2)
 
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
