@@ -292,6 +292,13 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   };
 
   float acc[RM][MT][4];
+  // MT = 1: each word's second MMA sums into its own set (acc2), added to acc before the
+  // reduction, so the chain of dependent MMAs per tile is half as long (kTwoAcc). H100, same
+  // process (bench/results/ab-two-acc-mt1-h100-2026-11-26.txt): M = 1..8 faster on 16 of 18
+  // rows, by up to 3.7% (16384x2048, 32768x2048 -2..-4%), traces within noise; session 7 had
+  // it in every configuration, where the 16- and 50-token tiles came out up to 4% slower.
+  constexpr bool kTwoAcc = MT == 1;
+  float acc2[RM][MT][4];
   // xn (kPipeX): on entry the activations of this batch's first chunk; on return those of
   // the warp's next chunk with work: the next one of this tile, else the first of the next
   // tile (nc, when has_next).
@@ -348,12 +355,13 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       // Two MMAs of word w for n-tile i: the halves a[0] and a[1] of the weights' k; their
       // activations: the even and the odd k (canonical), or the activation words as loaded
       // (tiled: k 0..3 and 4..7, no permutes).
-      auto mma_word = [&](float (&acc_i)[4], int w, const uint32_t (&a)[2][4], const uint32_t (&xw)[2 * kWords]) {
+      auto mma_word = [&](float (&acc_i)[4], float (&acc_j)[4], int w, const uint32_t (&a)[2][4],
+                          const uint32_t (&xw)[2 * kWords]) {
         const uint32_t ev = tiled ? xw[2 * w] : prmt(xw[2 * w], xw[2 * w + 1], 0x6420);     // x0 x2 x4 x6
         const uint32_t od = tiled ? xw[2 * w + 1] : prmt(xw[2 * w], xw[2 * w + 1], 0x7531);  // x1 x3 x5 x7
         mma_f16_16816(acc_i, a[0][0], a[0][1], a[0][2], a[0][3], e4m3x2_to_f16x2(ev),
                       e4m3x2_hi_to_f16x2(ev));
-        mma_f16_16816(acc_i, a[1][0], a[1][1], a[1][2], a[1][3], e4m3x2_to_f16x2(od),
+        mma_f16_16816(acc_j, a[1][0], a[1][1], a[1][2], a[1][3], e4m3x2_to_f16x2(od),
                       e4m3x2_hi_to_f16x2(od));
       };
       if constexpr (!kPipeX) load_x_chunk(c.m0, ch, xc);
@@ -366,7 +374,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
             uint32_t a[2][4];
             dequant(rr, w, a);
 #pragma unroll
-            for (int i = 0; i < MT; ++i) mma_word(acc[rr][i], w, a, xc[i]);
+            for (int i = 0; i < MT; ++i) mma_word(acc[rr][i], kTwoAcc ? acc2[rr][i] : acc[rr][i], w, a, xc[i]);
           }
       } else {
         // Many tokens: dequantize the whole piece once, reuse it for every n-tile.
@@ -378,7 +386,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
 #pragma unroll
           for (int i = 0; i < MT; ++i)
 #pragma unroll
-            for (int w = 0; w < kWords; ++w) mma_word(acc[rr][i], w, a[w], xc[i]);
+            for (int w = 0; w < kWords; ++w) mma_word(acc[rr][i], acc[rr][i], w, a[w], xc[i]);
         }
       }
     }
@@ -394,6 +402,14 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
     // overlaps the reduction. (Loaded in the epilogue itself, ptxas reused one register for
     // every row-scale load, so each waited for the previous one's use: one round trip per
     // token after the main loop, on the critical path of every tile.)
+    if constexpr (kTwoAcc) {
+#pragma unroll
+      for (int rr = 0; rr < RM; ++rr)
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc[rr][i][j] += acc2[rr][i][j];
+    }
     EpiOps<RM, MT> e;
     if (wk == 0) {
 #pragma unroll
@@ -488,7 +504,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
 #pragma unroll
       for (int i = 0; i < MT; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) acc[rr][i][j] = 0.0f;
+        for (int j = 0; j < 4; ++j) acc[rr][i][j] = acc2[rr][i][j] = 0.0f;
     const int next_tile = tile + gridDim.x;
     TileCtx<RM> next_ctx = make_ctx(next_tile < tiles ? next_tile : tile);
     for (int b = 0; b < batches; ++b) {
