@@ -59,8 +59,12 @@ __device__ __forceinline__ uint32_t e2m1_hi_nibbles_to_e4m3(uint32_t w) {
 // pass 6 (undoing the weights' e2m1 * 2^-6, see e2m1_lo_nibbles_to_e4m3), the FP8 path
 // -shift (its weights are e2m1 * sb * 2^shift); a power of two, so the factor is exact up to
 // the rounding of alpha * s2. s2 may be null (1.0).
+__device__ __forceinline__ float load_tensor_scale(const float* s2) { return s2 ? __ldg(s2) : 1.0f; }
+__device__ __forceinline__ float epilogue_base_of(float alpha, float s2v, int w_exp = 6) {
+  return alpha * s2v * ldexpf(1.0f, w_exp);
+}
 __device__ __forceinline__ float epilogue_base(float alpha, const float* s2, int w_exp = 6) {
-  return alpha * (s2 ? __ldg(s2) : 1.0f) * ldexpf(1.0f, w_exp);
+  return epilogue_base_of(alpha, load_tensor_scale(s2), w_exp);
 }
 
 __device__ __forceinline__ uint32_t hmul2(uint32_t a, uint32_t b) {

@@ -396,8 +396,25 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   // then the FP32 epilogue: 2^6 (weight bias, see the top), alpha, s2, row scale, bias; one
   // BF16 rounding. C fragment: c0,c1 = (row g, tokens 2t, 2t+1); c2,c3 = (row g+8, same).
   __shared__ float red[WK > 1 ? WK - 1 : 1][WN][RM * MT * 4][32];
-  float base = 0.0f;  // alpha * s2 * 2^6, read after pdl_wait below
+  // The epilogue factor alpha * s2 * 2^6 (kLateS2): multiplied out in finish_tile, not in
+  // front of the batch loop, where its wait for the tensor scale's load held every warp before
+  // it issued its second batch of weights (ncu, H100, session 18: 15-19% of the decode kernels'
+  // stall samples on that one FMUL). The empty asm keeps the compiler from hoisting the
+  // multiply back out of the loop. H100, same process (bench/results/ab-late-s2-h100-2026-11-26.txt):
+  // 2048x2048 -5.0 / -2.9% (M = 1 / 16), 2048x16384 -3.3 / -2.0%, the rest within +-1%; not in
+  // the 16-warp CTAs with two row tiles per warp, at their 128-register cap (16384x2048 M = 16
+  // +4.5% with it). Only in the configuration families that A/B measured (8-token tiles, and
+  // 16-token tiles of one row tile per warp); the others keep the early multiply until measured.
+  constexpr bool kLateS2 = (MT == 1 && !(WN * WK == 16 && RM == 2)) || (MT == 2 && RM == 1);
+  float s2v = 1.0f;     // kLateS2: the tensor scale, loaded after pdl_wait below
+  float base_early = 0.0f;  // otherwise: the factor itself, computed there
   auto finish_tile = [&](const TileCtx<RM>& c) {
+    float base = base_early;
+    if constexpr (kLateS2) {
+      float s2c = s2v;
+      asm volatile("" : "+f"(s2c));
+      base = epilogue_base_of(p.alpha, s2c);
+    }
     // The epilogue's operands first, all loads issued together, so that their L2 round trip
     // overlaps the reduction. (Loaded in the epilogue itself, ptxas reused one register for
     // every row-scale load, so each waited for the previous one's use: one round trip per
@@ -497,7 +514,8 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   pdl_launch_dependents();
   XRegs xn;  // the activations of the next chunk (compute's pipeline)
   if constexpr (kPipeX) load_x_chunk(ctx.m0, chunk_of(0, 0), xn);
-  base = epilogue_base(p.alpha, p.s2);
+  if constexpr (kLateS2) s2v = load_tensor_scale(p.s2);
+  else base_early = epilogue_base(p.alpha, p.s2);
   while (true) {
 #pragma unroll
     for (int rr = 0; rr < RM; ++rr)
