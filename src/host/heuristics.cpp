@@ -114,8 +114,10 @@ int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
 // (128 registers, still one CTA per SM: twice the warps to hide the load and conversion
 // latency), the fewest warps along N that keep one wave: 16384x2048 M=16 mt2_wn4_wk4_r2 10.87
 // / 11.23, M=12 10.89 / 11.26; 32768x2048 M=16 mt2_wn8_wk2_r2 17.48 / 19.75, M=12 17.40 / 19.85
-// (the best of each sweep). The same at 1..8 tokens (MT = 1) was no faster than rule (6)'s
-// two 8-warp CTAs per SM (sweep-mt1-16warp-h100-2026-11-26.csv).
+// (the best of each sweep); dispatched, same process against the rule (6) build
+// (ab-16warp-mt2-h100-2026-11-26.txt): 32768x2048 M = 9 / 12 / 16 -12.6 / -12.9 / -12.2%,
+// 16384x2048 -2.6 / -2.6 / -1.1%. The same at 1..8 tokens (MT = 1) was no faster than rule
+// (6)'s two 8-warp CTAs per SM (sweep-mt1-16warp-h100-2026-11-26.csv).
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
