@@ -160,7 +160,7 @@ __device__ __noinline__ void mma_glu_epilogue(AccTile<RM, MT> a, EpiOps<RM, MT> 
 // and one CTA per SM: the same 16 warps per SM as two 8-warp CTAs, without the stacking. At
 // MT = 2, RM = 2 they fit (16 bytes spilled in the tiled epilogue, none in the loop) and run
 // the large layers at 9..16 tokens 3-12% faster than the 8-warp CTA at 152 registers (H100,
-// bench/results/sweep-mt2-16warp-h100-2026-11-26.csv, heuristics.cpp rule (6)); at MT = 1
+// bench/results/sweep-mt2-16warp-h100-2026-11-26.csv, heuristics.cpp rule (8)); at MT = 1
 // they were no faster than two 8-warp CTAs (sweep-mt1-16warp-h100-2026-11-26.csv).
 //
 // Persistent: the grid is at most one wave of CTAs; each CTA walks the output tiles
@@ -415,10 +415,6 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       asm volatile("" : "+f"(s2c));
       base = epilogue_base_of(p.alpha, s2c);
     }
-    // The epilogue's operands first, all loads issued together, so that their L2 round trip
-    // overlaps the reduction. (Loaded in the epilogue itself, ptxas reused one register for
-    // every row-scale load, so each waited for the previous one's use: one round trip per
-    // token after the main loop, on the critical path of every tile.)
     if constexpr (kTwoAcc) {
 #pragma unroll
       for (int rr = 0; rr < RM; ++rr)
@@ -427,6 +423,10 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
 #pragma unroll
           for (int j = 0; j < 4; ++j) acc[rr][i][j] += acc2[rr][i][j];
     }
+    // The epilogue's operands first, all loads issued together, so that their L2 round trip
+    // overlaps the reduction. (Loaded in the epilogue itself, ptxas reused one register for
+    // every row-scale load, so each waited for the previous one's use: one round trip per
+    // token after the main loop, on the critical path of every tile.)
     EpiOps<RM, MT> e;
     if (wk == 0) {
 #pragma unroll
