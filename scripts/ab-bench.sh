@@ -11,7 +11,10 @@
 #   TRACE=0 ... / LAYERS=0 ...                                     # only one of the two
 #   TESTS='GpuLinear.*' ...                                        # GPU tests of ./build first
 #
-# Needs ./build/tests/w4a8_gpu_tests only with TESTS. Writes ab-*.csv / .log under $OUT.
+# Needs ./build/tests/w4a8_gpu_tests only with TESTS. Writes, under $OUT, ab-summary.txt (the
+# comparison printed at the end) and ab-files.tgz (every ab-*.csv / .log: the device tool brings
+# back a limited number of files, and session 18 lost the trace CSVs of an A/B to that; unpack
+# and rerun `bench/ab_compare.py DIR` to recompute the summary).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/ab-out}
@@ -42,4 +45,5 @@ for v in base new base; do
       --csv "$OUT/ab-trace-$tag.csv" >"$OUT/ab-trace-$tag.log" 2>&1 || echo "trace $tag: exit $?"
   fi
 done
-python3 bench/ab_compare.py "$OUT"
+python3 bench/ab_compare.py "$OUT" | tee "$OUT/ab-summary.txt"
+(cd "$OUT" && tar -czf ab-files.tgz ab-*.csv ab-*.log 2>/dev/null && rm -f ab-*.csv ab-*.log)
