@@ -84,6 +84,7 @@ int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
 // resident from 9 tokens: the tiles must fit one wave): 16384x2048 M=16 mt2_wn4_wk2_r2 12.09 /
 // 12.78, M=32 mt4_wn4_wk2_r2 15.20 / 19.21; 32768x2048 M=16 20.74 / 21.36, M=32 26.53 / 33.45
 // (M=9 and M=24 alike; the best of the sweep; 2048x16384, one warp along N, keeps RM = 1).
+// Since session 18, 9..16 tokens there take rule (8)'s 16-warp CTAs instead.
 //
 // Session 7 (H100 sweeps bench/results/sweep-s7-h100-2026-11-26.csv and
 // sweep-tiledbits-h100-2026-11-26.csv, us; their `auto` column is the pick of the build that
@@ -186,7 +187,7 @@ int choose_mma_config(const Problem& p, const Device& d) {
     const int r8 = find(p.group, 2, wn8, 16 / wn8, 16, 2);
     if (r8 >= 0) return r8;
   }
-  if ((mt == 2 || mt == 4) && vec == 16 && wn >= 4 && wk <= 2) {  // rule (6) at 9..32 tokens
+  if (mt == 4 && vec == 16 && wn >= 4 && wk <= 2) {  // rule (6) at 17..32 tokens (9..16: rule (8))
     const int r2 = find(p.group, mt, 4, 2, 16, 2);
     if (r2 >= 0) return r2;
   }
