@@ -10,6 +10,8 @@
 #   SH=16384x2048,4096x1024 MS=1,16,50 scripts/ab-bench.sh          # layer rows, then traces
 #   TRACE=0 ... / LAYERS=0 ...                                     # only one of the two
 #   TESTS='GpuLinear.*' ...                                        # GPU tests of ./build first
+#   NEW=/tmp/v/pf BASE=/tmp/v/head ...                             # other directories (several
+#                                                                  # A/Bs in one device call)
 #
 # Needs ./build/tests/w4a8_gpu_tests only with TESTS. Writes, under $OUT, ab-summary.txt (the
 # comparison printed at the end) and ab-files.tgz (every ab-*.csv / .log: the device tool brings
@@ -21,20 +23,23 @@ OUT=${OUT:-$PWD/ab-out}
 mkdir -p "$OUT"
 SH=${SH:-16384x2048,2048x16384,32768x2048,4096x1024,2048x2048}
 MS=${MS:-1,16,50,128,968}
-for lib in build build/base; do  # the soname links the loader wants (the carried files are plain)
+NEW=${NEW:-build}
+BASE=${BASE:-build/base}
+for lib in "$NEW" "$BASE"; do  # the soname links the loader wants (the carried files are plain)
   [ -f "$lib/libw4a8.so.0.1.0" ] || { echo "missing $lib/libw4a8.so.0.1.0"; exit 2; }
   (cd "$lib" && ln -sf libw4a8.so.0.1.0 libw4a8.so.0 && ln -sf libw4a8.so.0 libw4a8.so)
 done
-[ -f build/base/libw4a8_bench.so ] || cp build/libw4a8_bench.so build/base/  # as ab-sweep.sh does
+[ -f "$BASE/libw4a8_bench.so" ] || cp build/libw4a8_bench.so "$BASE/"  # as ab-sweep.sh does
+[ -f "$NEW/libw4a8_bench.so" ] || cp build/libw4a8_bench.so "$NEW/"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
 if [ -n "${TESTS:-}" ]; then
-  timeout 300 build/tests/w4a8_gpu_tests --gtest_filter="$TESTS" >"$OUT/ab-tests.log" 2>&1
+  timeout 300 "$NEW/tests/w4a8_gpu_tests" --gtest_filter="$TESTS" >"$OUT/ab-tests.log" 2>&1
   echo "tests ($TESTS): exit $?, $(grep -cE '^\[       OK' "$OUT/ab-tests.log") passed $(grep -E '^\[  FAILED' "$OUT/ab-tests.log" | head -3)"
 fi
 run=0
 for v in base new base; do
   run=$((run + 1))
-  B=build; [ "$v" = base ] && B=build/base
+  B=$NEW; [ "$v" = base ] && B=$BASE
   tag="$run-$v"
   if [ "${LAYERS:-1}" = 1 ]; then
     W4A8_LIBRARY=$B/libw4a8.so timeout 200 python3 bench/bench.py --build "$B" --no-trace --shapes "$SH" --ms "$MS" \
