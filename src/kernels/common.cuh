@@ -168,6 +168,23 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 #endif
 }
 
+// pdl_wait for a kernel that has issued loads it wants in flight while it waits (the mma
+// kernel's first batch of weights). ptxas hoists griddepcontrol.wait (SASS ACQBULK) above
+// independent non-coherent loads: with a bare pdl_wait, cuobjdump (CUDA 13.0, sm_90a) showed
+// the wait ahead of every first-batch load in all 136 mma kernels, so a programmatic
+// dependent read none of its weights before its predecessor had finished. An L2 prefetch
+// between them stays in program order with both -- and it need not run: an executed
+// prefetch.global.L2 held each warp for about a memory latency on the H100 (session 19: one
+// per warp made the decode GEMMs 3-19% slower), so it sits behind `never`, a condition the
+// caller knows to be false and the compiler cannot (scripts/check_pdl_order.py checks the
+// order in the built library).
+__device__ __forceinline__ void pdl_wait_after_loads(const void* line, bool never) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (never) asm volatile("prefetch.global.L2 [%0];" ::"l"(line));
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 // The start of a quantizer or prologue (launch.hpp Pdl): wait for the preceding kernel (a
 // no-op when launched normally) and let our dependent launch, before that wait when `early`
 // (Pdl::kDependentEarly, or a normal launch: nothing runs before us then), else right after.

@@ -504,9 +504,10 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   load(cur, ctx, 0);
   // Launched as a programmatic dependent (of the activation quantizer of w4a8_linear_bf16,
   // or of any kernel for a weight marked `overlap`), the first batch of weights is in flight
-  // before we wait for the preceding kernel. Only weights and scales are read above: nothing
-  // that kernel writes.
-  pdl_wait();
+  // before we wait for the preceding kernel (pdl_wait_after_loads: ptxas would otherwise
+  // move the wait above the loads). Only weights and scales are read above: nothing that
+  // kernel writes.
+  pdl_wait_after_loads(p.w, M <= 0);  // (never: the API rejects M < 1)
   // Now a kernel launched as our programmatic dependent may start (its weight loads overlap
   // our work; it waits for our outputs in its own pdl_wait). Only now: everything before the
   // preceding kernel has finished once we get here, so our dependent's early weight reads
