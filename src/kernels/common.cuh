@@ -175,7 +175,7 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 // dependent read none of its weights before its predecessor had finished. An L2 prefetch
 // between them stays in program order with both -- and it need not run: an executed
 // prefetch.global.L2 held each warp for about a memory latency on the H100 (session 19: one
-// per warp made the decode GEMMs 3-19% slower), so it sits behind `never`, a condition the
+// per thread made the decode GEMMs 0.4-34% slower), so it sits behind `never`, a condition the
 // caller knows to be false and the compiler cannot (scripts/check_pdl_order.py checks the
 // order in the built library).
 __device__ __forceinline__ void pdl_wait_after_loads(const void* line, bool never) {
