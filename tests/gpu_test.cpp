@@ -760,6 +760,63 @@ TEST(GpuLinear, OverlapWaitsForThePrecedingKernel) {
   cudaStreamDestroy(s);
 }
 
+// The mma kernels stream their first weights before they wait for the kernel before them
+// (since session 19 they really do: ptxas had hoisted the wait above those loads). A weight
+// that the kernel just before the call writes, weight not marked `overlap`, must still be
+// read only once that kernel has finished: the quantizer in front of the GEMM lets the GEMM
+// launch only after its own wait (api.cpp prologue_pdl). Library kernels that write weights
+// (quantize, prepack) never let a dependent start early, so the writer here is a GEMM, which
+// does: the packed codes of weight 2 are the BF16 output bytes of GEMM 1 (any byte is two
+// valid E2M1 codes), poisoned before each run. A fused call that read them before GEMM 1 had
+// finished differs from the same call made after a synchronize. (Checked to fail with the
+// quantizer's early trigger forced for every weight.)
+TEST(GpuLinear, WeightsWrittenByThePrecedingKernelAreRead) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(77);
+  const int64_t N2 = 2048, K2 = 2048;
+  Problem g1(256, 4096, 4096, 16);  // its output: N2 * K2 / 2 bytes, weight 2's codes
+  ASSERT_EQ(size_t(g1.M * g1.N * 2), size_t(N2 * K2 / 2));
+  g1.randomize(rng, false);
+  Problem w2(1, N2, K2, 16);  // for its block scales and tensor scale only
+  w2.randomize(rng, false);
+  const w4a8_weight w1 = g1.weight();
+  const w4a8_weight w{g1.dy.get(), w2.ds.get(), w2.ds2.get(), nullptr, N2, K2, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
+  size_t ws1 = 0;
+  W4A8_OK(w4a8_gemm_workspace_size(g1.M, g1.N, g1.K, 16, &ws1));
+  DeviceBuffer<uint8_t> dws1(ws1 ? ws1 : 1);
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  auto gemm1 = [&](int poison) {
+    CUDA_OK(cudaMemsetAsync(g1.dy.get(), poison, g1.dy.size() * 2, s));
+    W4A8_OK(w4a8_gemm(g1.dx.get(), g1.drs.get(), &w1, g1.dy.get(), g1.M, g1.alpha, dws1.get(), ws1, s));
+  };
+  for (const int64_t M : {int64_t(1), int64_t(16)}) {
+    DeviceBuffer<uint16_t> dx(M * K2), dy(M * N2);
+    dx.upload(random_bf16(M * K2, rng));
+    size_t ws_bytes = 0;
+    W4A8_OK(w4a8_linear_workspace_size(M, N2, K2, 16, &ws_bytes));
+    DeviceBuffer<uint8_t> ws(ws_bytes);
+    const char* name = "";
+    W4A8_OK(w4a8_weight_kernel_name(&w, M, W4A8_KERNEL_AUTO, &name));
+    gemm1(0);
+    CUDA_OK(cudaStreamSynchronize(s));
+    dy.fill_bytes(0xFF);
+    W4A8_OK(w4a8_linear_bf16(dx.get(), &w, dy.get(), M, 1.0f, ws.get(), ws_bytes, s));
+    CUDA_OK(cudaStreamSynchronize(s));
+    const auto settled = dy.download();
+    for (int rep = 0; rep < 16; ++rep) {
+      dy.fill_bytes(0xFF);
+      gemm1(rep % 2 ? 0x00 : 0x77);
+      W4A8_OK(w4a8_linear_bf16(dx.get(), &w, dy.get(), M, 1.0f, ws.get(), ws_bytes, s));
+      CUDA_OK(cudaStreamSynchronize(s));
+      const auto got = dy.download();
+      ASSERT_EQ(0, std::memcmp(got.data(), settled.data(), settled.size() * 2))
+          << name << " M=" << M << " rep " << rep << ": the GEMM read weights before the kernel writing them had finished";
+    }
+  }
+  CUDA_OK(cudaStreamDestroy(s));
+}
+
 TEST(GpuLinear, FusedEqualsTwoStepsAndGraphReplays) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(10);
