@@ -36,7 +36,7 @@ def functions(sass: str):
             cur = m.group(1)
             out[cur] = []
             continue
-        m = re.match(r"\s+/\*[0-9a-f]{4}\*/\s+(.*?);", line)
+        m = re.match(r"\s+/\*[0-9a-f]{4,}\*/\s+(.*?);", line)
         if m and cur:
             out[cur].append(m.group(1).strip())
     return out

@@ -768,8 +768,9 @@ TEST(GpuLinear, OverlapWaitsForThePrecedingKernel) {
 // (quantize, prepack) never let a dependent start early, so the writer here is a GEMM, which
 // does: the packed codes of weight 2 are the BF16 output bytes of GEMM 1 (any byte is two
 // valid E2M1 codes), poisoned before each run. A fused call that read them before GEMM 1 had
-// finished differs from the same call made after a synchronize. (Checked to fail with the
-// quantizer's early trigger forced for every weight.)
+// finished differs from the same call made after a synchronize. (H100: with the quantizer's
+// early trigger forced for every weight it failed at M = 1, rep 0, in both of two runs; M = 16
+// did not catch it: a race, not a certainty.)
 TEST(GpuLinear, WeightsWrittenByThePrecedingKernelAreRead) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(77);
@@ -810,8 +811,11 @@ TEST(GpuLinear, WeightsWrittenByThePrecedingKernelAreRead) {
       W4A8_OK(w4a8_linear_bf16(dx.get(), &w, dy.get(), M, 1.0f, ws.get(), ws_bytes, s));
       CUDA_OK(cudaStreamSynchronize(s));
       const auto got = dy.download();
-      ASSERT_EQ(0, std::memcmp(got.data(), settled.data(), settled.size() * 2))
-          << name << " M=" << M << " rep " << rep << ": the GEMM read weights before the kernel writing them had finished";
+      if (std::memcmp(got.data(), settled.data(), settled.size() * 2) != 0) {
+        ADD_FAILURE() << name << " M=" << M << " rep " << rep
+                      << ": the GEMM read weights before the kernel writing them had finished";
+        break;  // (on to the next M: each kernel family reports)
+      }
     }
   }
   CUDA_OK(cudaStreamDestroy(s));
