@@ -1,0 +1,126 @@
+// Probe: what separates the decode kernel from the read floor when it does no work at all?
+// Session 19 found that keeping more weight bytes in flight per warp (L2 prefetch, a cp.async
+// ring) made the 8-token decode kernel slower, while the floor kernel -- 64 warps per SM, four
+// 16-byte loads per thread, grid-strided over the whole buffer -- reads the same bytes in
+// 0.78x its time. This reads the bytes of a tiled 16384x2048 (18.9 MB) or 32768x2048 weight
+// (codes + block scales) four ways, timed like the other probes (probe_util.cuh):
+//   (a) the floor kernel (512 threads x 4 CTAs per SM)
+//   (b) the floor's grid-strided loads at the decode kernel's occupancy (256 x 2 per SM)
+//   (c) the decode kernel's access pattern and schedule without its work: CTAs walk 64-row
+//       tiles (WN = 2 warps x 2 row tiles, WK = 4 warps along K, mt1_wn2_wk4_r2), each warp
+//       reads per batch the 16 rows x 64 bytes of two row tiles at its chunk (1 KB of tiled
+//       codes each) and their block-scale bytes, AHEAD batches ahead in registers (1: the
+//       kernel's cur / nxt), and
+//   (d) (c) with WORK dependent integer multiply-adds per batch on the loaded data, standing
+//       in for the dequantization and MMAs (the real kernel: ~500 warp instructions per batch).
+// If (b) ~ (a), occupancy is not the gap; if (c) >> (b), the pattern or the per-tile schedule
+// is; (c) with AHEAD = 3 against AHEAD = 1 says whether more batches in flight help when no
+// work competes; (d) against (c) prices the work's latency.
+//   built as <build>/bench/w4a8_probe_decode_stream (bench/CMakeLists.txt); run it on the GPU.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdio>
+
+#include "probe_util.cuh"
+
+namespace {
+
+// Plain grid-strided read, four 16-byte loads in flight per thread (any block size).
+__global__ void strided_read(const uint4* p, size_t n, uint32_t* sink) {
+  uint32_t acc = 0;
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i + 3 * stride < n; i += 4 * stride) {
+    const uint4 a = w4a8::kernels::ld_stream_16(p + i), b = w4a8::kernels::ld_stream_16(p + i + stride);
+    const uint4 c = w4a8::kernels::ld_stream_16(p + i + 2 * stride), d = w4a8::kernels::ld_stream_16(p + i + 3 * stride);
+    acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
+  }
+  if (acc == 0x9E3779B9u) *sink = acc;
+}
+
+// The decode kernel's weight stream (tiled layout, group 16, K = 2048: 32 k-tiles per row
+// group, 16 chunks of 128 k, 4 batches per warp and tile), no dequantization, no MMA.
+constexpr int kWN = 2, kWK = 4, kRM = 2, kK = 2048, kKTiles = kK / 64, kChunks = kK / 128;
+constexpr int kBatches = kChunks / kWK;       // per warp and tile (U = 1 with two row tiles)
+constexpr size_t kGroupCodes = kKTiles * 512;  // bytes of codes per 16-row group
+constexpr size_t kGroupScales = kKTiles * 64;  // bytes of block scales per 16-row group
+
+struct Piece {
+  uint4 w[kRM][2];
+  uint32_t s[kRM][2];
+};
+
+template <int AHEAD, int WORK>
+__global__ void __launch_bounds__(32 * kWN * kWK, 2)
+    decode_pattern(const uint8_t* codes, const uint8_t* scales, int tiles, uint32_t* sink) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+  const int wn = warp % kWN, wk = warp / kWN;
+  const int my_tiles = blockIdx.x < tiles ? (tiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+  const int Q = my_tiles * kBatches;  // this warp's batches, tile after tile
+  const unsigned w_t = (t >> 1) * 512u + (t & 1) * 16u + g * 32u, s_t = (t >> 1) * 64u + (t & 1) * 2u + g * 4u;
+  auto load = [&](Piece& P, int q) {
+    const int tile = blockIdx.x + (q / kBatches) * gridDim.x, b = q % kBatches;
+    const int ch = wk + kWK * b;
+#pragma unroll
+    for (int rr = 0; rr < kRM; ++rr) {
+      const size_t grp = size_t(tile) * (kWN * kRM) + wn * kRM + rr;  // 16-row group
+      const uint8_t* c = codes + grp * kGroupCodes + size_t(ch) * 1024 + w_t;
+      const uint8_t* s = scales + grp * kGroupScales + size_t(ch) * 128 + s_t;
+      P.w[rr][0] = w4a8::kernels::ld_stream_16(c);
+      P.w[rr][1] = w4a8::kernels::ld_stream_16(c + 256);  // row g + 8
+      P.s[rr][0] = __ldg(reinterpret_cast<const uint16_t*>(s));
+      P.s[rr][1] = __ldg(reinterpret_cast<const uint16_t*>(s + 32));
+    }
+  };
+  uint32_t acc = 0;
+  Piece r[AHEAD + 1];
+#pragma unroll
+  for (int s = 0; s < AHEAD; ++s)
+    if (s < Q) load(r[s], s);
+  for (int q = 0; q < Q; q += AHEAD + 1) {
+#pragma unroll
+    for (int s = 0; s <= AHEAD; ++s) {
+      const int qq = q + s;
+      if (qq + AHEAD < Q) load(r[(s + AHEAD) % (AHEAD + 1)], qq + AHEAD);
+      if (qq < Q) {
+        uint32_t v = 0;
+#pragma unroll
+        for (int rr = 0; rr < kRM; ++rr)  // every word (unused outputs could share registers)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) v ^= r[s].w[rr][h].x ^ r[s].w[rr][h].y ^ r[s].w[rr][h].z ^ r[s].w[rr][h].w ^ r[s].s[rr][h];
+#pragma unroll 8
+        for (int i = 0; i < WORK; ++i) v = v * 1664525u + 1013904223u;  // dependent: waits for the data
+        acc ^= v;
+      }
+    }
+  }
+  if (acc == 0x9E3779B9u) *sink = acc;
+}
+
+}  // namespace
+
+int main() {
+  probe::Bench bench(1);
+  const int sms = bench.sms;
+  for (const int N : {16384, 32768}) {
+    const size_t cbytes = size_t(N) / 16 * kGroupCodes, sbytes = size_t(N) / 16 * kGroupScales;
+    const size_t bytes = cbytes + sbytes;
+    const int tiles = N / (16 * kWN * kRM);
+    printf("-- %dx%d tiled, %zu bytes (codes + scales), %d tiles of 64 rows\n", N, kK, bytes, tiles);
+    bench.floor(bytes, "(a) floor: 512 thr x 4/SM, 4 x 16 B per thread");
+    bench.time("(b) grid-strided, 256 thr x 2/SM, 4 x 16 B", [&](const uint8_t* p) {
+      strided_read<<<2 * sms, 256>>>(reinterpret_cast<const uint4*>(p), bytes / 16, bench.sink);
+    }, bytes);
+    const int grid = tiles < 2 * sms ? tiles : 2 * sms;
+    auto go = [&](auto kern, const char* name) {
+      bench.time(name, [&](const uint8_t* p) { kern<<<grid, 32 * kWN * kWK>>>(p, p + cbytes, tiles, bench.sink); }, bytes);
+    };
+    go(decode_pattern<1, 0>, "(c) decode pattern, 1 batch ahead, no work");
+    go(decode_pattern<2, 0>, "(c) decode pattern, 2 batches ahead, no work");
+    go(decode_pattern<3, 0>, "(c) decode pattern, 3 batches ahead, no work");
+    go(decode_pattern<1, 64>, "(d) 1 ahead, 64 dependent IMADs per batch");
+    go(decode_pattern<1, 256>, "(d) 1 ahead, 256 dependent IMADs per batch");
+    go(decode_pattern<3, 256>, "(d) 3 ahead, 256 dependent IMADs per batch");
+  }
+  return 0;
+}
