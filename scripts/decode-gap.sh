@@ -6,12 +6,12 @@
 #      the decode kernel's pattern and schedule without its work (1-3 batches ahead), and with
 #      a stand-in for the work -- times on 18.9 / 37.7 MB tiled weights;
 #   2. ncu with the same DRAM / L2 metrics on the probe's kernels and on the real decode
-#      kernel (seed program, 1 x 16384 x 2048 and 1 x 32768 x 2048, tiled weights are what the
-#      benchmark runs but the seed program streams canonical ones: both are printed).
+#      kernel (seed program, 1 x 16384 x 2048 and 1 x 32768 x 2048; it streams canonical
+#      weights, where the benchmark and the probe read tiled ones).
 # Written in session 19 without a GPU: not yet run (the ncu kernel-name regexes with template
 # arguments are the likeliest thing to need a fix). Writes $OUT/decode-gap.txt and the raw ncu
-# CSVs. Needs the bench target built
-# (w4a8_probe_decode_stream) and ncu on PATH.
+# CSVs. Needs the bench target built (w4a8_probe_decode_stream; carry it with a build made
+# elsewhere) and ncu on PATH.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/decode-gap-out}
