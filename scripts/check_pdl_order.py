@@ -71,6 +71,18 @@ def main() -> int:
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"check_pdl_order: cannot disassemble {args.library} with {args.cuobjdump}: {e}")
         return 2
+    checked, bad = check(sass)
+    if checked == 0:
+        print(f"check_pdl_order: no mma kernel with ACQBULK in {args.library}")
+        return 2
+    for b in bad:
+        print("check_pdl_order:", b)
+    print(f"check_pdl_order: {checked - len(bad)} of {checked} mma kernels issue their first batch before the wait")
+    return 1 if bad else 0
+
+
+def check(sass: str):
+    """(kernels checked, [what is wrong with each failing one]) of cuobjdump -sass text."""
     checked, bad = 0, []
     for name, ins in functions(sass).items():
         if not re.search(r"(?<!wg)mma_exact_kernel", name):
@@ -84,13 +96,7 @@ def main() -> int:
         scales = sum(1 for x in ins[:first] if re.search(r"\bLDG\.E\.(U8|U16)\.CONSTANT\b", x))
         if weights < 4 or scales < 4:
             bad.append(f"{name}: {weights} weight / {scales} scale loads before ACQBULK (want 4 / 4)")
-    if checked == 0:
-        print(f"check_pdl_order: no mma kernel with ACQBULK in {args.library}")
-        return 2
-    for b in bad:
-        print("check_pdl_order:", b)
-    print(f"check_pdl_order: {checked - len(bad)} of {checked} mma kernels issue their first batch before the wait")
-    return 1 if bad else 0
+    return checked, bad
 
 
 if __name__ == "__main__":

@@ -25,3 +25,25 @@ def test_mma_kernels_load_weights_before_the_pdl_wait():
     if r.returncode == 2 and "no mma kernel with ACQBULK" in r.stdout:
         pytest.skip(f"no sm_90+ mma kernel in {lib}")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# The checker itself, on made-up cuobjdump text: a kernel whose wait comes first must fail.
+def _sass(name, body):
+    lines = [f"        Function : {name}"]
+    lines += [f"        /*{16 * i:04x}*/                   {x} ;" for i, x in enumerate(body)]
+    return "\n".join(lines) + "\n"
+
+
+_LOADS = ["LDG.E.NA.128.CONSTANT R24, desc[UR10][R6.64]"] * 4 + ["LDG.E.U16.CONSTANT R5, desc[UR10][R8.64]"] * 4
+_NAME = "_ZN4w4a87kernels16mma_exact_kernelILi16ELi1ELi2ELi4ELi16ELi1ELb1EEEvNS0_10GemmParamsEl"
+
+
+def test_checker_passes_loads_then_wait_and_fails_wait_then_loads():
+    good = _sass(_NAME, ["S2R R0, SR_TID.X"] + _LOADS + ["ACQBULK", "EXIT"])
+    bad = _sass(_NAME, ["ACQBULK"] + _LOADS + ["EXIT"])
+    assert check_pdl_order.check(good) == (1, [])
+    checked, problems = check_pdl_order.check(bad)
+    assert checked == 1 and len(problems) == 1 and "0 weight / 0 scale" in problems[0]
+    # a wgmma kernel and a kernel without programmatic launch (sm_80) are not checked
+    assert check_pdl_order.check(_sass("_ZN4w4a87kernels18wgmma_exact_kernelIEEv", ["ACQBULK"]))[0] == 0
+    assert check_pdl_order.check(_sass(_NAME, _LOADS + ["EXIT"]))[0] == 0
