@@ -31,7 +31,7 @@ summarize() {  # metric = value lines of an ncu --csv file
 }
 i=0
 for k in 'plain_read' 'strided_read' 'decode_pattern<1, 0>' 'decode_pattern<3, 0>' 'decode_pattern<1, 256>' 'decode_pattern<3, 256>'; do
-  timeout 120 ncu --clock-control none --metrics "$metrics" -k "regex:$k" --launch-count 1 --csv \
+  timeout 120 ncu --clock-control none --metrics "$metrics" --kernel-name-base demangled -k "regex:$k" --launch-count 1 --csv \
     "$BUILD/bench/w4a8_probe_decode_stream" > "$OUT/ncu-probe$i.csv" 2>&1
   echo "$k:" | tee -a "$log"
   summarize "$OUT/ncu-probe$i.csv" | tee -a "$log"
