@@ -28,9 +28,8 @@ BASE=${BASE:-build/base}
 for lib in "$NEW" "$BASE"; do  # the soname links the loader wants (the carried files are plain)
   [ -f "$lib/libw4a8.so.0.1.0" ] || { echo "missing $lib/libw4a8.so.0.1.0"; exit 2; }
   (cd "$lib" && ln -sf libw4a8.so.0.1.0 libw4a8.so.0 && ln -sf libw4a8.so.0 libw4a8.so)
+  [ -f "$lib/libw4a8_bench.so" ] || cp build/libw4a8_bench.so "$lib/"  # as ab-sweep.sh does
 done
-[ -f "$BASE/libw4a8_bench.so" ] || cp build/libw4a8_bench.so "$BASE/"  # as ab-sweep.sh does
-[ -f "$NEW/libw4a8_bench.so" ] || cp build/libw4a8_bench.so "$NEW/"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
 if [ -n "${TESTS:-}" ]; then
   timeout 300 "$NEW/tests/w4a8_gpu_tests" --gtest_filter="$TESTS" >"$OUT/ab-tests.log" 2>&1

@@ -5,7 +5,7 @@
 // 0.78x its time. This reads the bytes of a tiled 16384x2048 (18.9 MB) or 32768x2048 weight
 // (codes + block scales) four ways, timed like the other probes (probe_util.cuh):
 //   (a) the floor kernel (512 threads x 4 CTAs per SM)
-//   (b) the floor's grid-strided loads at the decode kernel's occupancy (256 x 2 per SM)
+//   (b) the same kernel (probe::plain_read) at the decode kernel's occupancy (256 x 2 per SM)
 //   (c) the decode kernel's access pattern and schedule without its work: CTAs walk 64-row
 //       tiles (WN = 2 warps x 2 row tiles, WK = 4 warps along K, mt1_wn2_wk4_r2), each warp
 //       reads per batch the 16 rows x 64 bytes of two row tiles at its chunk (1 KB of tiled
@@ -25,18 +25,6 @@
 #include "probe_util.cuh"
 
 namespace {
-
-// Plain grid-strided read, four 16-byte loads in flight per thread (any block size).
-__global__ void strided_read(const uint4* p, size_t n, uint32_t* sink) {
-  uint32_t acc = 0;
-  const size_t stride = size_t(gridDim.x) * blockDim.x;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i + 3 * stride < n; i += 4 * stride) {
-    const uint4 a = w4a8::kernels::ld_stream_16(p + i), b = w4a8::kernels::ld_stream_16(p + i + stride);
-    const uint4 c = w4a8::kernels::ld_stream_16(p + i + 2 * stride), d = w4a8::kernels::ld_stream_16(p + i + 3 * stride);
-    acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
-  }
-  if (acc == 0x9E3779B9u) *sink = acc;
-}
 
 // The decode kernel's weight stream (tiled layout, group 16, K = 2048: 32 k-tiles per row
 // group, 16 chunks of 128 k, 4 batches per warp and tile), no dequantization, no MMA.
@@ -108,8 +96,8 @@ int main() {
     const int tiles = N / (16 * kWN * kRM);
     printf("-- %dx%d tiled, %zu bytes (codes + scales), %d tiles of 64 rows\n", N, kK, bytes, tiles);
     bench.floor(bytes, "(a) floor: 512 thr x 4/SM, 4 x 16 B per thread");
-    bench.time("(b) grid-strided, 256 thr x 2/SM, 4 x 16 B", [&](const uint8_t* p) {
-      strided_read<<<2 * sms, 256>>>(reinterpret_cast<const uint4*>(p), bytes / 16, bench.sink);
+    bench.time("(b) the floor's kernel at 256 thr x 2/SM", [&](const uint8_t* p) {
+      probe::plain_read<<<2 * sms, 256>>>(reinterpret_cast<const uint4*>(p), bytes / 16, bench.sink);
     }, bytes);
     const int grid = tiles < 2 * sms ? tiles : 2 * sms;
     auto go = [&](auto kern, const char* name) {
