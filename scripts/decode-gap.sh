@@ -8,8 +8,8 @@
 #   2. ncu with the same DRAM / L2 metrics on the probe's kernels and on the real decode
 #      kernel (seed program, 1 x 16384 x 2048 and 1 x 32768 x 2048; it streams canonical
 #      weights, where the benchmark and the probe read tiled ones).
-# Written in session 19 without a GPU: not yet run (the ncu kernel-name regexes with template
-# arguments are the likeliest thing to need a fix). Writes $OUT/decode-gap.txt and the raw ncu
+# Written in session 19 without a GPU; run in session 20 (bench/results/decode-gap-h100-2026-11-27.txt),
+# where the decode_pattern regexes matched nothing (now counted by launches). Writes $OUT/decode-gap.txt and the raw ncu
 # CSVs. Needs the bench target built (w4a8_probe_decode_stream; carry it with a build made
 # elsewhere) and ncu on PATH.
 set -u
@@ -30,9 +30,11 @@ summarize() {  # metric = value lines of an ncu --csv file
   grep -E '"(gpu__time|dram__|lts__|l1tex__|sm__|smsp__)' "$1" | awk -F'","' '{v=$NF; gsub(/"/,"",v); print "  " $(NF-2) " = " v}'
 }
 i=0
-# kernel regex:launches to skip ((a) and (b) are both plain_read; each probe row is 43 launches)
-for ks in 'plain_read:0' 'plain_read:43' 'decode_pattern<1, 0>:0' 'decode_pattern<3, 0>:0' 'decode_pattern<1, 256>:0' \
-  'decode_pattern<3, 256>:0'; do
+# kernel regex:launches to skip, counted per kernel name (each probe row is 43 launches; the
+# decode_pattern rows in order: (c) 1, 2, 3 ahead, (d) 1 ahead x 64, 1 x 256, 3 x 256): counting
+# launches, not matching template arguments, which session 20's run showed ncu spells otherwise
+for ks in 'plain_read:0' 'plain_read:43' 'decode_pattern:0' 'decode_pattern:86' 'decode_pattern:172' \
+  'decode_pattern:215'; do
   k=${ks%:*} skip=${ks##*:}
   timeout 120 ncu --clock-control none --metrics "$metrics" --kernel-name-base demangled -k "regex:$k" \
     --launch-skip "$skip" --launch-count 1 --csv "$BUILD/bench/w4a8_probe_decode_stream" > "$OUT/ncu-probe$i.csv" 2>&1
