@@ -412,6 +412,30 @@ TEST(GpuGemm, EveryConfigurationMatchesReference) {
   }
 }
 
+// The other side of the test above: K a whole number of batches for every K-warp (two each),
+// where the kernels with two row tiles per warp load interior tiles without predicates
+// (gemm_mma.cu kFastLoads). One CTA's worth of grid (sm_count 1) walks, in order, a full tile,
+// the full tile of the next token tile, then the partial row group's tiles: the prefetch of
+// the next tile crosses from the unpredicated loads to the checked ones there.
+TEST(GpuGemm, EveryConfigurationMatchesReferenceOnWholeBatches) {
+  W4A8_REQUIRE_GPU();
+  std::mt19937_64 rng(405);
+  for (int i = 0; i < kernels::mma_config_count(); ++i) {
+    const kernels::MmaConfig& c = kernels::mma_config(i);
+    const int64_t chunk_k = 8 * c.vec, batch_chunks = c.rm == 1 ? 2 : 1;
+    const int64_t K = chunk_k * c.wk * batch_chunks * 2;
+    const int64_t N = 16 * c.wn * c.rm + 5;  // one full row group and a partial one
+    const int64_t M = 8 * c.mt + 3;          // two token tiles
+    Problem pb(M, N, K, c.group);
+    pb.randomize(rng, true);
+    pb.dy.fill_bytes(0xFF);
+    CUDA_OK(kernels::launch_mma(i, pb.params(), 1, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    check_against_reference(pb, pb.dy.download(), c.name + std::string(" (whole batches)"));
+    if (HasFatalFailure()) return;
+  }
+}
+
 // Small integers with unit scales: x in [-2, 2], w in {0, +-0.5, +-1}, so every product and
 // partial sum is a multiple of 0.5 and the outputs below 128 in magnitude (at least
 // min_percent of them) are exact in BF16: compared exactly with the reference.
