@@ -15,12 +15,16 @@
 //       in for the dequantization and MMAs (the real kernel: ~500 warp instructions per batch).
 // If (b) ~ (a), occupancy is not the gap; if (c) >> (b), the pattern or the per-tile schedule
 // is; (c) with AHEAD = 3 against AHEAD = 1 says whether more batches in flight help when no
-// work competes; (d) against (c) prices the work's latency.
+// work competes; (d) against (c) prices the work's latency; (e) times one launch of (c) / (d)
+// per warp with SM clocks (where the warps wait, and how long the SM runs after its last batch
+// starts). H100 answers: bench/results/decode-gap-h100-2026-11-27.txt, BENCHMARKS.md session 20.
 //   built as <build>/bench/w4a8_probe_decode_stream (bench/CMakeLists.txt); run it on the GPU.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <vector>
 
 #include "probe_util.cuh"
 
@@ -38,10 +42,24 @@ struct Piece {
   uint32_t s[kRM][2];
 };
 
-template <int AHEAD, int WORK>
+// The timeline (TL): SM clock when the warp starts, sum of the clocks it spends waiting for
+// each batch's data (from just before its first use to just after it), the clock when its last
+// batch's data arrived, the clock after its last work, and the SM it ran on (5 values per
+// warp). The value a wait ends on is stored to shared memory before the clock is read, so the
+// read cannot be scheduled ahead of the wait (the usual way of timing a load on NVIDIA GPUs).
+__device__ __forceinline__ unsigned long long clock_after(uint32_t v, volatile uint32_t* slot) {
+  *slot = v;
+  return clock64();
+}
+
+template <int AHEAD, int WORK, bool TL = false>
 __global__ void __launch_bounds__(32 * kWN * kWK, 2)
-    decode_pattern(const uint8_t* codes, const uint8_t* scales, int tiles, uint32_t* sink) {
+    decode_pattern(const uint8_t* codes, const uint8_t* scales, int tiles, uint32_t* sink,
+                   unsigned long long* tl) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+  __shared__ uint32_t tl_slot[32 * kWN * kWK];
+  unsigned long long t_start = 0, t_wait = 0, t_last = 0;
+  if constexpr (TL) t_start = clock64();
   const int wn = warp % kWN, wk = warp / kWN;
   const int my_tiles = blockIdx.x < tiles ? (tiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
   const int Q = my_tiles * kBatches;  // this warp's batches, tile after tile
@@ -72,17 +90,72 @@ __global__ void __launch_bounds__(32 * kWN * kWK, 2)
       if (qq + AHEAD < Q) load(r[(s + AHEAD) % (AHEAD + 1)], qq + AHEAD);
       if (qq < Q) {
         uint32_t v = 0;
+        unsigned long long ta = 0;
+        if constexpr (TL) ta = clock64();
 #pragma unroll
         for (int rr = 0; rr < kRM; ++rr)  // every word (unused outputs could share registers)
 #pragma unroll
           for (int h = 0; h < 2; ++h) v ^= r[s].w[rr][h].x ^ r[s].w[rr][h].y ^ r[s].w[rr][h].z ^ r[s].w[rr][h].w ^ r[s].s[rr][h];
+        if constexpr (TL) {
+          t_last = clock_after(v, tl_slot + threadIdx.x);
+          t_wait += t_last - ta;
+        }
 #pragma unroll 8
         for (int i = 0; i < WORK; ++i) v = v * 1664525u + 1013904223u;  // dependent: waits for the data
         acc ^= v;
       }
     }
   }
+  if constexpr (TL) {
+    const unsigned long long t_end = clock_after(acc, tl_slot + threadIdx.x);
+    if (lane == 0) {
+      unsigned smid;
+      asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
+      unsigned long long* o = tl + 5 * (size_t(blockIdx.x) * (kWN * kWK) + warp);
+      o[0] = t_start, o[1] = t_wait, o[2] = Q > 0 ? t_last : t_start, o[3] = t_end, o[4] = smid;
+    }
+  }
   if (acc == 0x9E3779B9u) *sink = acc;
+}
+
+// One timeline launch (after launches of the same kernel over the other windows, as the timed
+// rows run it), summarized per SM: the span from the first warp's start to the last warp's
+// end, how much of it comes after the SM's last batch arrived (the tail), and the share of the
+// warps' time spent waiting for their data. Medians over SMs, microseconds at the SM clock.
+template <class Kern>
+void timeline(probe::Bench& bench, Kern kern, int grid, size_t cbytes, int tiles,
+              const char* name) {
+  const int warps = grid * kWN * kWK;
+  unsigned long long* d = nullptr;
+  cudaMalloc(&d, size_t(warps) * 5 * sizeof(unsigned long long));
+  for (int w = 0; w < 4; ++w) {
+    const uint8_t* p = bench.buf + (w % 4) * probe::Bench::kWindow;
+    kern<<<grid, 32 * kWN * kWK>>>(p, p + cbytes, tiles, bench.sink, d);
+  }
+  std::vector<unsigned long long> h(size_t(warps) * 5);
+  cudaMemcpy(h.data(), d, h.size() * sizeof(h[0]), cudaMemcpyDeviceToHost);
+  cudaFree(d);
+  int khz = 0;
+  cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0);
+  const double us_per_clock = 1e3 / khz;
+  struct Sm { unsigned long long start = ~0ull, last = 0, end = 0, wait = 0, busy = 0; };
+  std::vector<Sm> sm(bench.sms);
+  for (int i = 0; i < warps; ++i) {
+    const unsigned long long* o = &h[size_t(i) * 5];
+    Sm& x = sm[o[4] % bench.sms];
+    x.start = std::min(x.start, o[0]), x.last = std::max(x.last, o[2]), x.end = std::max(x.end, o[3]);
+    x.wait += o[1], x.busy += o[3] - o[0];
+  }
+  std::vector<double> span, tail, waitf;
+  for (const Sm& x : sm) {
+    if (x.end == 0) continue;
+    span.push_back((x.end - x.start) * us_per_clock);
+    tail.push_back((x.end - x.last) * us_per_clock);
+    waitf.push_back(double(x.wait) / double(x.busy));
+  }
+  auto med = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v.empty() ? 0.0 : v[v.size() / 2]; };
+  printf("%-52s span %5.2f us, after the last data %4.2f us, waiting %3.0f%% (per-SM medians, %d kHz)\n", name,
+         med(span), med(tail), 100 * med(waitf), khz);
 }
 
 }  // namespace
@@ -101,7 +174,7 @@ int main() {
     }, bytes);
     const int grid = tiles < 2 * sms ? tiles : 2 * sms;
     auto go = [&](auto kern, const char* name) {
-      bench.time(name, [&](const uint8_t* p) { kern<<<grid, 32 * kWN * kWK>>>(p, p + cbytes, tiles, bench.sink); }, bytes);
+      bench.time(name, [&](const uint8_t* p) { kern<<<grid, 32 * kWN * kWK>>>(p, p + cbytes, tiles, bench.sink, nullptr); }, bytes);
     };
     go(decode_pattern<1, 0>, "(c) decode pattern, 1 batch ahead, no work");
     go(decode_pattern<2, 0>, "(c) decode pattern, 2 batches ahead, no work");
@@ -109,6 +182,10 @@ int main() {
     go(decode_pattern<1, 64>, "(d) 1 ahead, 64 dependent IMADs per batch");
     go(decode_pattern<1, 256>, "(d) 1 ahead, 256 dependent IMADs per batch");
     go(decode_pattern<3, 256>, "(d) 3 ahead, 256 dependent IMADs per batch");
+    timeline(bench, decode_pattern<1, 0, true>, grid, cbytes, tiles, "(e) timeline of (c) 1 ahead");
+    timeline(bench, decode_pattern<3, 0, true>, grid, cbytes, tiles, "(e) timeline of (c) 3 ahead");
+    timeline(bench, decode_pattern<1, 256, true>, grid, cbytes, tiles, "(e) timeline of (d) 1 ahead, 256");
+    timeline(bench, decode_pattern<3, 256, true>, grid, cbytes, tiles, "(e) timeline of (d) 3 ahead, 256");
   }
   return 0;
 }
