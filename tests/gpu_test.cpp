@@ -414,9 +414,10 @@ TEST(GpuGemm, EveryConfigurationMatchesReference) {
 
 // The other side of the test above: K a whole number of batches for every K-warp (two each),
 // where the kernels with two row tiles per warp load interior tiles without predicates
-// (gemm_mma.cu kFastLoads). One CTA's worth of grid (sm_count 1) walks, in order, a full tile,
-// the full tile of the next token tile, then the partial row group's tiles: the prefetch of
-// the next tile crosses from the unpredicated loads to the checked ones there.
+// (gemm_mma.cu kFastLoads). With sm_count 1 the grid is one SM's resident CTAs (1 or 2), so
+// each CTA walks a full tile and then one of the partial row group's (after the other full
+// tile where one CTA runs): the prefetch of the next tile crosses from the unpredicated loads
+// to the checked ones there.
 TEST(GpuGemm, EveryConfigurationMatchesReferenceOnWholeBatches) {
   W4A8_REQUIRE_GPU();
   std::mt19937_64 rng(405);

@@ -12,7 +12,7 @@
 //       codes each) and their block-scale bytes, AHEAD batches ahead in registers (1: the
 //       kernel's cur / nxt), and
 //   (d) (c) with WORK dependent integer multiply-adds per batch on the loaded data, standing
-//       in for the dequantization and MMAs (the real kernel: ~500 warp instructions per batch).
+//       in for the dequantization and MMAs (the real kernel: ~350 warp instructions per batch).
 // If (b) ~ (a), occupancy is not the gap; if (c) >> (b), the pattern or the per-tile schedule
 // is; (c) with AHEAD = 3 against AHEAD = 1 says whether more batches in flight help when no
 // work competes; (d) against (c) prices the work's latency; (e) times one launch of (c) / (d)
@@ -43,9 +43,9 @@ struct Piece {
 };
 
 // The timeline (TL): SM clock when the warp starts, sum of the clocks it spends waiting for
-// each batch's data (from just before its first use to just after it), the clock when its last
-// batch's data arrived, the clock after its last work, and the SM it ran on (5 values per
-// warp). The value a wait ends on is stored to shared memory before the clock is read, so the
+// each batch's data (from just before its first use to just after it), the clock just after
+// the first use of its last batch (its data may have arrived long before), the clock after its
+// last work, and the SM it ran on (5 values per warp). The value a wait ends on is stored to shared memory before the clock is read, so the
 // read cannot be scheduled ahead of the wait (the usual way of timing a load on NVIDIA GPUs).
 __device__ __forceinline__ unsigned long long clock_after(uint32_t v, volatile uint32_t* slot) {
   *slot = v;
@@ -120,7 +120,7 @@ __global__ void __launch_bounds__(32 * kWN * kWK, 2)
 
 // One timeline launch (after launches of the same kernel over the other windows, as the timed
 // rows run it), summarized per SM: the span from the first warp's start to the last warp's
-// end, how much of it comes after the SM's last batch arrived (the tail), and the share of the
+// end, how much of it comes after the first use of the SM's last batch, and the share of the
 // warps' time spent waiting for their data. Medians over SMs, microseconds at the SM clock.
 template <class Kern>
 void timeline(probe::Bench& bench, Kern kern, int grid, size_t cbytes, int tiles,
@@ -129,7 +129,7 @@ void timeline(probe::Bench& bench, Kern kern, int grid, size_t cbytes, int tiles
   unsigned long long* d = nullptr;
   cudaMalloc(&d, size_t(warps) * 5 * sizeof(unsigned long long));
   for (int w = 0; w < 4; ++w) {
-    const uint8_t* p = bench.buf + (w % 4) * probe::Bench::kWindow;
+    const uint8_t* p = bench.buf + w * probe::Bench::kWindow;
     kern<<<grid, 32 * kWN * kWK>>>(p, p + cbytes, tiles, bench.sink, d);
   }
   std::vector<unsigned long long> h(size_t(warps) * 5);
@@ -154,7 +154,7 @@ void timeline(probe::Bench& bench, Kern kern, int grid, size_t cbytes, int tiles
     waitf.push_back(double(x.wait) / double(x.busy));
   }
   auto med = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v.empty() ? 0.0 : v[v.size() / 2]; };
-  printf("%-52s span %5.2f us, after the last data %4.2f us, waiting %3.0f%% (per-SM medians, %d kHz)\n", name,
+  printf("%-52s span %5.2f us, after the last batch starts %4.2f us, waiting %3.0f%% (per-SM medians, %d kHz)\n", name,
          med(span), med(tail), 100 * med(waitf), khz);
 }
 
