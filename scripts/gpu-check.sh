@@ -61,7 +61,7 @@ fi
 
 if has sanitize; then
   step "compute-sanitizer (memcheck, racecheck) on small cases"
-  small='GpuGemm.EveryConfigurationMatchesReference:GpuGemm.EveryConfigurationMatchesReferenceOnWholeBatches:GpuGemm.NaNRow*:GpuQuantizeActivation.BitExactOnAdversarialRows:GpuQuantizeActivation.F16PermutedEqualsFp8Codes:GpuQuantizeWeight.BitExactOnAdversarialBlocks:GpuLinear.*:GpuTiled.PrepackMatchesReferenceAndRoundTrips:GpuFp8.PrepareMatchesReference'
+  small='GpuWgmma.ClusterReducedSplitsEqualWorkspaceSplits:GpuGemm.EveryConfigurationMatchesReference:GpuGemm.EveryConfigurationMatchesReferenceOnWholeBatches:GpuGemm.NaNRow*:GpuQuantizeActivation.BitExactOnAdversarialRows:GpuQuantizeActivation.F16PermutedEqualsFp8Codes:GpuQuantizeWeight.BitExactOnAdversarialBlocks:GpuLinear.*:GpuTiled.PrepackMatchesReferenceAndRoundTrips:GpuFp8.PrepareMatchesReference'
   for tool in memcheck racecheck; do
     compute-sanitizer --tool $tool --error-exitcode 99 "$BUILD/tests/w4a8_gpu_tests" --gtest_filter="$small" \
       >"$OUT/sanitize_$tool.log" 2>&1

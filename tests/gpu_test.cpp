@@ -525,6 +525,67 @@ TEST(GpuWgmma, EveryConfigurationMatchesReference) {
   EXPECT_GE(tested, 2);
 }
 
+// The cluster slots the dispatcher weighs the cluster-reduced split-K configurations by: a
+// cluster of S whole-SM CTAs needs S SMs of one GPC, so at most SMs / S, at least one; on a
+// 132-SM H100 the defaults of heuristics::Device (what the device-free workspace queries
+// plan with) are what the card says.
+TEST(GpuWgmma, ClusterSlots) {
+  W4A8_REQUIRE_GPU();
+  if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";
+  int dev = 0, sms = 0;
+  ASSERT_EQ(cudaGetDevice(&dev), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), cudaSuccess);
+  const int s2 = kernels::wgmma_cluster_slots(2, dev), s4 = kernels::wgmma_cluster_slots(4, dev),
+            s8 = kernels::wgmma_cluster_slots(8, dev);
+  std::printf("cluster slots on %d SMs: %d of 2, %d of 4, %d of 8\n", sms, s2, s4, s8);
+  EXPECT_GE(s2, 1);
+  EXPECT_LE(s2, sms / 2);
+  EXPECT_GE(s4, 1);
+  EXPECT_LE(s4, sms / 4);
+  EXPECT_GE(s8, 1);
+  EXPECT_LE(s8, sms / 8);
+  if (sms == 132) {
+    EXPECT_EQ(s2, 66);
+    EXPECT_EQ(s4, 30);
+    EXPECT_EQ(s8, 15);
+  }
+}
+
+// Split-K reduced in a cluster ("_k<S>c") against its twin that reduces through the workspace
+// ("_k<S>"): the same partial sums added in the same (split) order and the same epilogue, so
+// the same bits -- on ragged shapes (rows and channels past the tile edge, a half stage at the
+// end of K), a split count below the configuration's (K = 4 stages on 8 splits), with bias,
+// and with several waves of clusters (M = 1000, N = 2053).
+TEST(GpuWgmma, ClusterReducedSplitsEqualWorkspaceSplits) {
+  W4A8_REQUIRE_GPU();
+  if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";
+  std::mt19937_64 rng(417);
+  int tested = 0;
+  for (int i = 0; i < w4a8_gemm_config_count(); ++i) {
+    const std::string name = w4a8_gemm_config_name(i);
+    const size_t at = name.find("c_g");
+    if (name.rfind("wgmma_exact", 0) != 0 || at == std::string::npos) continue;
+    const std::string twin_name = name.substr(0, at) + name.substr(at + 1);
+    int twin = -1;
+    for (int j = 0; j < w4a8_gemm_config_count(); ++j)
+      if (twin_name == w4a8_gemm_config_name(j)) twin = j;
+    ASSERT_GE(twin, 0) << name << ": no twin " << twin_name;
+    const int group = name.find("_g32") != std::string::npos ? 32 : 16;
+    const int64_t shapes[][3] = {{1000, 2053, 32 * 131}, {77, 390, 256}, {259, 128, 32 * 37}};
+    for (const auto& sh : shapes) {
+      Problem pb(sh[0], sh[1], sh[2], group);
+      pb.randomize(rng, true);
+      const auto y = run_config(pb, i);
+      check_against_reference(pb, y, name.c_str());
+      if (HasFatalFailure()) return;
+      ASSERT_TRUE(run_config(pb, twin) == y) << name << " differs from " << twin_name << " at M=" << sh[0]
+                                             << " N=" << sh[1] << " K=" << sh[2];
+    }
+    ++tested;
+  }
+  EXPECT_GE(tested, 10);
+}
+
 // The wgmma kernel on the pi0.5 prefill shapes and at the M the dispatcher hands over, plus
 // the small-integer exact check (every product and partial sum exact).
 TEST(GpuWgmma, PrefillShapesAndSmallIntegers) {

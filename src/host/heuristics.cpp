@@ -11,10 +11,11 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false, int kh = 1) {
+int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false, int kh = 1, bool cluster = false) {
   for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
     const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
-    if (c.group == group && c.bm == bm && c.f16_in == f16_in && c.splits == splits && c.fp8 == fp8 && c.kh == kh)
+    if (c.group == group && c.bm == bm && c.f16_in == f16_in && c.splits == splits && c.fp8 == fp8 && c.kh == kh &&
+        c.cluster == cluster)
       return kernels::mma_config_count() + i;
   }
   return -1;
@@ -289,6 +290,21 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
     const int twin = find_wgmma(p.group, best_bm, true, 1, false, 2);
     if (twin >= 0) best = twin;
   }
+  // Split K reduced in a cluster ("_k<S>c": the splits of a tile swap their sums through
+  // distributed shared memory, no partials in global memory, no reduction launch) wherever
+  // one wave of clusters holds every tile; beyond that a cluster twin runs in more waves than
+  // the persistent kernel (clusters take whole GPC slices: H100, 66 / 30 / 15 clusters of
+  // 2 / 4 / 8). H100, same process (bench/results/sweep-cluster-h100-2026-11-27.csv, us,
+  // cluster / workspace): one wave: 2048x16384 M=968 bm248_k2 108.3 / 113.6, 1024x4096 M=968
+  // bm128_k2 26.7 / 27.7, M=128 bm128_k8 10.7 / 11.7, 2048x2048 M=128 bm128_k4 10.8 / 11.6,
+  // M=256 bm128_k2 14.85 / 14.86; two waves: 2048x16384 M=128 bm128_k8 39.4 / 25.5, M=256
+  // bm128_k4 65.2 / 40.0; four (as the persistent kernel): 2048x16384 M=4096 bm256_k2 471.9 /
+  // 464.4.
+  if (best >= 0 && best_s > 1) {
+    const int slots = best_s == 2 ? d.cluster_slots2 : best_s == 4 ? d.cluster_slots4 : d.cluster_slots8;
+    const int twin = find_wgmma(p.group, best_bm, f16_in, best_s, false, 1, true);
+    if (twin >= 0 && wgmma_tiles(p, best_bm) <= slots) best = twin;
+  }
   return best;
 }
 
@@ -323,6 +339,12 @@ bool config_fp8(int index) { return is_wgmma(index) && kernels::wgmma_config(wgm
 
 bool config_f16_in(int index) {
   return is_wgmma(index) && kernels::wgmma_config(wgmma_index(index)).f16_in;
+}
+
+int workspace_twin(int index) {
+  if (!is_wgmma(index)) return index;
+  const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
+  return c.cluster ? find_wgmma(c.group, c.bm, c.f16_in, c.splits, c.fp8, c.kh, false) : index;
 }
 
 int unsplit(int index) {

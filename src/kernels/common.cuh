@@ -197,10 +197,11 @@ __device__ __forceinline__ void pdl_enter(bool early) {
 // Host: launches kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent
 // of the preceding kernel in the stream when pdl (sm_90+ only; the kernel must call
 // pdl_wait before it reads anything that kernel may write).
+// cluster > 1: in thread-block clusters of `cluster` CTAs along x (sm_90+; grid.x a multiple).
 template <class... Params, class... Args>
-cudaError_t launch_maybe_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                             bool pdl, Args... args) {
-  if (!pdl) {
+cudaError_t launch_maybe_pdl_cluster(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                                     cudaStream_t stream, bool pdl, unsigned cluster, Args... args) {
+  if (!pdl && cluster <= 1) {
     kernel<<<grid, block, smem, stream>>>(args...);
     return cudaGetLastError();
   }
@@ -209,12 +210,26 @@ cudaError_t launch_maybe_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, s
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attr[2];
+  unsigned n = 0;
+  if (pdl) {
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cluster > 1) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = cluster;
+    attr[n].val.clusterDim.y = 1;
+    attr[n++].val.clusterDim.z = 1;
+  }
   cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  cfg.numAttrs = n;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+}
+template <class... Params, class... Args>
+cudaError_t launch_maybe_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                             bool pdl, Args... args) {
+  return launch_maybe_pdl_cluster(kernel, grid, block, smem, stream, pdl, 1u, args...);
 }
 
 // Host: opts `kernel` in to `bytes` of dynamic shared memory on `device`, once per device for

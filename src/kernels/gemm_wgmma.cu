@@ -140,6 +140,11 @@ __device__ __forceinline__ uint4 lds128(uint32_t a) {
   asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(a) : "memory");
   return v;
 }
+__device__ __forceinline__ float4 lds128f(uint32_t a) {
+  float4 v;
+  asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "r"(a) : "memory");
+  return v;
+}
 __device__ __forceinline__ void sts128(uint32_t a, const uint4& v) {
   asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(a), "r"(v.x), "r"(v.y), "r"(v.z),
                "r"(v.w)
@@ -252,6 +257,17 @@ __global__ void __launch_bounds__(kThreads, 1)
   // a 64-k stage costs ~340 ns of chained latencies (BENCHMARKS.md, session 10).
   constexpr int kStageK = L::kStageK, kWBytes = L::kWBytes;
   constexpr int R = L::kRawStages, F = kF16In ? 1 : L::kB16Stages;  // (F unused when kF16In)
+  // Split-K reduced inside a thread-block cluster (the "_k<S>c" configurations, launched in
+  // clusters of `splits` CTAs with one work item each: a cluster's CTAs are the splits of one
+  // tile, rank = split). The ranks swap their FP32 sums through distributed shared memory and
+  // each finishes a share of the tile (see the end of the main loop): no partials in global
+  // memory, no reduction launch, no workspace; the hardware co-schedules a cluster's CTAs, so
+  // their barriers cannot deadlock. The cluster is read where it matters (cluster_nctarank),
+  // not held in a register across the main loop: that flag alone cost the 248- / 256-token
+  // kernels 16-20 bytes of spills there. The exchange needs (BM / 8 + 7) x 4 KB of the ring.
+  // Not in the FP8 path: there ptxas spilled in the main loop of its 128-token kernels (its
+  // promotion registers), so its splits keep the workspace.
+  constexpr bool kClusterFits = !kFp8 && (BM / 8 + 7) * 16 * kConsumerThreads <= R * L::kRawBytes;
   extern __shared__ uint8_t smem_dyn[];
   const uint32_t sbase = (smem_u32(smem_dyn) + 1023u) & ~1023u;
   auto raw_w = [&](int s) { return sbase + s * L::kRawBytes; };
@@ -382,6 +398,11 @@ __global__ void __launch_bounds__(kThreads, 1)
         mbar_arrive(raw_empty(s));
       }
     }
+    // The consumers' two cluster barriers (split-K reduced in a cluster, below). A thread
+    // that has exited no longer counts for barrier.cluster, so this is not needed for them to
+    // complete; arriving keeps the warpgroup's part explicit rather than resting on that.
+    if (kClusterFits && splits > 1 && cluster_nctarank() > 1)
+      for (int k = 0; k < 2; ++k) cluster_arrive(), cluster_wait();
     return;
   }
 
@@ -654,7 +675,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int j = 0; j < kRs; ++j) {
       const int tok = wt + 128 * j;
-      my_rs[j] = splits == 1 && tok < BM && mt * BM + tok < M ? __ldg(p.row_scale + mt * BM + tok) : 0.0f;
+      my_rs[j] = w.split == 0 && tok < BM && mt * BM + tok < M ? __ldg(p.row_scale + mt * BM + tok) : 0.0f;
     }
     {
       const int row = nt * kBN + r0;
@@ -686,7 +707,60 @@ __global__ void __launch_bounds__(kThreads, 1)
     promote();
     release(1);
 
-    if (splits > 1) {
+    if (kClusterFits && splits > 1 && cluster_nctarank() > 1) {
+      // Rank q finishes the fragment rows j = q, q + S, ... (j: 4 sums per thread, 2 channels
+      // x 2 tokens; S = splits): every rank pushes its sums of those rows into rank q's ring
+      // (st.shared::cluster, which does not wait for the far side), at [j / S][rank][256]
+      // float4, thread ct's fragment in column ct (the same fragment in every rank). The
+      // first cluster barrier: every rank is past its last wgmma, so the rings are free (its
+      // only item needs no more loads); the second: the pushes have landed. Then each rank
+      // adds its rows' S float4 in rank (= split) order, as the reduction kernel adds the
+      // partials, and runs their epilogue: spread over the cluster, from local shared memory.
+      cluster_arrive();
+      cluster_wait();
+      constexpr uint32_t kRow = 16u * kConsumerThreads;  // bytes per fragment row
+      const uint32_t xchg = sbase + 16u * uint32_t(ct);
+#pragma unroll
+      for (int j = 0; j < BM / 8; ++j) {
+        const int q = j % splits, jl = j / splits;
+        const uint32_t to = cluster_map(xchg + uint32_t(jl * splits + w.split) * kRow, uint32_t(q));
+        asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};" ::"r"(to), "f"(result(4 * j)),
+                     "f"(result(4 * j + 1)), "f"(result(4 * j + 2)), "f"(result(4 * j + 3))
+                     : "memory");
+      }
+      cluster_arrive();
+      cluster_wait();
+      const int n0 = nt * kBN + r0;
+      const bool nok0 = n0 < N, nok1 = n0 + 8 < N;
+      const float bias0 = p.bias && nok0 ? bf16_bits_to_float(__ldg(p.bias + n0)) : 0.0f;
+      const float bias1 = p.bias && nok1 ? bf16_bits_to_float(__ldg(p.bias + n0 + 8)) : 0.0f;
+      for (int j = w.split, jl = 0; j < BM / 8; j += splits, ++jl) {
+        const uint32_t row = xchg + uint32_t(jl * splits) * kRow;
+        float4 t = lds128f(row);
+#pragma unroll
+        for (int r = 1; r < 8; ++r)
+          if (r < splits) {
+            const float4 v = lds128f(row + r * kRow);
+            t.x += v.x, t.y += v.y, t.z += v.z, t.w += v.w;
+          }
+        // t = (channel n0, token m), (n0, m + 1), (n0 + 8, m), (n0 + 8, m + 1)
+        const int m = mt * BM + 8 * j + 2 * c;
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          if (m + e >= M) continue;
+          const float sc = base * __ldg(p.row_scale + m + e);
+          const float v0 = (e ? t.y : t.x) * sc + bias0, v1 = (e ? t.w : t.z) * sc + bias1;
+          if (p.glu) {
+            if (nok0) p.y[size_t(m + e) * unsigned(N / 2) + glu_column(n0)] = glu_bf16(p.glu, v0, v1);
+          } else {
+            uint16_t* yrow = p.y + size_t(m + e) * unsigned(N);
+            if (nok0) yrow[n0] = float_to_bf16_bits(v0);
+            if (nok1) yrow[n0 + 8] = float_to_bf16_bits(v1);
+          }
+        }
+      }
+      continue;
+    } else if (splits > 1) {
       // A partial tile: raw FP32 sums to the workspace, scaled and rounded by the reduction.
       // acc[4i + 2h + e] = (channel r0 + 8h, token 8i + 2c + e); a warp's stores for one
       // register cover 8 channels x 4 tokens (32-byte segments).
@@ -828,35 +902,44 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 
 // ---- the whitelist ----------------------------------------------------------------------
 // X(group, tokens per tile, activations from the prologue, K splits, FP8 path, 64-k halves
-// per stage). The first ten keep their indices from before split-K existed, the first twenty
-// from before the FP8 path, the first 24 from before the 128-k stages ("_s128", session 10),
-// the first 28 from before the 248-token tiles (exact, FP16 activations; heuristics.cpp).
+// per stage, K splits reduced in a cluster). The first ten keep their indices from before
+// split-K existed, the first twenty from before the FP8 path, the first 24 from before the
+// 128-k stages ("_s128", session 10), the first 28 from before the 248-token tiles (exact,
+// FP16 activations; heuristics.cpp), the first 32 from before the cluster-reduced twins of
+// the exact path's split configurations ("_k<S>c", session 21: the same kernels, launched in
+// clusters; not the FP8 path's, see kClusterFits).
 // The FP8 path runs 128-token tiles only: its promotion registers (fin) leave no room for a
 // 256-token accumulator.
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
-  X(16, 128, 1, 1, 0, 1) X(16, 256, 1, 1, 0, 1) X(16, 64, 1, 1, 0, 1) X(32, 128, 1, 1, 0, 1) X(32, 256, 1, 1, 0, 1)   \
-  X(32, 64, 1, 1, 0, 1) X(16, 128, 0, 1, 0, 1) X(16, 256, 0, 1, 0, 1) X(32, 128, 0, 1, 0, 1) X(32, 256, 0, 1, 0, 1)   \
-  X(16, 256, 1, 2, 0, 1) X(16, 256, 1, 4, 0, 1) X(16, 128, 1, 2, 0, 1) X(16, 128, 1, 4, 0, 1) X(32, 256, 1, 2, 0, 1)  \
-  X(32, 256, 1, 4, 0, 1) X(32, 128, 1, 2, 0, 1) X(32, 128, 1, 4, 0, 1) X(16, 128, 1, 8, 0, 1) X(32, 128, 1, 8, 0, 1)  \
-  X(16, 128, 1, 1, 1, 1) X(32, 128, 1, 1, 1, 1) X(16, 128, 1, 4, 1, 1) X(32, 128, 1, 4, 1, 1)  \
-  X(16, 64, 1, 1, 0, 2) X(32, 64, 1, 1, 0, 2) X(16, 128, 1, 1, 0, 2) X(32, 128, 1, 1, 0, 2)  \
-  X(16, 248, 1, 1, 0, 1) X(32, 248, 1, 1, 0, 1) X(16, 248, 1, 2, 0, 1) X(32, 248, 1, 2, 0, 1)
+  X(16, 128, 1, 1, 0, 1, 0) X(16, 256, 1, 1, 0, 1, 0) X(16, 64, 1, 1, 0, 1, 0) X(32, 128, 1, 1, 0, 1, 0) X(32, 256, 1, 1, 0, 1, 0)   \
+  X(32, 64, 1, 1, 0, 1, 0) X(16, 128, 0, 1, 0, 1, 0) X(16, 256, 0, 1, 0, 1, 0) X(32, 128, 0, 1, 0, 1, 0) X(32, 256, 0, 1, 0, 1, 0)   \
+  X(16, 256, 1, 2, 0, 1, 0) X(16, 256, 1, 4, 0, 1, 0) X(16, 128, 1, 2, 0, 1, 0) X(16, 128, 1, 4, 0, 1, 0) X(32, 256, 1, 2, 0, 1, 0)  \
+  X(32, 256, 1, 4, 0, 1, 0) X(32, 128, 1, 2, 0, 1, 0) X(32, 128, 1, 4, 0, 1, 0) X(16, 128, 1, 8, 0, 1, 0) X(32, 128, 1, 8, 0, 1, 0)  \
+  X(16, 128, 1, 1, 1, 1, 0) X(32, 128, 1, 1, 1, 1, 0) X(16, 128, 1, 4, 1, 1, 0) X(32, 128, 1, 4, 1, 1, 0)  \
+  X(16, 64, 1, 1, 0, 2, 0) X(32, 64, 1, 1, 0, 2, 0) X(16, 128, 1, 1, 0, 2, 0) X(32, 128, 1, 1, 0, 2, 0)  \
+  X(16, 248, 1, 1, 0, 1, 0) X(32, 248, 1, 1, 0, 1, 0) X(16, 248, 1, 2, 0, 1, 0) X(32, 248, 1, 2, 0, 1, 0)  \
+  X(16, 256, 1, 2, 0, 1, 1) X(16, 256, 1, 4, 0, 1, 1) X(16, 128, 1, 2, 0, 1, 1) X(16, 128, 1, 4, 0, 1, 1)  \
+  X(32, 256, 1, 2, 0, 1, 1) X(32, 256, 1, 4, 0, 1, 1) X(32, 128, 1, 2, 0, 1, 1) X(32, 128, 1, 4, 0, 1, 1)  \
+  X(16, 128, 1, 8, 0, 1, 1) X(32, 128, 1, 8, 0, 1, 1) X(16, 248, 1, 2, 0, 1, 1) X(32, 248, 1, 2, 0, 1, 1)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
-#define W4A8_WGMMA_NAME1(PFX, G, BM, S) \
-  ((S) > 1 ? PFX W4A8_STR(BM) "_k" W4A8_STR(S) "_g" W4A8_STR(G) : PFX W4A8_STR(BM) "_g" W4A8_STR(G))
-#define W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH)                                              \
-  ((FP8)       ? W4A8_WGMMA_NAME1("wgmma_fp8_bm", G, BM, S)                                   \
+#define W4A8_CLUSTER_SUFFIX0 ""
+#define W4A8_CLUSTER_SUFFIX1 "c"
+#define W4A8_WGMMA_NAME1(PFX, G, BM, S, CL)                                                   \
+  ((S) > 1 ? PFX W4A8_STR(BM) "_k" W4A8_STR(S) W4A8_CLUSTER_SUFFIX##CL "_g" W4A8_STR(G) \
+           : PFX W4A8_STR(BM) "_g" W4A8_STR(G))
+#define W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL)                                          \
+  ((FP8)       ? W4A8_WGMMA_NAME1("wgmma_fp8_bm", G, BM, S, CL)                               \
    : (KH) == 2 ? "wgmma_exact_bm" W4A8_STR(BM) "_s128_g" W4A8_STR(G)                         \
-   : (F16)     ? W4A8_WGMMA_NAME1("wgmma_exact_bm", G, BM, S)                                 \
-               : W4A8_WGMMA_NAME1("wgmma_exact_cvt_bm", G, BM, S))
-#define W4A8_WGMMA_ENTRY(G, BM, F16, S, FP8, KH) \
-  {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH), FP8 != 0, KH},
+   : (F16)     ? W4A8_WGMMA_NAME1("wgmma_exact_bm", G, BM, S, CL)                             \
+               : W4A8_WGMMA_NAME1("wgmma_exact_cvt_bm", G, BM, S, CL))
+#define W4A8_WGMMA_ENTRY(G, BM, F16, S, FP8, KH, CL) \
+  {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL), FP8 != 0, KH, CL != 0},
 const WgmmaConfig kConfigs[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_ENTRY)};
 using KernelFn = void (*)(const CUtensorMap, const CUtensorMap, const GemmParams, const int, const int);
-#define W4A8_WGMMA_FN(G, BM, F16, S, FP8, KH) &wgmma_exact_kernel<G, BM, F16 != 0, FP8 != 0, KH>,
+#define W4A8_WGMMA_FN(G, BM, F16, S, FP8, KH, CL) &wgmma_exact_kernel<G, BM, F16 != 0, FP8 != 0, KH>,
 const KernelFn kKernels[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_FN)};
-#define W4A8_WGMMA_SMEM(G, BM, F16, S, FP8, KH) Layout<BM, F16 != 0, FP8 != 0, KH>::kDynamicSmem,
+#define W4A8_WGMMA_SMEM(G, BM, F16, S, FP8, KH, CL) Layout<BM, F16 != 0, FP8 != 0, KH>::kDynamicSmem,
 const int kSmem[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_SMEM)};
 constexpr int kNumConfigs = sizeof(kConfigs) / sizeof(kConfigs[0]);
 
@@ -902,7 +985,41 @@ bool encode_tiled_weights(CUtensorMap* map, const void* base, int64_t N, int64_t
             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// The dynamic shared-memory opt-in of configuration `index`, once per device.
+std::atomic<uint64_t> g_opted_in[kNumConfigs];
+cudaError_t opt_in(int index, int device) {
+  return opt_in_dynamic_smem(reinterpret_cast<const void*>(kKernels[index]), kSmem[index], device,
+                             g_opted_in[index]);
+}
+
 }  // namespace
+
+int wgmma_cluster_slots(int cluster, int device) {
+  // The 248-token kernel (configuration 28: one CTA per SM, as every configuration).
+  constexpr int kProbe = 28;
+  static_assert(kProbe < kNumConfigs, "the probe configuration");
+  if (opt_in(kProbe, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(cluster));
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = size_t(kSmem[kProbe]);
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = unsigned(cluster);
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  int n = 0;
+  if (cudaOccupancyMaxActiveClusters(&n, reinterpret_cast<const void*>(kKernels[kProbe]), &cfg) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
 
 int wgmma_config_count() { return kNumConfigs; }
 
@@ -917,7 +1034,7 @@ int wgmma_splits(int index, int64_t K) {
 
 size_t wgmma_partial_bytes(int index, int64_t M, int64_t N, int64_t K) {
   const int s = wgmma_splits(index, K);
-  return s > 1 ? size_t(s) * size_t(M) * size_t(N) * sizeof(float) : 0;
+  return s > 1 && !kConfigs[index].cluster ? size_t(s) * size_t(M) * size_t(N) * sizeof(float) : 0;
 }
 const WgmmaConfig& wgmma_config(int index) { return kConfigs[index]; }
 
@@ -952,20 +1069,21 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
                                        CU_TENSOR_MAP_SWIZZLE_NONE);
   if (!xok || !wok) return cudaErrorInvalidValue;
   // The dynamic shared-memory opt-in, once per configuration and device.
-  static std::atomic<uint64_t> opted_in[kNumConfigs];
-  if (const cudaError_t err =
-          opt_in_dynamic_smem(reinterpret_cast<const void*>(kKernels[index]), kSmem[index], device, opted_in[index]);
-      err != cudaSuccess)
-    return err;
+  if (const cudaError_t err = opt_in(index, device); err != cudaSuccess) return err;
   const int splits = wgmma_splits(index, p.K);
-  if (splits > 1 && (p.partial == nullptr || !c.f16_in)) return cudaErrorInvalidValue;
+  const bool cluster = c.cluster && splits > 1;  // split-K reduced in a cluster: no partials
+  if (splits > 1 && !c.f16_in) return cudaErrorInvalidValue;
+  if (splits > 1 && !cluster && p.partial == nullptr) return cudaErrorInvalidValue;
   const int64_t items = ((p.M + c.bm - 1) / c.bm) * ((p.N + kBN - 1) / kBN) * splits;
-  const int64_t grid = items < sm_count ? items : sm_count;  // persistent: one CTA per SM
+  // Persistent, one CTA per SM; in clusters one CTA per work item (the exchange reuses the
+  // ring, so a CTA must not start another item), the hardware scheduling the waves.
+  const int64_t grid = cluster || items < sm_count ? items : sm_count;
   // Channel tiles fastest when the activations outweigh the weights (see the top).
   const int raster_n = p.M * p.K * (c.f16_in && !c.fp8 ? 2 : 1) > p.N * p.K / 2;
-  cudaError_t err = launch_maybe_pdl(kKernels[index], dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem[index],
-                                     stream, pdl, wmap, xmap, p, splits, raster_n);
-  if (err != cudaSuccess || splits == 1) return err;
+  cudaError_t err = launch_maybe_pdl_cluster(kKernels[index], dim3(static_cast<unsigned>(grid)), dim3(kThreads),
+                                             kSmem[index], stream, pdl, cluster ? unsigned(splits) : 1u, wmap, xmap,
+                                             p, splits, raster_n);
+  if (err != cudaSuccess || splits == 1 || cluster) return err;
   const dim3 rgrid(static_cast<unsigned>((p.N / 2 + 1 + 255) / 256), static_cast<unsigned>(p.M < 65535 ? p.M : 65535));
   splitk_reduce_kernel<<<rgrid, 256, 0, stream>>>(p, splits);
   return cudaGetLastError();

@@ -76,9 +76,11 @@ struct WgmmaConfig {
   int bm;       // tokens per tile: 64, 128, 248 or 256
   bool f16_in;  // takes GemmParams::x16 (FP16 activations made by the prologue), not x
   int splits;   // K cut into this many contiguous ranges (work items); > 1: needs GemmParams::partial
+                // unless `cluster`
   const char* name;
   bool fp8;     // the FP8 tensor-core path (GemmParams::fp8, x8p); f16_in is then true
   int kh;       // 64-k halves per stage: 1, or 2 (128-k stages; exact f16_in only)
+  bool cluster;  // splits > 1: reduced in a cluster of `splits` CTAs, no GemmParams::partial
 };
 int wgmma_config_count();
 const WgmmaConfig& wgmma_config(int index);
@@ -89,6 +91,10 @@ bool wgmma_supported(const GemmParams& p);
 // stages, and no empty split), and the bytes of FP32 partial sums it needs (0 unsplit).
 int wgmma_splits(int index, int64_t K);
 size_t wgmma_partial_bytes(int index, int64_t M, int64_t N, int64_t K);
+// How many clusters of `cluster` (2, 4 or 8) wgmma CTAs device `device` holds at once
+// (cudaOccupancyMaxActiveClusters; every wgmma configuration takes a whole SM, so one answer
+// serves all); 0 where it cannot say (no sm_90a image, not an sm_90 GPU, a failed query).
+int wgmma_cluster_slots(int cluster, int device);
 // Enqueues wgmma configuration `index` on the current device (`device` = its ordinal,
 // `sm_count` its SMs). Only valid where the build has an sm_90a image and the GPU is sm_90.
 // pdl: launch as a programmatic dependent of the preceding kernel (the kernel waits for it
