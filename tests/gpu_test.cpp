@@ -525,10 +525,9 @@ TEST(GpuWgmma, EveryConfigurationMatchesReference) {
   EXPECT_GE(tested, 2);
 }
 
-// The cluster slots the dispatcher weighs the cluster-reduced split-K configurations by: a
-// cluster of S whole-SM CTAs needs S SMs of one GPC, so at most SMs / S, at least one; on a
-// 132-SM H100 the defaults of heuristics::Device (what the device-free workspace queries
-// plan with) are what the card says.
+// How many clusters of S whole-SM wgmma CTAs the GPU holds at once (what decides whether a
+// cluster-reduced split-K configuration runs in one wave): S SMs of one GPC each, so at most
+// SMs / S, at least one; on a 132-SM H100 the numbers heuristics.cpp quotes.
 TEST(GpuWgmma, ClusterSlots) {
   W4A8_REQUIRE_GPU();
   if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the wgmma kernels do not run here";

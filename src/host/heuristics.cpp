@@ -290,21 +290,18 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
     const int twin = find_wgmma(p.group, best_bm, true, 1, false, 2);
     if (twin >= 0) best = twin;
   }
-  // Split K reduced in a cluster ("_k<S>c": the splits of a tile swap their sums through
-  // distributed shared memory, no partials in global memory, no reduction launch) wherever
-  // one wave of clusters holds every tile; beyond that a cluster twin runs in more waves than
-  // the persistent kernel (clusters take whole GPC slices: H100, 66 / 30 / 15 clusters of
-  // 2 / 4 / 8). H100, same process (bench/results/sweep-cluster-h100-2026-11-27.csv, us,
-  // cluster / workspace): one wave: 2048x16384 M=968 bm248_k2 108.3 / 113.6, 1024x4096 M=968
-  // bm128_k2 26.7 / 27.7, M=128 bm128_k8 10.7 / 11.7, 2048x2048 M=128 bm128_k4 10.8 / 11.6,
-  // M=256 bm128_k2 14.85 / 14.86; two waves: 2048x16384 M=128 bm128_k8 39.4 / 25.5, M=256
-  // bm128_k4 65.2 / 40.0; four (as the persistent kernel): 2048x16384 M=4096 bm256_k2 471.9 /
-  // 464.4.
-  if (best >= 0 && best_s > 1) {
-    const int slots = best_s == 2 ? d.cluster_slots2 : best_s == 4 ? d.cluster_slots4 : d.cluster_slots8;
-    const int twin = find_wgmma(p.group, best_bm, f16_in, best_s, false, 1, true);
-    if (twin >= 0 && wgmma_tiles(p, best_bm) <= slots) best = twin;
-  }
+  // (Not the cluster-reduced twins of the split configurations, "_k<S>c": the splits of a
+  // tile swap their sums through distributed shared memory, no partials in global memory, no
+  // reduction launch. Faster alone wherever one wave of clusters holds every tile -- H100,
+  // same process (bench/results/sweep-cluster-h100-2026-11-27.csv, us, cluster / workspace):
+  // 2048x16384 M=968 bm248_k2 108.3 / 113.6, 1024x4096 M=968 bm128_k2 26.7 / 27.7, M=128
+  // bm128_k8 10.7 / 11.7, 2048x2048 M=128 bm128_k4 10.8 / 11.6; slower where the clusters
+  // take more waves than the persistent kernel (an H100 holds 66 / 30 / 15 clusters of 2 / 4
+  // / 8 whole-SM CTAs): 2048x16384 M=128 bm128_k8 39.4 / 25.5, M=256 bm128_k4 65.2 / 40.0 --
+  // but in the pi0.5 traces, dispatched on the one layer where they would run (the 18 down
+  // projections at M = 968), the BF16-input trace came out 0.2-0.6% slower in three A/Bs
+  // (bench/results/ab-cluster-splitk-h100-2026-11-27.txt), as session 16's pairs did, with or
+  // without letting the next kernel launch early. Selectable by name.)
   return best;
 }
 
@@ -339,12 +336,6 @@ bool config_fp8(int index) { return is_wgmma(index) && kernels::wgmma_config(wgm
 
 bool config_f16_in(int index) {
   return is_wgmma(index) && kernels::wgmma_config(wgmma_index(index)).f16_in;
-}
-
-int workspace_twin(int index) {
-  if (!is_wgmma(index)) return index;
-  const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
-  return c.cluster ? find_wgmma(c.group, c.bm, c.f16_in, c.splits, c.fp8, c.kh, false) : index;
 }
 
 int unsplit(int index) {

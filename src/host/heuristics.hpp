@@ -18,11 +18,6 @@ struct Device {
   int cc = 90;         // compute capability, major * 10 + minor
   bool wgmma = true;   // the sm_90a wgmma kernels can run (sm_90 GPU and an sm_90a image)
   int ordinal = 0;     // CUDA device ordinal (for per-device kernel attributes)
-  // Clusters of 2, 4, 8 wgmma CTAs (a whole SM each) the GPU holds at once
-  // (kernels::wgmma_cluster_slots; an SM left over in a GPC holds no part of a cluster).
-  // The split-K configurations reduced in a cluster run in waves of these. 0: none.
-  // Defaults: H100 SXM (132 SMs), as queried there (session 21).
-  int cluster_slots2 = 66, cluster_slots4 = 30, cluster_slots8 = 15;
 };
 
 // The one index space of kernel configurations (the tuning API's): the mma.sync whitelist
@@ -57,9 +52,6 @@ bool fp8_preferred(const Problem& problem);
 int choose_fp8_config(const Problem& problem, const Device& device);
 // The unsplit configuration with the same tile (itself when not a split-K wgmma one).
 int unsplit(int index);
-// The twin of a cluster-reduced split-K configuration that reduces through the workspace
-// (itself for every other configuration).
-int workspace_twin(int index);
 
 }  // namespace heuristics
 }  // namespace w4a8
