@@ -255,6 +255,10 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   const bool k_full = K % kChunkK == 0 && nchunks % (WK * U) == 0;
   // Batch b of the tile c (b = 0, 1, 2, ... in turn with cursors, which it moves one batch
   // on; then chunk u of the batch is u * WK chunks past them).
+  // (The interior branch repeats the checked loop's offsets and cursor bump on purpose: one
+  // body instantiated for both, with the predicates folded at compile time, made ptxas
+  // schedule 136 of the 154 kernels differently and 32768x2048 M = 1 11% slower, M = 50 3.9%
+  // (H100, same process, bench/results/ab-load-fold-h100-2026-11-27.txt).)
   auto load = [&](Batch<VEC, U, kGroups, RM>& B, TileCtx<RM>& c, int b) {
     if (kFastLoads && k_full && c.full) {  // interior: every load exists, nothing to zero
 #pragma unroll
