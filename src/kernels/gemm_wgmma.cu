@@ -268,6 +268,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // Not in the FP8 path: there ptxas spilled in the main loop of its 128-token kernels (its
   // promotion registers), so its splits keep the workspace.
   constexpr bool kClusterFits = !kFp8 && (BM / 8 + 7) * 16 * kConsumerThreads <= R * L::kRawBytes;
+  auto cluster_reduced = [&] { return kClusterFits && splits > 1 && cluster_nctarank() > 1; };
   extern __shared__ uint8_t smem_dyn[];
   const uint32_t sbase = (smem_u32(smem_dyn) + 1023u) & ~1023u;
   auto raw_w = [&](int s) { return sbase + s * L::kRawBytes; };
@@ -401,7 +402,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     // The consumers' two cluster barriers (split-K reduced in a cluster, below). A thread
     // that has exited no longer counts for barrier.cluster, so this is not needed for them to
     // complete; arriving keeps the warpgroup's part explicit rather than resting on that.
-    if (kClusterFits && splits > 1 && cluster_nctarank() > 1)
+    if (cluster_reduced())
       for (int k = 0; k < 2; ++k) cluster_arrive(), cluster_wait();
     return;
   }
@@ -675,7 +676,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int j = 0; j < kRs; ++j) {
       const int tok = wt + 128 * j;
-      my_rs[j] = w.split == 0 && tok < BM && mt * BM + tok < M ? __ldg(p.row_scale + mt * BM + tok) : 0.0f;
+      my_rs[j] = splits == 1 && tok < BM && mt * BM + tok < M ? __ldg(p.row_scale + mt * BM + tok) : 0.0f;
     }
     {
       const int row = nt * kBN + r0;
@@ -707,7 +708,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     promote();
     release(1);
 
-    if (kClusterFits && splits > 1 && cluster_nctarank() > 1) {
+    if (cluster_reduced()) {
       // Rank q finishes the fragment rows j = q, q + S, ... (j: 4 sums per thread, 2 channels
       // x 2 tokens; S = splits): every rank pushes its sums of those rows into rank q's ring
       // (st.shared::cluster, which does not wait for the far side), at [j / S][rank][256]
