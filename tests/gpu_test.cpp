@@ -25,6 +25,7 @@
 namespace w4a8 {
 namespace {
 
+using test::config_index;
 using test::DeviceBuffer;
 using test::random_bf16;
 
@@ -565,9 +566,7 @@ TEST(GpuWgmma, ClusterReducedSplitsEqualWorkspaceSplits) {
     const size_t at = name.find("c_g");
     if (name.rfind("wgmma_exact", 0) != 0 || at == std::string::npos) continue;
     const std::string twin_name = name.substr(0, at) + name.substr(at + 1);
-    int twin = -1;
-    for (int j = 0; j < w4a8_gemm_config_count(); ++j)
-      if (twin_name == w4a8_gemm_config_name(j)) twin = j;
+    const int twin = config_index(twin_name);
     ASSERT_GE(twin, 0) << name << ": no twin " << twin_name;
     const int group = name.find("_g32") != std::string::npos ? 32 : 16;
     const int64_t shapes[][3] = {{1000, 2053, 32 * 131}, {77, 390, 256}, {259, 128, 32 * 37}};

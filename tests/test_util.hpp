@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "w4a8/formats.hpp"
+#include "w4a8/w4a8.h"
 
 namespace w4a8 {
 namespace test {
@@ -21,6 +23,13 @@ inline std::vector<uint16_t> random_bf16(size_t n, std::mt19937_64& rng, float s
   std::vector<uint16_t> v(n);
   for (auto& x : v) x = float_to_bf16(dist(rng));
   return v;
+}
+
+// Index of the kernel configuration named `name` in the tuning API's list, or -1.
+inline int config_index(const std::string& name) {
+  for (int i = 0; i < w4a8_gemm_config_count(); ++i)
+    if (name == w4a8_gemm_config_name(i)) return i;
+  return -1;
 }
 
 inline bool gpu_available() {

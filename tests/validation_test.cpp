@@ -214,19 +214,14 @@ TEST(Validation, GemmWorkspace) {
                W4A8_STATUS_WORKSPACE_TOO_SMALL, {"workspace_size=", std::to_string(need)});
   expect_error(w4a8_gemm(x.p(), static_cast<const float*>(rs.p()), &w, y.p(), 40, 1.0f, work.p(8), need, nullptr),
                W4A8_STATUS_MISALIGNED_POINTER, {"workspace"});
-  auto config = [](const std::string& name) {
-    for (int i = 0; i < w4a8_gemm_config_count(); ++i)
-      if (name == w4a8_gemm_config_name(i)) return i;
-    return -1;
-  };
   expect_error(w4a8_gemm_with_config(x.p(), static_cast<const float*>(rs.p()), &w, y.p(), 40, 1.0f,
-                                     config("wgmma_exact_cvt_bm128_g32"), nullptr, 0, nullptr),
+                                     test::config_index("wgmma_exact_cvt_bm128_g32"), nullptr, 0, nullptr),
                W4A8_STATUS_NOT_SUPPORTED, {"wgmma_exact_cvt_bm128_g32", "group_size=32"});
   // A split-K configuration needs room for its FP32 partials after the FP16 activations:
   // K = 128 (two 64-k stages, so two splits): 40 x 128 x 2 bytes, then 2 x 40 x 32 x 4 bytes.
   const w4a8_weight w2{wp.p(), ws.p(), nullptr, nullptr, 32, 128, 16, W4A8_LAYOUT_CANONICAL, W4A8_FP8_NONE, 0, 0};
   expect_error(w4a8_gemm_with_config(x.p(), static_cast<const float*>(rs.p()), &w2, y.p(), 40, 1.0f,
-                                     config("wgmma_exact_bm256_k2_g16"), work.p(), 10240, nullptr),
+                                     test::config_index("wgmma_exact_bm256_k2_g16"), work.p(), 10240, nullptr),
                W4A8_STATUS_WORKSPACE_TOO_SMALL, {"wgmma_exact_bm256_k2_g16", "split-K", std::to_string(10240 + 10240)});
   EXPECT_TRUE(y.untouched());
   EXPECT_TRUE(work.untouched());
