@@ -374,7 +374,29 @@ PI05_BACKBONE_FUSED = [(2560, 2048), (2048, 2048), (32768, 2048), (2048, 16384)]
 PI05_EXPERT_FUSED = [(2560, 1024), (1024, 2048), (8192, 1024), (1024, 4096)]
 
 
-def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fused_layers=False):
+def profile_kernels(fn, path: Path):
+    """One call of `fn` captured in a CUDA graph, replayed warm, then once under the profiler
+    (CUPTI, through torch.profiler): every kernel's start and end, as a Chrome trace at `path`."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        fn()
+    torch.cuda.current_stream().wait_stream(s)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn()
+    for _ in range(5):
+        g.replay()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        g.replay()
+        torch.cuda.synchronize()
+    prof.export_chrome_trace(str(path))
+    del g
+
+
+def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fused_layers=False, timeline=None):
     """Every linear layer of one pi0.5 inference, in order, with distinct weights per layer
     (fused_layers: q/k/v and gate/up as one GEMM each, for every library)."""
     workload = "pi05_trace_fused" if fused_layers else "pi05_trace"
@@ -394,6 +416,7 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
     backbone_weights = [l for layer in backbone for l in layer]
     all_weights = backbone_weights + [l for layer in expert for l in layer]
     seq = [(P, l) for layer in backbone for l in layer] + [(H, l) for _ in range(steps) for layer in expert for l in layer]
+    whole = seq  # (--timeline swaps in the prefill and the expert part, one at a time)
     xs, ys, ws = {}, {}, {}
     for M, l in seq:
         key = (M, l["K"])
@@ -405,8 +428,10 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
         if need > ws.get("n", 0):
             ws["n"], ws["t"] = need, torch.empty(need, dtype=torch.uint8, device="cuda")
 
+    cur = [seq]
+
     def run_fused():
-        for M, l in seq:
+        for M, l in cur[0]:
             lib.linear(xs[(M, l["K"])], l["nv"], ys[(M, l["N"])], M, ws["t"])
 
 
@@ -422,12 +447,12 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
             gws["n"], gws["t"] = need, torch.empty(need, dtype=torch.uint8, device="cuda")
 
     def run_gemm():  # with the workspace w4a8_gemm_workspace_size asks for (FP16 prologue, split-K)
-        for M, l in seq:
+        for M, l in cur[0]:
             q, s = xs[(M, l["K"], "q")]
             lib.gemm(q, s, l["nv"], ys[(M, l["N"])], M, gws["t"])
 
     def run_gemm_fp8():
-        for M, l in seq:
+        for M, l in cur[0]:
             q, s = xs[(M, l["K"], "q")]
             fp8 = M == P and l["nv"]["struct"].fp8 != _lib.FP8_NONE
             lib.gemm(q, s, l["nv"], ys[(M, l["N"])], M, gws["t"], kernel=_lib.KERNEL_WGMMA_FP8 if fp8 else None)
@@ -435,15 +460,15 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
     accepted = [l for l in backbone_weights if l["nv"]["struct"].fp8]
 
     def run_fused_fp8():  # the same weights marked ACCEPTED: w4a8_linear_bf16 takes the FP8 path
-        for M, l in seq:
+        for M, l in cur[0]:
             lib.linear(xs[(M, l["K"])], l["nv"], ys[(M, l["N"])], M, ws["t"])
 
     def run_bf16():
-        for M, l in seq:
+        for M, l in cur[0]:
             torch.mm(xs[(M, l["K"])], l["bf16"].t(), out=ys[(M, l["N"])])
 
     def run_fp8():
-        for M, l in seq:
+        for M, l in cur[0]:
             q, s = xs[(M, l["K"], "q")]
             torch._scaled_mm(q.view(torch.float8_e4m3fn), l["fp8"].t(), scale_a=s.reshape(M, 1), scale_b=l["sw8"],
                              out_dtype=torch.bfloat16)
@@ -472,6 +497,14 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
                  "w4a8_us": res["gemm_fp8"], "fused_us": res["fused_fp8"]})
     rows.append({**rows[-2], "kernel": rows[-2]["kernel"] + " (weights not marked overlap)",
                  "w4a8_us": res["gemm_serial"], "fused_us": res["fused_serial"]})
+    if timeline:  # per-kernel timelines (bench/timeline.py reads them), weights `overlap` again
+        Path(timeline).mkdir(parents=True, exist_ok=True)
+        nb = sum(1 for M, _ in whole if M == P)
+        for part, sub in (("prefill", whole[:nb]), ("expert", whole[nb:])):
+            cur[0] = sub
+            for name, fn in (("gemm", run_gemm), ("fused", run_fused), ("bf16", run_bf16), ("fp8", run_fp8)):
+                profile_kernels(fn, Path(timeline) / f"{workload}-{part}-{name}.json")
+        cur[0] = whole
     print(f"{workload} ({len(seq)} GEMMs): w4a8 gemm {res['gemm']:.0f} us, fused {res['fused']:.0f} us, "
           f"bf16 {res['bf16']:.0f} us, fp8 {res['fp8']:.0f} us; with the FP8 path for the prefill "
           f"{res['gemm_fp8']:.0f} us (fused {res['fused_fp8']:.0f} us); without overlap {res['gemm_serial']:.0f} us "
@@ -588,6 +621,8 @@ def main():
     ap.add_argument("--shapes", default=None, help="comma-separated NxK")
     ap.add_argument("--no-trace", action="store_true")
     ap.add_argument("--trace-only", action="store_true", help="only the pi0.5 trace (no layer table)")
+    ap.add_argument("--timeline", metavar="DIR", help="also write per-kernel timelines of the traces (CUPTI, "
+                    "Chrome trace JSON per part and library) to DIR; bench/timeline.py summarizes them")
     ap.add_argument("--overlap", action="store_true",
                     help="mark the layer rows' weights overlap (w4a8.h): back-to-back calls as in a model")
     ap.add_argument("--sweep", metavar="CSV", help="time every configuration per (shape, M) instead")
@@ -618,9 +653,9 @@ def main():
     for N, K in ([] if args.trace_only else shapes):
         bench_layer(lib, N, K, ms, l2, rows, gen)
     if not (args.quick or args.no_trace):
-        bench_trace(lib, rows, gen)
+        bench_trace(lib, rows, gen, timeline=args.timeline)
         torch.cuda.empty_cache()
-        bench_trace(lib, rows, gen, fused_layers=True)
+        bench_trace(lib, rows, gen, fused_layers=True, timeline=args.timeline)
     extra = []
     if not (args.quick or args.trace_only):
         try:
