@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: build, run the GPU tests, compute-sanitizer on small cases,
 # the seed's test program on the seed's shapes, and the benchmark. Logs go to $OUT (or
-# ./gpu-logs). Stages: build test sanitize seed bench (default: all).
+# ./gpu-logs). Stages: build test sanitize seed python bench (default: all); also sweep,
+# profile and timeline.
 #
 #   scripts/gpu-check.sh                 # everything
 #   scripts/gpu-check.sh build test      # only these stages
@@ -18,7 +19,7 @@ pack() { tar -C "$RESULTS" -czf "$RESULTS/logs.tar.gz" logs && rm -rf "$OUT"; }
 trap pack EXIT
 BUILD=${BUILD:-build-gpu}
 JOBS=${JOBS:-$(nproc)}
-stages=${*:-build test sanitize seed python bench}   # also: sweep profile
+stages=${*:-build test sanitize seed python bench}   # also: sweep profile timeline
 has() { [[ " $stages " == *" $1 "* ]]; }
 status=0
 step() { echo "== $*"; }
@@ -103,6 +104,16 @@ if has profile; then
     grep -E "mma_exact|Duration|DRAM Throughput|Achieved Occupancy|Issue Slots Busy|Issued Warp|No Eligible|Executed Ipc|Pipe" \
       "$OUT/ncu_${shape// /_}.log" | head -24
   done
+fi
+
+if has timeline; then
+  step "per-kernel timelines of the pi0.5 traces (bench.py --timeline, bench/timeline.py)"
+  # Where each kernel's time goes in the traces (advance / overlap / idle gap per role and layer
+  # position): the quantizer's share of the fused trace, the overlap programmatic launches buy.
+  PYTHONUNBUFFERED=1 python3 bench/bench.py --build "$BUILD" --trace-only --timeline "$OUT/timeline" \
+    --csv "$OUT/timeline-trace.csv" >"$OUT/timeline.log" 2>&1 || { status=1; tail -20 "$OUT/timeline.log"; }
+  python3 bench/timeline.py "$OUT/timeline" >"$RESULTS/timeline.md" 2>&1 || status=1
+  grep -E "^### " "$RESULTS/timeline.md"
 fi
 
 if has python; then
