@@ -156,14 +156,18 @@ typedef enum w4a8_fp8_mode {
  * prefill kernel itself (which read nothing before that wait: their launch is what
  * overlaps). Kernels further back have finished by then as long as the kernel right before
  * released its dependents only after its own wait for its predecessor, as our GEMMs and
- * CUTLASS's do. (For such a weight our quantizers and prologues release the GEMM of the same
+ * CUTLASS's do. (For such a weight the prologues of w4a8_gemm release the GEMM of the same
  * call at once, before their own wait: it reads only this weight before its wait, and the
- * kernel before the quantizer is the one the promise covers.) pi0.5's 1386 GEMMs on an H100: 1.2 ms less per inference (BENCHMARKS.md).
+ * kernel before the prologue is the one the promise covers. The quantizers of
+ * w4a8_linear_bf16 release it only after their wait, as for weights without the promise: on
+ * pi0.5's trace that was 1.3-4.3% faster, BENCHMARKS.md.) pi0.5's 1386 GEMMs on an H100: 1.2 ms
+ * less per inference (BENCHMARKS.md).
  * 0: nothing of the call reads this weight before the kernels before the call have finished.
  * On sm_90+ a call's own first kernel may still be launched as a programmatic dependent when
  * it touches nothing before that point: the FP8 -> FP16 prologue of w4a8_gemm (then the prefill
- * kernel after it) and the quantizer of a small w4a8_linear_bf16 (M * K <= 65536); those
- * release the GEMM only after their own wait, so only their launch overlaps. */
+ * kernel after it) and the quantizer of a w4a8_linear_bf16 of few values or rows (M * K <=
+ * 65536, or M <= 64 with K <= 32768); those release the GEMM only after their own wait, so only
+ * their launch overlaps. */
 typedef struct w4a8_weight {
   const void* packed;        /* uint8 [N, K/2] (or tiled), 16-byte aligned */
   const void* block_scale;   /* E4M3 [N, K/group_size] (or tiled), 2-byte aligned */
