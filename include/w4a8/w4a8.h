@@ -166,8 +166,8 @@ typedef enum w4a8_fp8_mode {
  * On sm_90+ a call's own first kernel may still be launched as a programmatic dependent when
  * it touches nothing before that point: the FP8 -> FP16 prologue of w4a8_gemm (then the prefill
  * kernel after it) and the quantizer of a w4a8_linear_bf16 of few values or rows (M * K <=
- * 65536, or M <= 64 with K <= 32768); those release the GEMM only after their own wait, so only
- * their launch overlaps. */
+ * 65536, or, before an mma_exact_* kernel, M <= 64 with K <= 32768); those release the GEMM
+ * only after their own wait, so only their launch overlaps. */
 typedef struct w4a8_weight {
   const void* packed;        /* uint8 [N, K/2] (or tiled), 16-byte aligned */
   const void* block_scale;   /* E4M3 [N, K/group_size] (or tiled), 2-byte aligned */
