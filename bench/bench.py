@@ -62,10 +62,10 @@ def stream() -> int:
     return torch.cuda.current_stream().cuda_stream
 
 
-def capture_graph(calls, n_calls=CALLS_PER_GRAPH):
-    """`calls` (rotated) run once on a side stream, then n >= n_calls of them captured in one CUDA
-    graph: (graph, n)."""
-    n = max(n_calls, 2 * len(calls))
+def capture_graph(calls, n_calls=CALLS_PER_GRAPH, rotations=2):
+    """`calls` (rotated) run once on a side stream, then n >= n_calls of them (and >= `rotations`
+    times each) captured in one CUDA graph: (graph, n)."""
+    n = max(n_calls, rotations * len(calls))
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
@@ -377,15 +377,7 @@ PI05_EXPERT_FUSED = [(2560, 1024), (1024, 2048), (8192, 1024), (1024, 4096)]
 def profile_kernels(fn, path: Path):
     """One call of `fn` captured in a CUDA graph, replayed warm, then once under the profiler
     (CUPTI, through torch.profiler): every kernel's start and end, as a Chrome trace at `path`."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        fn()
-    torch.cuda.current_stream().wait_stream(s)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        fn()
+    g, _ = capture_graph([fn], n_calls=1, rotations=1)
     for _ in range(5):
         g.replay()
     torch.cuda.synchronize()

@@ -47,26 +47,30 @@ def kernels(path: Path):
     return ks
 
 
+def walk(ks):
+    """Each kernel in start order with its advance and the idle gap before it (see the top):
+    (ts, dur, name, advance, gap); and the span."""
+    out, edge = [], None
+    for ts, dur, name in ks:
+        end = ts + dur
+        gap = 0.0 if edge is None else max(0.0, ts - edge)
+        adv = dur if edge is None else max(0.0, end - max(ts, edge))
+        edge = end if edge is None else max(edge, end)
+        out.append((ts, dur, name, adv, gap))
+    return out, (edge - ks[0][0]) if ks else 0.0
+
+
 def summarize(ks):
     """Per role: [count, durations, advance, overlap, gap]; and the span."""
     out = {}
-    edge = None
-    for ts, dur, name in ks:
-        end = ts + dur
-        if edge is None:
-            gap, adv = 0.0, dur
-            edge = end
-        else:
-            gap = max(0.0, ts - edge)
-            adv = max(0.0, end - max(ts, edge))
-            edge = max(edge, end)
+    steps, span = walk(ks)
+    for ts, dur, name, adv, gap in steps:
         r = out.setdefault(role(name), [0, [], 0.0, 0.0, 0.0])
         r[0] += 1
         r[1].append(dur)
         r[2] += adv
         r[3] += dur - adv
         r[4] += gap
-    span = (edge - ks[0][0]) if ks else 0.0
     return out, span
 
 
@@ -76,12 +80,8 @@ def per_layer(ks, types=7):
     index modulo `types`, the PI05 order q, k, v, o, gate, up, down), or None where the count
     of calls is not a whole number of layers (e.g. a library that launches several kernels)."""
     calls, prev = [], None
-    edge = None
-    for ts, dur, name in ks:
+    for ts, dur, name, adv, gap in walk(ks)[0]:
         r = role(name)
-        end = ts + dur
-        adv = dur if edge is None else max(0.0, end - max(ts, edge))
-        edge = end if edge is None else max(edge, end)
         starts = r in ("quantizer", "prologue") or (r != "split-K reduce" and prev not in ("quantizer", "prologue"))
         if starts or not calls:
             calls.append(0.0)
