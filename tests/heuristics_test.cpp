@@ -34,6 +34,27 @@ TEST(Heuristics, EveryLegalShapeGetsAConfig) {
         }
 }
 
+// The cluster split-K configurations ("_c2": sm_90+, not yet measured) are reachable by name
+// only: AUTO never picks one, on any device, and their names say what they are.
+TEST(Heuristics, ClusterSplitConfigsAreNeverDispatched) {
+  int clusters = 0;
+  for (int i = 0; i < kernels::mma_config_count(); ++i) {
+    const kernels::MmaConfig& c = kernels::mma_config(i);
+    const std::string name = c.name;
+    EXPECT_EQ(c.cs > 1, name.find("_c2") != std::string::npos || name.find("_c4") != std::string::npos) << name;
+    clusters += c.cs > 1;
+  }
+  EXPECT_GE(clusters, 1);
+  for (const heuristics::Device d : {heuristics::Device{}, heuristics::Device{20, 110}, heuristics::Device{108, 80}})
+    for (int64_t M : {1, 2, 8, 9, 16, 50, 128, 968})
+      for (int64_t N : {256, 1024, 2048, 16384})
+        for (int64_t K : {1024, 2048, 4096, 16384, 1040}) {
+          const int i = heuristics::choose_mma_config({M, N, K, 16}, d);
+          ASSERT_GE(i, 0);
+          EXPECT_EQ(kernels::mma_config(i).cs, 1) << kernels::mma_config(i).name << " for " << M << "x" << N << "x" << K;
+        }
+}
+
 TEST(Heuristics, SmallGpusGetValidConfigsToo) {
   // Jetson Thor (sm_110, 20 SMs) and a one-SM corner: fewer resident CTAs, same whitelist.
   for (const heuristics::Device d : {heuristics::Device{20, 110}, heuristics::Device{1, 80}})

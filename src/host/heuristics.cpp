@@ -31,7 +31,8 @@ int fewest_wn_for_one_wave(int64_t tiles, int sm_count) {
 int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
   for (int i = 0; i < kernels::mma_config_count(); ++i) {
     const kernels::MmaConfig& c = kernels::mma_config(i);
-    if (c.group == group && c.mt == mt && c.wn == wn && c.wk == wk && c.vec == vec && c.rm == rm) return i;
+    if (c.group == group && c.mt == mt && c.wn == wn && c.wk == wk && c.vec == vec && c.rm == rm && c.cs == 1)
+      return i;
   }
   return -1;
 }
