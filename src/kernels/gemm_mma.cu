@@ -657,9 +657,12 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   X(32, 2, 2, 8, 16, 2) X(32, 2, 8, 2, 16, 2)
 // Split-K over clusters of CS CTAs (sm_90+; named "..._c<CS>"), after the rest so that their
 // indices stay: (group, MT, WN, WK, VEC, RM, CS). Selectable by name; the dispatcher does not
-// pick them (not yet measured).
-#define W4A8_MMA_CLUSTER_CONFIGS(X) \
-  X(16, 1, 1, 16, 16, 2, 2) X(16, 2, 1, 16, 16, 2, 2) X(32, 1, 1, 16, 16, 2, 2) X(32, 2, 1, 16, 16, 2, 2)
+// pick them (not yet measured). For 1..16 tokens on layers of few rows: 2048 x 16384 with two
+// row tiles per warp (16 K-warps per CTA), 2048 x 2048 likewise (4 per CTA), 1024 x 4096 on
+// every SM instead of 64 (one row tile, 8 per CTA).
+#define W4A8_MMA_CLUSTER_CONFIGS(X)                                                                \
+  X(16, 1, 1, 16, 16, 2, 2) X(16, 2, 1, 16, 16, 2, 2) X(32, 1, 1, 16, 16, 2, 2) X(32, 2, 1, 16, 16, 2, 2) \
+  X(16, 1, 1, 4, 16, 2, 2) X(16, 2, 1, 4, 16, 2, 2) X(16, 1, 1, 8, 16, 1, 2) X(16, 2, 1, 8, 16, 1, 2)
 
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
