@@ -716,21 +716,8 @@ int resident_clusters(int index, bool tiled) {
   int v = cache[index][tiled].load(std::memory_order_relaxed);
   if (v == 0) {
     const MmaConfig& c = kConfigs[index];
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(unsigned(c.cs));
-    cfg.blockDim = dim3(unsigned(32 * c.wn * c.wk));
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = unsigned(c.cs);
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    if (cudaOccupancyMaxActiveClusters(&v, reinterpret_cast<const void*>(kKernels[index][tiled]), &cfg) != cudaSuccess ||
-        v < 1) {
-      cudaGetLastError();
-      return 0;
-    }
+    v = max_active_clusters(reinterpret_cast<const void*>(kKernels[index][tiled]), c.cs, 32 * c.wn * c.wk, 0);
+    if (v < 1) return 0;
     cache[index][tiled].store(v, std::memory_order_relaxed);
   }
   return v;
