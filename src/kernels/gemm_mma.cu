@@ -591,9 +591,19 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
 
   int tile = blockIdx.x / CS;  // (a cluster's CTAs share their tiles)
   if (tile >= tiles) return;  // whole CTA (whole cluster)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // CS > 1: a CTA may write another's shared memory only once that CTA has started (CUDA
+  // programming guide, distributed shared memory; compute-sanitizer's racecheck flagged the
+  // first tile's pushes without this). Each CTA arrives here and waits after issuing its
+  // first weights, so the round trip overlaps them; the per-tile barriers follow in phase.
+  if constexpr (CS > 1) cluster_arrive_relaxed();
+#endif
   TileCtx<RM> ctx = make_ctx(tile);
   Batch<VEC, U, kGroups, RM> cur;
   load(cur, ctx, 0);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if constexpr (CS > 1) cluster_wait();
+#endif
   // Launched as a programmatic dependent (of the activation quantizer of w4a8_linear_bf16,
   // or of any kernel for a weight marked `overlap`), the first batch of weights is in flight
   // before we wait for the preceding kernel (pdl_wait_after_loads: ptxas would otherwise
@@ -656,10 +666,12 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   X(16, 2, 4, 4, 16, 2) X(16, 2, 2, 8, 16, 2) X(16, 2, 8, 2, 16, 2) X(32, 2, 4, 4, 16, 2)   \
   X(32, 2, 2, 8, 16, 2) X(32, 2, 8, 2, 16, 2)
 // Split-K over clusters of CS CTAs (sm_90+; named "..._c<CS>"), after the rest so that their
-// indices stay: (group, MT, WN, WK, VEC, RM, CS). Selectable by name; the dispatcher does not
-// pick them (not yet measured). For 1..16 tokens on layers of few rows: 2048 x 16384 with two
-// row tiles per warp (16 K-warps per CTA), 2048 x 2048 likewise (4 per CTA), 1024 x 4096 on
-// every SM instead of 64 (one row tile, 8 per CTA).
+// indices stay: (group, MT, WN, WK, VEC, RM, CS). For 1..16 tokens on layers of few rows:
+// 2048 x 16384 with two row tiles per warp (16 K-warps per CTA), 2048 x 2048 likewise (4 per
+// CTA), 1024 x 4096 on every SM instead of 64 (one row tile, 8 per CTA). The dispatcher picks
+// mt2_wn1_wk16_r2_c2 and mt1_wn1_wk8_c2 (heuristics.cpp rule (9)); the others were slower
+// where swept (H100, bench/results/sweep-mma-cluster-h100-2026-11-27.csv) and stay selectable
+// by name.
 #define W4A8_MMA_CLUSTER_CONFIGS(X)                                                                \
   X(16, 1, 1, 16, 16, 2, 2) X(16, 2, 1, 16, 16, 2, 2) X(32, 1, 1, 16, 16, 2, 2) X(32, 2, 1, 16, 16, 2, 2) \
   X(16, 1, 1, 4, 16, 2, 2) X(16, 2, 1, 4, 16, 2, 2) X(16, 1, 1, 8, 16, 1, 2) X(16, 2, 1, 8, 16, 1, 2)
