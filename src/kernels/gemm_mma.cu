@@ -447,7 +447,9 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   __shared__ float red[WK > 1 ? WK - 1 : 1][WN][RM * MT * 4][32];
   // CS > 1: rank 0's copy receives the other ranks' sums, [tile parity][rank - 1][...], so that
   // the pushes of the next tile need no second cluster barrier (rank 0 has read this tile's
-  // sums before it arrives at the next tile's barrier, which the pushes after it wait for).
+  // sums before it arrives at the next tile's barrier, which the pushes after it wait for; its
+  // arrive there is relaxed, but the epilogue has consumed every value it loaded from xred, so
+  // those loads have completed before the arrive issues: no write-after-read through it).
   constexpr int kX = CS > 1;
   __shared__ float xred[kX ? 2 : 1][kX ? CS - 1 : 1][kX ? WN : 1][kX ? RM * MT * 4 : 1][32];
   int xpar = 0;
