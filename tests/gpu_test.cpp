@@ -425,7 +425,7 @@ TEST(GpuGemm, EveryConfigurationMatchesReferenceOnWholeBatches) {
   for (int i = 0; i < kernels::mma_config_count(); ++i) {
     const kernels::MmaConfig& c = kernels::mma_config(i);
     const int64_t chunk_k = 8 * c.vec, batch_chunks = c.rm == 1 ? 2 : 1;
-    const int64_t K = chunk_k * c.wk * batch_chunks * 2;
+    const int64_t K = chunk_k * c.wk * c.cs * batch_chunks * 2;  // (K-warps: wk per CTA, cs CTAs)
     const int64_t N = 16 * c.wn * c.rm + 5;  // one full row group and a partial one
     const int64_t M = 8 * c.mt + 3;          // two token tiles
     Problem pb(M, N, K, c.group);

@@ -34,6 +34,47 @@ TEST(Heuristics, EveryLegalShapeGetsAConfig) {
         }
 }
 
+// The cluster split-K configurations ("_c2", sm_90+): their names say what they are, and AUTO
+// picks them by rule (9) only -- on sm_90, for a one-warp-along-N 16-K-warp pick whose tiles
+// fit one wave twice over (2048x16384 at 9..16 tokens, 1024x4096 at <= 8), never elsewhere.
+TEST(Heuristics, ClusterSplitConfigsOnlyWhereRuleNinePicksThem) {
+  int clusters = 0;
+  for (int i = 0; i < kernels::mma_config_count(); ++i) {
+    const kernels::MmaConfig& c = kernels::mma_config(i);
+    const std::string name = c.name;
+    EXPECT_EQ(c.cs > 1, name.find("_c2") != std::string::npos || name.find("_c4") != std::string::npos) << name;
+    clusters += c.cs > 1;
+  }
+  EXPECT_GE(clusters, 1);
+  const heuristics::Device h100{};
+  auto pick = [](int64_t M, int64_t N, int64_t K, int group, const heuristics::Device& d) {
+    const int i = heuristics::choose_mma_config({M, N, K, group}, d);
+    return i < 0 ? std::string("none") : std::string(kernels::mma_config(i).name);
+  };
+  for (int64_t M : {9, 12, 16}) {
+    EXPECT_EQ(pick(M, 2048, 16384, 16, h100), "mma_exact_mt2_wn1_wk16_v16_g16_r2_c2") << M;
+    EXPECT_EQ(pick(M, 2048, 16384, 32, h100), "mma_exact_mt2_wn1_wk16_v16_g32_r2_c2") << M;
+  }
+  for (int64_t M : {1, 4, 8}) EXPECT_EQ(pick(M, 1024, 4096, 16, h100), "mma_exact_mt1_wn1_wk8_v16_g16_c2") << M;
+  // Where it was slower or not measured: the plain picks.
+  EXPECT_EQ(pick(16, 1024, 4096, 16, h100), "mma_exact_mt1_wn1_wk16_v16_g16");
+  EXPECT_EQ(pick(1, 2048, 16384, 16, h100), "mma_exact_mt1_wn1_wk16_v16_g16");
+  EXPECT_EQ(pick(8, 2048, 16384, 16, h100), "mma_exact_mt1_wn1_wk16_v16_g16");
+  for (const heuristics::Device d : {h100, heuristics::Device{20, 110}, heuristics::Device{108, 80}})
+    for (int64_t M : {1, 2, 8, 9, 16, 50, 128, 968})
+      for (int64_t N : {256, 1024, 2048, 16384})
+        for (int64_t K : {1024, 2048, 4096, 16384, 1040}) {
+          const int i = heuristics::choose_mma_config({M, N, K, 16}, d);
+          ASSERT_GE(i, 0);
+          const kernels::MmaConfig& c = kernels::mma_config(i);
+          if (c.cs == 1) continue;
+          EXPECT_EQ(d.cc, 90) << c.name << " for " << M << "x" << N << "x" << K;
+          // One CTA per SM for every CTA of every cluster: 2 x the tiles within the SMs.
+          const int64_t tiles = ((M + 8 * c.mt - 1) / (8 * c.mt)) * ((N + 16 * c.wn * c.rm - 1) / (16 * c.wn * c.rm));
+          EXPECT_LE(2 * tiles, d.sm_count) << c.name << " for " << M << "x" << N << "x" << K;
+        }
+}
+
 TEST(Heuristics, SmallGpusGetValidConfigsToo) {
   // Jetson Thor (sm_110, 20 SMs) and a one-SM corner: fewer resident CTAs, same whitelist.
   for (const heuristics::Device d : {heuristics::Device{20, 110}, heuristics::Device{1, 80}})
@@ -65,13 +106,15 @@ TEST(Heuristics, TallKSplitsKInsideTheCta) {
     const kernels::MmaConfig& m32 = kernels::mma_config(heuristics::choose_mma_config({32, N, 2048, 16}, d));
     EXPECT_STREQ(m32.name, "mma_exact_mt4_wn4_wk2_v16_g16_r2") << N;
   }
-  // ... but not on tall K with one warp along N (RM = 2 slower there).
-  EXPECT_EQ(kernels::mma_config(heuristics::choose_mma_config({16, 2048, 16384, 16}, d)).rm, 1);
+  // ... but not on tall K with one warp along N (RM = 2 slower there), unless rule (9) splits
+  // the tile over a 2-CTA cluster: on sm_90 only (here an sm_100 GPU of as many SMs).
+  EXPECT_EQ(kernels::mma_config(heuristics::choose_mma_config({16, 2048, 16384, 16}, {132, 100})).rm, 1);
 }
 
-// Rules (5) and (6): the pi0.5 action expert's layers get the sweeps' best configurations (about
-// one 8-warp CTA per SM, the largest token tile that still makes that many tiles; two row tiles
-// per warp at 33..64 tokens on layers >= 1024 wide, and at 17..32 on layers >= 2048 wide).
+// Rules (5), (6) and (9): the pi0.5 action expert's layers get the sweeps' best configurations
+// (about one 8-warp CTA per SM, the largest token tile that still makes that many tiles; two row
+// tiles per warp at 33..64 tokens on layers >= 1024 wide, and at 17..32 on layers >= 2048 wide;
+// 1024x4096 at one token split over 2-CTA clusters).
 TEST(Heuristics, SmallLayersFillTheSms) {
   heuristics::Device d;
   const struct {
@@ -84,7 +127,7 @@ TEST(Heuristics, SmallLayersFillTheSms) {
                {1024, 2048, 16, "mma_exact_mt1_wn1_wk8_v16_g16"}, {256, 2048, 64, "mma_exact_mt1_wn1_wk8_v16_g16"},
                {4096, 1024, 128, "mma_exact_mt4_wn4_wk2_v16_g16_r2"}, {1024, 4096, 128, "mma_exact_mt4_wn1_wk8_v16_g16_r2"},
                {2048, 1024, 96, "mma_exact_mt4_wn2_wk4_v16_g16_r2"}, {2048, 2048, 128, "mma_exact_mt4_wn2_wk4_v16_g16_r2"},
-               {1024, 4096, 1, "mma_exact_mt1_wn1_wk16_v16_g16"}, {2048, 2048, 1, "mma_exact_mt1_wn1_wk8_v16_g16"}};
+               {1024, 4096, 1, "mma_exact_mt1_wn1_wk8_v16_g16_c2"}, {2048, 2048, 1, "mma_exact_mt1_wn1_wk8_v16_g16"}};
   for (const auto& c : cases)
     EXPECT_STREQ(kernels::mma_config(heuristics::choose_mma_config({c.M, c.N, c.K, 16}, d)).name, c.name)
         << c.N << "x" << c.K << " M=" << c.M;

@@ -28,11 +28,21 @@ int fewest_wn_for_one_wave(int64_t tiles, int sm_count) {
   return wn;
 }
 
-int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
+int find(int group, int mt, int wn, int wk, int vec, int rm = 1, int cs = 1) {
   for (int i = 0; i < kernels::mma_config_count(); ++i) {
     const kernels::MmaConfig& c = kernels::mma_config(i);
-    if (c.group == group && c.mt == mt && c.wn == wn && c.wk == wk && c.vec == vec && c.rm == rm) return i;
+    if (c.group == group && c.mt == mt && c.wn == wn && c.wk == wk && c.vec == vec && c.rm == rm && c.cs == cs)
+      return i;
   }
+  return -1;
+}
+
+// Rule (9)'s twin of a one-warp-along-N, 16-K-warp pick: the same tile split over K across a
+// 2-CTA cluster, or -1 where it does not apply (see rule (9) above choose_mma_config).
+int cluster_twin(const Problem& p, const Device& d, int mt, int wn, int wk, int64_t tiles) {
+  if (d.cc / 10 != 9 || wn != 1 || wk != 16 || 2 * tiles > d.sm_count) return -1;  // measured on sm_90 only
+  if (mt == 1 && p.N * p.K <= (int64_t(8) << 20)) return find(p.group, 1, 1, 8, 16, 1, 2);
+  if (mt == 2 && p.N * p.K > (int64_t(8) << 20)) return find(p.group, 2, 1, 16, 16, 2, 2);
   return -1;
 }
 
@@ -120,6 +130,23 @@ int find(int group, int mt, int wn, int wk, int vec, int rm = 1) {
 // (ab-16warp-mt2-h100-2026-11-26.txt): 32768x2048 M = 9 / 12 / 16 -12.6 / -12.9 / -12.2%,
 // 16384x2048 -2.6 / -2.6 / -1.1%. The same at 1..8 tokens (MT = 1) was no faster than rule
 // (6)'s two 8-warp CTAs per SM (sweep-mt1-16warp-h100-2026-11-26.csv).
+//
+// Rule (9), session 23 (H100 sweep bench/results/sweep-mma-cluster-h100-2026-11-27.csv, us,
+// the cluster twin / rule (3) or (5)'s pick): where a pick has one warp along N and 16 K-warps
+// (too few row tiles for the SMs, K long) and twice its tiles still fit one CTA per SM, its
+// tile is split over K across a 2-CTA thread-block cluster ("_c2": rank 1 adds its CTA's sums
+// into rank 0's shared memory, no partials in global memory; sm_90 only, where it was
+// measured). Large layers at 9..16 tokens take two row tiles per warp with it (fewer
+// activation conversions per weight byte): 2048x16384 M=12 mt2_wn1_wk16_r2_c2 11.38 / 12.13,
+// M=16 11.42 / 12.09; small layers at <= 8 tokens take 8 K-warps per CTA on twice the CTAs:
+// 1024x4096 M=1 / 4 / 8 mt1_wn1_wk8_c2 4.01 / 4.18, 4.07 / 4.30, 4.03 / 4.28 (the best of each
+// sweep). Dispatched, same process against the build without it (ab-mma-cluster-h100-
+// 2026-11-27.txt), GEMM / fused: 2048x16384 M=12 -5.3 / -4.7%, M=16 -7.9 / -6.0%; 1024x4096
+// M=1 -4.1 / -4.0%, M=4 -4.2 / -3.6%, M=8 -5.3 / -7.7%. Not at <= 8 tokens on 2048x16384 (M=1
+// mt1_wn1_wk8_c2 9.95 / 9.39, M=8 9.91 / 10.11: too little to gain), at 9..16 on 1024x4096
+// (twice the tiles already fill the SMs: 4.99 / 4.28 at M=16) nor on 2048x2048 (K too short:
+// slower at every M swept, in the sweep of the kernel before its start barrier,
+// sweep-mma-cluster-nostart-h100-2026-11-27.csv).
 int choose_mma_config(const Problem& p, const Device& d) {
   // 16-byte weight loads need rows of a multiple of 16 bytes (K % 32 == 0); otherwise 8.
   const int vec = p.K % 32 == 0 ? 16 : 8;
@@ -158,6 +185,8 @@ int choose_mma_config(const Problem& p, const Device& d) {
       }
     const int wn = fewest_wn_for_one_wave(row_tiles * ceil_div(p.M, 8 * m5), d.sm_count);
     const int wk = m5 <= 2 && wn == 1 && chunks / 2 >= 16 ? 16 : 8 / wn;  // rule (3)
+    const int twin = cluster_twin(p, d, m5, wn, wk, row_tiles * ceil_div(p.M, 8 * m5));  // rule (9)
+    if (twin >= 0) return twin;
     return find(p.group, m5, wn, wk, vec);
   }
   if (mt == 8 && p.M <= 64 && small) mt = 4;  // rule (4), K % 32 != 0
@@ -177,6 +206,10 @@ int choose_mma_config(const Problem& p, const Device& d) {
   }
   // Rule (3): 16 K-warps for tall K on few row tiles (few tokens only).
   if (mt <= 2 && wn == 1 && wk == 8 && wk_max >= 16) wk = 16;
+  if (vec == 16) {  // rule (9) at 9..16 tokens on the large layers
+    const int twin = cluster_twin(p, d, mt, wn, wk, ceil_div(p.N, 32) * token_tiles);
+    if (twin >= 0) return twin;
+  }
   if (mt == 1 && vec == 16 && wn >= 2 && wk <= 4) {  // rule (6), its decode part
     const int twin = find(p.group, 1, wn / 2, wk * 2, 16, 2);
     if (twin >= 0) return twin;

@@ -232,6 +232,29 @@ cudaError_t launch_maybe_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, s
   return launch_maybe_pdl_cluster(kernel, grid, block, smem, stream, pdl, 1u, args...);
 }
 
+// Host: how many clusters of `cluster` CTAs along x (blocks of `threads`, `smem` bytes of
+// dynamic shared memory) of `kernel` the current device holds at once
+// (cudaOccupancyMaxActiveClusters); 0 where the query fails (error cleared).
+inline int max_active_clusters(const void* kernel, int cluster, int threads, size_t smem) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(cluster));
+  cfg.blockDim = dim3(unsigned(threads));
+  cfg.dynamicSmemBytes = smem;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = unsigned(cluster);
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  int n = 0;
+  if (cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
 // Host: opts `kernel` in to `bytes` of dynamic shared memory on `device`, once per device for
 // this `record` (the devices, as bits, where it is done; ordinals >= 64: every call). One
 // record per kernel: the opt-in is per kernel, and a record shared by two kernels leaves the

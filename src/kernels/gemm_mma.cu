@@ -41,6 +41,7 @@
 
 #include "kernels/common.cuh"
 #include "kernels/launch.hpp"
+#include "kernels/mbarrier.cuh"  // (cluster helpers: called only where __CUDA_ARCH__ >= 900)
 #include "w4a8/formats.hpp"
 
 namespace w4a8 {
@@ -169,7 +170,7 @@ __device__ __noinline__ void mma_glu_epilogue(AccTile<RM, MT> a, EpiOps<RM, MT> 
 // past K are predicated off), and loads the next batch -- of this tile or of the next
 // one -- before it computes the current one, so the weight stream does not stop at tile
 // boundaries, reductions or epilogues.
-template <int GROUP, int MT, int WN, int WK, int VEC, int RM, bool TILED>
+template <int GROUP, int MT, int WN, int WK, int VEC, int RM, bool TILED, int CS>
 __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)) && WN * WK <= 8 ? 2 : 1)
     mma_exact_kernel(const GemmParams p, const int64_t token_tiles) {
   constexpr int kPieceK = 2 * VEC;      // k per thread per row per chunk
@@ -184,9 +185,20 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int wn = warp % WN, wk = warp / WN;
+  // Split-K over a cluster (CS > 1, the "_c<CS>" configurations; sm_90+): the cluster's CS
+  // CTAs share one output tile and split its K, so its WK * CS K-warps interleave chunks as the
+  // WK warps of one CTA do (K-warp wkg = wk + WK * rank; a 1-D cluster's rank is blockIdx.x %
+  // CS), and the clusters walk the tiles. Rank r > 0 hands its CTA's sum to rank 0 through
+  // distributed shared memory (finish_tile), which adds them in rank order and runs the
+  // epilogue. Why: a layer of few rows and long K (2048 x 16384) has only 64 row groups of two
+  // row tiles, too few for the SMs; one row tile per warp doubles the activation work per
+  // weight (100 instead of 132 E4M3 -> FP16 conversions per 2 KB batch at 16 tokens, SASS).
+  constexpr int WKT = WK * CS;
+  const int cs = CS > 1 ? int(blockIdx.x % CS) : 0;
+  const int wkg = wk + WK * cs;
   const int M = static_cast<int>(p.M), N = static_cast<int>(p.N), K = static_cast<int>(p.K);
   const int nchunks = (K + kChunkK - 1) / kChunkK;
-  const int batches = (nchunks + WK * U - 1) / (WK * U);
+  const int batches = (nchunks + WKT * U - 1) / (WKT * U);
   const int ntok = static_cast<int>(token_tiles);
   const int tiles = ntok * ((N + 16 * WN * RM - 1) / (16 * WN * RM));
 
@@ -237,14 +249,14 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
     c.w = p.w + w_row(c.ok0[0] ? c.r0 : 0);
     c.s = p.sb + s_row(c.ok0[0] ? c.r0 : 0);
     if constexpr (kCursor) {  // at batch 0: chunk chunk_of(0, 0) = wk
-      c.w += unsigned(wk) * w_chunk + w_t;
-      c.s += unsigned(wk) * s_chunk + s_t;
+      c.w += unsigned(wkg) * w_chunk + w_t;
+      c.s += unsigned(wkg) * s_chunk + s_t;
     }
     return c;
   };
   // Chunk u of batch b of this warp: wk + WK * (U * b + u) (warps of a CTA interleave, so
   // together they read contiguous bytes of each row).
-  auto chunk_of = [&](int b, int u) { return wk + WK * (U * b + u); };
+  auto chunk_of = [&](int b, int u) { return wkg + WKT * (U * b + u); };
   // Scales of one row for one piece: kGroups consecutive bytes, one load (the API asks for
   // 2-byte aligned block scales, and a piece of 2 groups starts at an even group).
   auto load_scales = [&](const uint8_t* at) -> uint32_t {
@@ -252,7 +264,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
     else return __ldg(at);
   };
   // Every chunk of every batch lies inside K (no chunk past nchunks, no partial chunk).
-  const bool k_full = K % kChunkK == 0 && nchunks % (WK * U) == 0;
+  const bool k_full = K % kChunkK == 0 && nchunks % (WKT * U) == 0;
   // Batch b of the tile c (b = 0, 1, 2, ... in turn with cursors, which it moves one batch
   // on; then chunk u of the batch is u * WK chunks past them).
   // (The interior branch repeats the checked loop's offsets and cursor bump on purpose: one
@@ -264,8 +276,8 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int ch = chunk_of(b, u);
-        const size_t wo = kCursor ? u * WK * w_chunk : size_t(ch) * w_chunk + w_t;
-        const size_t so = kCursor ? u * WK * s_chunk : size_t(ch) * s_chunk + s_t;
+        const size_t wo = kCursor ? u * WKT * w_chunk : size_t(ch) * w_chunk + w_t;
+        const size_t so = kCursor ? u * WKT * s_chunk : size_t(ch) * s_chunk + s_t;
 #pragma unroll
         for (int rr = 0; rr < RM; ++rr) {
           const size_t w0 = wo + rr * w_16rows, s0 = so + rr * s_16rows;
@@ -276,8 +288,8 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
         }
       }
       if constexpr (kCursor) {
-        c.w += U * WK * w_chunk;
-        c.s += U * WK * s_chunk;
+        c.w += U * WKT * w_chunk;
+        c.s += U * WKT * s_chunk;
       }
       return;
     }
@@ -286,8 +298,8 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       const int ch = chunk_of(b, u);
       const unsigned k = unsigned(ch) * kChunkK + t * kPieceK;
       const bool valid = ch < nchunks && k < unsigned(K);
-      const size_t wo = kCursor ? u * WK * w_chunk : size_t(ch) * w_chunk + w_t;
-      const size_t so = kCursor ? u * WK * s_chunk : size_t(ch) * s_chunk + s_t;
+      const size_t wo = kCursor ? u * WKT * w_chunk : size_t(ch) * w_chunk + w_t;
+      const size_t so = kCursor ? u * WKT * s_chunk : size_t(ch) * s_chunk + s_t;
 #pragma unroll
       for (int rr = 0; rr < RM; ++rr) {
         const size_t w0 = wo + rr * w_16rows, s0 = so + rr * s_16rows;
@@ -298,8 +310,8 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       }
     }
     if constexpr (kCursor) {
-      c.w += U * WK * w_chunk;
-      c.s += U * WK * s_chunk;
+      c.w += U * WKT * w_chunk;
+      c.s += U * WKT * s_chunk;
     }
   };
 
@@ -433,6 +445,14 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   // then the FP32 epilogue: 2^6 (weight bias, see the top), alpha, s2, row scale, bias; one
   // BF16 rounding. C fragment: c0,c1 = (row g, tokens 2t, 2t+1); c2,c3 = (row g+8, same).
   __shared__ float red[WK > 1 ? WK - 1 : 1][WN][RM * MT * 4][32];
+  // CS > 1: rank 0's copy receives the other ranks' sums, [tile parity][rank - 1][...], so that
+  // the pushes of the next tile need no second cluster barrier (rank 0 has read this tile's
+  // sums before it arrives at the next tile's barrier, which the pushes after it wait for; its
+  // arrive there is relaxed, but the epilogue has consumed every value it loaded from xred, so
+  // those loads have completed before the arrive issues: no write-after-read through it).
+  constexpr int kX = CS > 1;
+  __shared__ float xred[kX ? 2 : 1][kX ? CS - 1 : 1][kX ? WN : 1][kX ? RM * MT * 4 : 1][32];
+  int xpar = 0;
   // The epilogue factor alpha * s2 * 2^6 (kLateS2): multiplied out in finish_tile, not in
   // front of the batch loop, where its wait for the tensor scale's load held every warp before
   // it issued its second batch of weights (ncu, H100, session 18: 15-19% of the decode kernels'
@@ -465,7 +485,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
     // every row-scale load, so each waited for the previous one's use: one round trip per
     // token after the main loop, on the critical path of every tile.)
     EpiOps<RM, MT> e;
-    if (wk == 0) {
+    if (wk == 0 && cs == 0) {
 #pragma unroll
       for (int i = 0; i < MT; ++i)
 #pragma unroll
@@ -502,7 +522,44 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       }
       __syncthreads();  // red[] is free again for the next tile
     }
-    if (wk == 0 && p.glu) {  // the gated epilogue, out of line (mma_glu_epilogue)
+    if constexpr (CS > 1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      if (wk == 0 && cs > 0) {  // push this CTA's sums into rank 0's xred (scalar, [reg][lane])
+        const uint32_t to = cluster_map(smem_u32(&xred[xpar][cs - 1][wn][0][lane]), 0u);
+#pragma unroll
+        for (int rr = 0; rr < RM; ++rr)
+#pragma unroll
+          for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+              asm volatile("st.shared::cluster.f32 [%0], %1;" ::"r"(to + uint32_t(((rr * MT + i) * 4 + j) * 32 * 4)),
+                           "f"(acc[rr][i][j])
+                           : "memory");
+      }
+      // Release by the ranks that pushed (their stores are visible to rank 0 after its wait);
+      // rank 0 only arrives (a release is a GPU-scope membar in SASS, which would also wait
+      // for the weights the warp has in flight for its next tile). Per rank rather than per
+      // pushing warp: a warp-level choice made ptxas spill in the tile loop (28 bytes).
+      if (cs > 0) cluster_arrive();
+      else cluster_arrive_relaxed();
+      cluster_wait();
+      if (wk == 0 && cs == 0) {
+#pragma unroll
+        for (int w = 0; w < CS - 1; ++w)
+#pragma unroll
+          for (int rr = 0; rr < RM; ++rr)
+#pragma unroll
+            for (int i = 0; i < MT; ++i)
+#pragma unroll
+              for (int j = 0; j < 4; ++j) acc[rr][i][j] += xred[xpar][w][wn][(rr * MT + i) * 4 + j][lane];
+      }
+      xpar ^= 1;
+#else
+      (void)xred, (void)xpar;
+      __trap();  // never launched below sm_90 (launch_mma refuses it)
+#endif
+    }
+    if (wk == 0 && cs == 0 && p.glu) {  // the gated epilogue, out of line (mma_glu_epilogue)
       AccTile<RM, MT> a;
       unsigned ok = 0;
 #pragma unroll
@@ -514,7 +571,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
           for (int j = 0; j < 4; ++j) a.v[rr][i][j] = acc[rr][i][j];
       }
       mma_glu_epilogue<RM, MT>(a, e, p.y, p.glu, M, N, c.r0, c.m0, t, base, ok);
-    } else if (wk == 0) {
+    } else if (wk == 0 && cs == 0) {
 #pragma unroll
       for (int rr = 0; rr < RM; ++rr) {
         const int r = c.r0 + 16 * rr;
@@ -534,11 +591,21 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
     }
   };
 
-  int tile = blockIdx.x;
-  if (tile >= tiles) return;  // whole CTA
+  int tile = blockIdx.x / CS;  // (a cluster's CTAs share their tiles)
+  if (tile >= tiles) return;  // whole CTA (whole cluster)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // CS > 1: a CTA may write another's shared memory only once that CTA has started (CUDA
+  // programming guide, distributed shared memory; compute-sanitizer's racecheck flagged the
+  // first tile's pushes without this). Each CTA arrives here and waits after issuing its
+  // first weights, so the round trip overlaps them; the per-tile barriers follow in phase.
+  if constexpr (CS > 1) cluster_arrive_relaxed();
+#endif
   TileCtx<RM> ctx = make_ctx(tile);
   Batch<VEC, U, kGroups, RM> cur;
   load(cur, ctx, 0);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if constexpr (CS > 1) cluster_wait();
+#endif
   // Launched as a programmatic dependent (of the activation quantizer of w4a8_linear_bf16,
   // or of any kernel for a weight marked `overlap`), the first batch of weights is in flight
   // before we wait for the preceding kernel (pdl_wait_after_loads: ptxas would otherwise
@@ -561,7 +628,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       for (int i = 0; i < MT; ++i)
 #pragma unroll
         for (int j = 0; j < 4; ++j) acc[rr][i][j] = acc2[rr][i][j] = 0.0f;
-    const int next_tile = tile + gridDim.x;
+    const int next_tile = tile + int(gridDim.x / CS);
     TileCtx<RM> next_ctx = make_ctx(next_tile < tiles ? next_tile : tile);
     for (int b = 0; b < batches; ++b) {
       // Prefetch the next batch (of this tile, or the first of the next tile) first.
@@ -600,6 +667,16 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   X(32, 4, 2, 4, 16, 2) X(32, 4, 4, 2, 16, 2)                                               \
   X(16, 2, 4, 4, 16, 2) X(16, 2, 2, 8, 16, 2) X(16, 2, 8, 2, 16, 2) X(32, 2, 4, 4, 16, 2)   \
   X(32, 2, 2, 8, 16, 2) X(32, 2, 8, 2, 16, 2)
+// Split-K over clusters of CS CTAs (sm_90+; named "..._c<CS>"), after the rest so that their
+// indices stay: (group, MT, WN, WK, VEC, RM, CS). For 1..16 tokens on layers of few rows:
+// 2048 x 16384 with two row tiles per warp (16 K-warps per CTA), 2048 x 2048 likewise (4 per
+// CTA), 1024 x 4096 on every SM instead of 64 (one row tile, 8 per CTA). The dispatcher picks
+// mt2_wn1_wk16_r2_c2 and mt1_wn1_wk8_c2 (heuristics.cpp rule (9)); the others were slower
+// where swept (H100, bench/results/sweep-mma-cluster-h100-2026-11-27.csv) and stay selectable
+// by name.
+#define W4A8_MMA_CLUSTER_CONFIGS(X)                                                                \
+  X(16, 1, 1, 16, 16, 2, 2) X(16, 2, 1, 16, 16, 2, 2) X(32, 1, 1, 16, 16, 2, 2) X(32, 2, 1, 16, 16, 2, 2) \
+  X(16, 1, 1, 4, 16, 2, 2) X(16, 2, 1, 4, 16, 2, 2) X(16, 1, 1, 8, 16, 1, 2) X(16, 2, 1, 8, 16, 1, 2)
 
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
@@ -609,13 +686,19 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   "mma_exact_mt" W4A8_STR(MT) "_wn" W4A8_STR(WN) "_wk" W4A8_STR(WK) "_v" W4A8_STR(V) "_g" W4A8_STR(G) \
       W4A8_RM_SUFFIX##RM
 
-#define W4A8_MMA_ENTRY(G, MT, WN, WK, V, RM) {G, MT, WN, WK, V, W4A8_MMA_NAME(G, MT, WN, WK, V, RM), RM},
-const MmaConfig kConfigs[] = {W4A8_MMA_CONFIGS(W4A8_MMA_ENTRY)};
+#define W4A8_CS_SUFFIX2 "_c2"
+#define W4A8_CS_SUFFIX4 "_c4"
+#define W4A8_MMA_ENTRY(G, MT, WN, WK, V, RM) {G, MT, WN, WK, V, W4A8_MMA_NAME(G, MT, WN, WK, V, RM), RM, 1},
+#define W4A8_MMA_CLUSTER_ENTRY(G, MT, WN, WK, V, RM, CS) \
+  {G, MT, WN, WK, V, W4A8_MMA_NAME(G, MT, WN, WK, V, RM) W4A8_CS_SUFFIX##CS, RM, CS},
+const MmaConfig kConfigs[] = {W4A8_MMA_CONFIGS(W4A8_MMA_ENTRY) W4A8_MMA_CLUSTER_CONFIGS(W4A8_MMA_CLUSTER_ENTRY)};
 
 using KernelFn = void (*)(const GemmParams, const int64_t);
 // [config][tiled]: each configuration for both weight layouts.
-#define W4A8_MMA_FN(G, MT, WN, WK, V, RM) {&mma_exact_kernel<G, MT, WN, WK, V, RM, false>, &mma_exact_kernel<G, MT, WN, WK, V, RM, true>},
-const KernelFn kKernels[][2] = {W4A8_MMA_CONFIGS(W4A8_MMA_FN)};
+#define W4A8_MMA_CLUSTER_FN(G, MT, WN, WK, V, RM, CS) \
+  {&mma_exact_kernel<G, MT, WN, WK, V, RM, false, CS>, &mma_exact_kernel<G, MT, WN, WK, V, RM, true, CS>},
+#define W4A8_MMA_FN(G, MT, WN, WK, V, RM) W4A8_MMA_CLUSTER_FN(G, MT, WN, WK, V, RM, 1)
+const KernelFn kKernels[][2] = {W4A8_MMA_CONFIGS(W4A8_MMA_FN) W4A8_MMA_CLUSTER_CONFIGS(W4A8_MMA_CLUSTER_FN)};
 
 constexpr int kNumConfigs = sizeof(kConfigs) / sizeof(kConfigs[0]);
 static_assert(kNumConfigs == sizeof(kKernels) / sizeof(kKernels[0]), "table mismatch");
@@ -641,19 +724,45 @@ int resident_ctas(int index, bool tiled) {
   return v;
 }
 
+// Clusters of configuration i (CS > 1) the current device holds at once (cached; 0 unknown).
+int resident_clusters(int index, bool tiled) {
+  static std::atomic<int> cache[kNumConfigs][2];
+  int v = cache[index][tiled].load(std::memory_order_relaxed);
+  if (v == 0) {
+    const MmaConfig& c = kConfigs[index];
+    v = max_active_clusters(reinterpret_cast<const void*>(kKernels[index][tiled]), c.cs, 32 * c.wn * c.wk, 0);
+    if (v < 1) return 0;
+    cache[index][tiled].store(v, std::memory_order_relaxed);
+  }
+  return v;
+}
+
 cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_t stream, bool pdl) {
   if (index < 0 || index >= kNumConfigs) return cudaErrorInvalidValue;
   const MmaConfig& c = kConfigs[index];
+  if (c.cs > 1) {  // thread-block clusters: sm_90+
+    int dev = 0, cc = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, dev) !=
+                                                  cudaSuccess)
+      return cudaErrorInvalidDevice;
+    if (cc < 9) return cudaErrorNotSupported;
+  }
   const int64_t token_tiles = (p.M + 8 * c.mt - 1) / (8 * c.mt);
   const int64_t row_groups = (p.N + 16 * c.wn * c.rm - 1) / (16 * c.wn * c.rm);
   const int64_t tiles = token_tiles * row_groups;
   if (tiles > 0x7FFFFFFF) return cudaErrorInvalidConfiguration;  // the kernel counts tiles in int
-  // One wave at most: the CTAs walk the tiles themselves.
+  // One wave at most: the CTAs (clusters) walk the tiles themselves.
   const bool tiled = p.tiled && c.vec == 16;  // (the host passes tiled weights with VEC 16 only)
-  const int64_t wave = int64_t(sm_count > 0 ? sm_count : 1) * resident_ctas(index, tiled);
-  const int64_t grid = tiles < wave ? tiles : wave;
-  return launch_maybe_pdl(kKernels[index][tiled], dim3(static_cast<unsigned>(grid)), dim3(32 * c.wn * c.wk), 0, stream, pdl,
-                          p, token_tiles);
+  int64_t wave = int64_t(sm_count > 0 ? sm_count : 1) * resident_ctas(index, tiled);
+  if (c.cs > 1) {  // in clusters: as many as fit at once (and at least one)
+    wave /= c.cs;
+    const int fit = resident_clusters(index, tiled);
+    if (fit > 0 && fit < wave) wave = fit;
+    if (wave < 1) wave = 1;
+  }
+  const int64_t grid = (tiles < wave ? tiles : wave) * c.cs;
+  return launch_maybe_pdl_cluster(kKernels[index][tiled], dim3(static_cast<unsigned>(grid)), dim3(32 * c.wn * c.wk),
+                                  0, stream, pdl, unsigned(c.cs), p, token_tiles);
 }
 
 cudaError_t mma_kernel_available() {

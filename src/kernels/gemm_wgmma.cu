@@ -1003,23 +1003,8 @@ int wgmma_cluster_slots(int cluster, int device) {
     cudaGetLastError();
     return 0;
   }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(cluster));
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = size_t(kSmem[kProbe]);
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = unsigned(cluster);
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  int n = 0;
-  if (cudaOccupancyMaxActiveClusters(&n, reinterpret_cast<const void*>(kKernels[kProbe]), &cfg) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return n;
+  return max_active_clusters(reinterpret_cast<const void*>(kKernels[kProbe]), cluster, kThreads,
+                             size_t(kSmem[kProbe]));
 }
 
 int wgmma_config_count() { return kNumConfigs; }

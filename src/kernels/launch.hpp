@@ -55,6 +55,7 @@ struct MmaConfig {
   int vec;    // bytes of packed weights per row per thread and chunk: 16 (K % 32 == 0) or 8
   const char* name;
   int rm;     // row tiles of 16 per warp (1 or 2)
+  int cs;     // CTAs of a cluster splitting K (1: no cluster; 2: "_c2", sm_90+ only)
 };
 
 // Number of entries and the table itself (static storage).
@@ -63,7 +64,8 @@ const MmaConfig& mma_config(int index);
 // Enqueues configuration `index` for `p` on the current device, which has `sm_count` SMs.
 // pdl (sm_90+ only): launch as a programmatic dependent of the preceding kernel, which must
 // not write the weights, scales or s2 (the kernel reads those before griddepcontrol.wait).
-// Returns cudaErrorInvalidValue for a bad index.
+// Returns cudaErrorInvalidValue for a bad index, cudaErrorNotSupported for a cluster
+// configuration (cs > 1) below sm_90.
 cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_t stream,
                        bool pdl = false);
 // Checks that this build holds a kernel image for the current device (no launch).

@@ -48,6 +48,12 @@ __device__ __forceinline__ uint32_t cluster_map(uint32_t addr, uint32_t rank) {
   return r;
 }
 __device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release;" ::: "memory"); }
+// Arrival without release semantics, for threads that have nothing to publish (the release
+// form is a GPU-scope memory barrier in SASS, MEMBAR.ALL.GPU, which waits for the thread's
+// outstanding memory operations).
+__device__ __forceinline__ void cluster_arrive_relaxed() {
+  asm volatile("barrier.cluster.arrive.relaxed;" ::: "memory");
+}
 __device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire;" ::: "memory"); }
 
 }  // namespace kernels
