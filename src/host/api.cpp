@@ -308,7 +308,8 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // 12 14.86 / 14.25 (bench/results/h100-*-s*.csv): the early release was slower in every one, by
 // 0.18-0.61 ms (1.3-4.3%); the trace with q/k/v and gate/up fused was even (+-0.07 ms since session
 // 12). Why is not known yet (a quantizer that lets the GEMM launch before its predecessor ends puts
-// three kernels' CTAs on the SMs at once; bench.py --timeline can show it).
+// three kernels' CTAs on the SMs at once). Session 23, H100, two runs: 13.32 / 13.42 ms with
+// `overlap` against 13.22 / 13.28 without (the two rows now launch alike: run order only).
 constexpr int64_t kTinyQuantizer = 65536;
 kernels::Pdl prologue_pdl(const w4a8_weight* w, const heuristics::Device& dev, int64_t quantizer_values = -1,
                           bool spreads = false) {
