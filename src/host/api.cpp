@@ -272,7 +272,8 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // How a call's prologue (w4a8_gemm's FP8 -> FP16 / permuted FP8 pass) or quantizer
 // (w4a8_linear_bf16) is launched (launch.hpp Pdl). It waits before it reads or writes
 // anything, so as a programmatic dependent it only hides its launch behind the preceding
-// kernel, releasing the GEMM before its wait for an `overlap` weight only. But its CTAs then
+// kernel (w4a8_gemm's prologue, for an `overlap` weight, also releases the GEMM before its
+// wait: kDependentEarly; a quantizer no longer does, see session 22 below). But its CTAs then
 // land on the SMs that kernel leaves free, typically a few, and wait there stacked: fine for
 // the streaming prologue (H100, session 9, w4a8_gemm at M = 50..968, same process against the
 // build before: 1-12% faster on every wgmma row but one, 32768x2048 M = 968, equal), costly
@@ -280,8 +281,9 @@ bool gemm_pdl(const w4a8_weight* w, const heuristics::Device& dev, bool after_ou
 // 22.0 us, 2048x16384 M = 16 15.6 vs 13.6, with the GEMM after it early too), a gain for a
 // small one (M = 1: 16384x2048 10.18 vs 10.57 us, 4096x1024 4.39 vs 4.89;
 // M = 16 on K = 2048: 16384x2048 11.93 vs 12.30). Hence quantizers of up to kTinyQuantizer
-// values (128 KB of BF16) start early on any weight, larger ones only for `overlap` weights,
-// as before (in a model their kernel before is the previous layer's, whose CTAs leave no room).
+// values (128 KB of BF16) start early on any weight, larger ones in stream order (until
+// session 22 also early for `overlap` weights, as early dependents: see below) unless they
+// spread (session 15).
 // (Session 12 raised it from 32768, same process on the rows it moves: 4096x1024 M = 50 fused
 // 6.94 vs 7.21 us, 2048x2048 M = 32 5.89 vs 6.05, 1024x4096 M = 16 5.55 vs 5.62; 131072 was
 // worse on the rows that would add: 4096x1024 M = 128 11.29 vs 10.31, 1024x4096 M = 32 6.96 vs
