@@ -60,7 +60,11 @@ TEST(Heuristics, ClusterSplitConfigsOnlyWhereRuleNinePicksThem) {
   EXPECT_EQ(pick(16, 1024, 4096, 16, h100), "mma_exact_mt1_wn1_wk16_v16_g16");
   EXPECT_EQ(pick(1, 2048, 16384, 16, h100), "mma_exact_mt1_wn1_wk16_v16_g16");
   EXPECT_EQ(pick(8, 2048, 16384, 16, h100), "mma_exact_mt1_wn1_wk16_v16_g16");
-  for (const heuristics::Device d : {h100, heuristics::Device{20, 110}, heuristics::Device{108, 80}})
+  // An H100 running a build without sm_90a code (no cluster path): the plain picks.
+  const heuristics::Device h100_no90a{132, 90, false};
+  EXPECT_EQ(pick(16, 2048, 16384, 16, h100_no90a), "mma_exact_mt2_wn1_wk16_v16_g16");
+  EXPECT_EQ(pick(1, 1024, 4096, 16, h100_no90a), "mma_exact_mt1_wn1_wk16_v16_g16");
+  for (const heuristics::Device d : {h100, h100_no90a, heuristics::Device{20, 110}, heuristics::Device{108, 80}})
     for (int64_t M : {1, 2, 8, 9, 16, 50, 128, 968})
       for (int64_t N : {256, 1024, 2048, 16384})
         for (int64_t K : {1024, 2048, 4096, 16384, 1040}) {
@@ -68,7 +72,7 @@ TEST(Heuristics, ClusterSplitConfigsOnlyWhereRuleNinePicksThem) {
           ASSERT_GE(i, 0);
           const kernels::MmaConfig& c = kernels::mma_config(i);
           if (c.cs == 1) continue;
-          EXPECT_EQ(d.cc, 90) << c.name << " for " << M << "x" << N << "x" << K;
+          EXPECT_TRUE(d.cc == 90 && d.wgmma) << c.name << " for " << M << "x" << N << "x" << K;
           // One CTA per SM for every CTA of every cluster: 2 x the tiles within the SMs.
           const int64_t tiles = ((M + 8 * c.mt - 1) / (8 * c.mt)) * ((N + 16 * c.wn * c.rm - 1) / (16 * c.wn * c.rm));
           EXPECT_LE(2 * tiles, d.sm_count) << c.name << " for " << M << "x" << N << "x" << K;

@@ -733,10 +733,13 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
                 "configuration %s needs an sm_90 GPU and a build with sm_90a; this is sm_%d "
                 "with CUDA architectures [%s]",
                 name, dev.cc, W4A8_CUDA_ARCHS_STRING);
-  if (!wgmma && kernels::mma_config(index).cs > 1 && dev.cc < 90)
+  if (!wgmma && kernels::mma_config(index).cs > 1 && (dev.cc < 90 || kernels::mma_config_runnable(index) != cudaSuccess)) {
+    cudaGetLastError();
     return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
-                "configuration %s splits K over a thread-block cluster: needs an sm_90+ GPU; this is sm_%d", name,
-                dev.cc);
+                "configuration %s splits K over a thread-block cluster: needs an sm_90+ GPU and code built for "
+                "it; this is sm_%d with CUDA architectures [%s]",
+                name, dev.cc, W4A8_CUDA_ARCHS_STRING);
+  }
   kernels::GemmParams p = make_params(x_fp8, row_scale, weight, y_bf16, M, alpha);
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   if (f16) {  // the partials fit (checked above): place_partials keeps the configuration

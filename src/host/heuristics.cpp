@@ -40,7 +40,9 @@ int find(int group, int mt, int wn, int wk, int vec, int rm = 1, int cs = 1) {
 // Rule (9)'s twin of a one-warp-along-N, 16-K-warp pick: the same tile split over K across a
 // 2-CTA cluster, or -1 where it does not apply (see rule (9) above choose_mma_config).
 int cluster_twin(const Problem& p, const Device& d, int mt, int wn, int wk, int64_t tiles) {
-  if (d.cc / 10 != 9 || wn != 1 || wk != 16 || 2 * tiles > d.sm_count) return -1;  // measured on sm_90 only
+  // Measured on sm_90 only; d.wgmma: an sm_90 GPU running this build's sm_90a code (a build
+  // without it would run the cluster path from older PTX, where it traps).
+  if (!d.wgmma || d.cc / 10 != 9 || wn != 1 || wk != 16 || 2 * tiles > d.sm_count) return -1;
   if (mt == 1 && p.N * p.K <= (int64_t(8) << 20)) return find(p.group, 1, 1, 8, 16, 1, 2);
   if (mt == 2 && p.N * p.K > (int64_t(8) << 20)) return find(p.group, 2, 1, 16, 16, 2, 2);
   return -1;

@@ -770,5 +770,14 @@ cudaError_t mma_kernel_available() {
   return cudaFuncGetAttributes(&attr, reinterpret_cast<const void*>(kKernels[0][0]));
 }
 
+cudaError_t mma_config_runnable(int index) {
+  if (index < 0 || index >= kNumConfigs) return cudaErrorInvalidValue;
+  if (kConfigs[index].cs == 1) return cudaSuccess;
+  cudaFuncAttributes attr;
+  const cudaError_t err = cudaFuncGetAttributes(&attr, reinterpret_cast<const void*>(kKernels[index][0]));
+  if (err != cudaSuccess) return err;
+  return attr.ptxVersion >= 90 ? cudaSuccess : cudaErrorNotSupported;
+}
+
 }  // namespace kernels
 }  // namespace w4a8

@@ -70,6 +70,11 @@ cudaError_t launch_mma(int index, const GemmParams& p, int sm_count, cudaStream_
                        bool pdl = false);
 // Checks that this build holds a kernel image for the current device (no launch).
 cudaError_t mma_kernel_available();
+// Whether configuration `index` can run on the current device: for a cluster configuration
+// (cs > 1), that the code the driver picked for it was compiled for sm_90+ (its PTX virtual
+// architecture, as CUB's PtxVersion reads it: a build with no sm_90+ image runs PTX of an older
+// architecture on a newer GPU, where the cluster path is a trap). Success for the others.
+cudaError_t mma_config_runnable(int index);
 
 // One instantiated configuration of the sm_90a wgmma prefill kernel (gemm_wgmma.cu): 128
 // output channels x `bm` tokens per CTA tile.
