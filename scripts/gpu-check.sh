@@ -2,7 +2,8 @@
 # One call on the GPU machine: build, run the GPU tests, compute-sanitizer on small cases,
 # the seed's test program on the seed's shapes, and the benchmark. Logs go to $OUT (or
 # ./gpu-logs). Stages: build test sanitize seed python bench (default: all); also sweep,
-# profile and timeline.
+# profile, timeline and probe (PROBE=name: bench/probes/<name>.cu's program, default
+# stage_boundary).
 #
 #   scripts/gpu-check.sh                 # everything
 #   scripts/gpu-check.sh build test      # only these stages
@@ -24,7 +25,7 @@ pack() { tar -C "$RESULTS" -czf "$RESULTS/logs.tar.gz" logs && rm -rf "$OUT"; }
 trap pack EXIT
 BUILD=${BUILD:-build-gpu}
 JOBS=${JOBS:-$(nproc)}
-stages=${*:-build test sanitize seed python bench}   # also: sweep profile timeline
+stages=${*:-build test sanitize seed python bench}   # also: sweep profile timeline probe
 has() { [[ " $stages " == *" $1 "* ]]; }
 status=0
 step() { echo "== $*"; }
@@ -121,6 +122,12 @@ if has timeline; then
     --csv "$OUT/timeline-trace.csv" >"$OUT/timeline.log" 2>&1 || { status=1; tail -20 "$OUT/timeline.log"; }
   python3 bench/timeline.py "$OUT/timeline" >"$RESULTS/timeline.md" 2>&1 || status=1
   grep -E "^### " "$RESULTS/timeline.md"
+fi
+
+if has probe; then
+  step "probe ${PROBE:-stage_boundary} (bench/probes)"
+  timeout 300 "$BUILD/bench/w4a8_probe_${PROBE:-stage_boundary}" >"$RESULTS/probe-${PROBE:-stage_boundary}.txt" 2>&1 || status=1
+  cat "$RESULTS/probe-${PROBE:-stage_boundary}.txt"
 fi
 
 if has python; then
