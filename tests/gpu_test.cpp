@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "host/heuristics.hpp"
 #include "kernels/launch.hpp"
 #include "test_util.hpp"
 #include "w4a8/formats.hpp"
@@ -505,7 +506,7 @@ TEST(GpuWgmma, EveryConfigurationMatchesReference) {
   for (int i = 0; i < w4a8_gemm_config_count(); ++i) {
     const std::string name = w4a8_gemm_config_name(i);
     if (name.rfind("wgmma_exact", 0) != 0) continue;  // (the FP8 path: GpuFp8.*)
-    const int group = name.find("_g32") != std::string::npos ? 32 : 16;
+    const int group = heuristics::config_group(i);
     // N odd (the epilogue's 2-byte stores), even (BF16 pairs), and a partial last channel tile
     // at N % 4 == 2 and N % 4 == 0.
     const int64_t shapes[][3] = {{1, 133, 32 * 37}, {259, 389, 32 * 37}, {1000, 2053, 2048}, {200, 128, 64},
@@ -568,7 +569,7 @@ TEST(GpuWgmma, ClusterReducedSplitsEqualWorkspaceSplits) {
     const std::string twin_name = name.substr(0, at) + name.substr(at + 1);
     const int twin = config_index(twin_name);
     ASSERT_GE(twin, 0) << name << ": no twin " << twin_name;
-    const int group = name.find("_g32") != std::string::npos ? 32 : 16;
+    const int group = heuristics::config_group(i);
     const int64_t shapes[][3] = {{1000, 2053, 32 * 131}, {77, 390, 256}, {259, 128, 32 * 37}};
     for (const auto& sh : shapes) {
       Problem pb(sh[0], sh[1], sh[2], group);
@@ -1100,7 +1101,7 @@ void check_tiled_configs(const std::vector<std::array<int64_t, 3>>& shapes, bool
     const bool wgmma = name.rfind("wgmma", 0) == 0;
     if (wgmma && !wgmma_available()) continue;
     if (name.rfind("wgmma_fp8", 0) == 0) continue;  // canonical only (GpuFp8.RefusalsAndOptIn)
-    const int group = name.find("_g32") != std::string::npos ? 32 : 16;
+    const int group = heuristics::config_group(i);
     const bool v8 = name.find("_v8_") != std::string::npos;
     for (const auto& s : shapes) {
       Problem pb(s[0], s[1], s[2], group);
@@ -1335,7 +1336,7 @@ TEST(GpuFp8, EveryConfigurationMatchesFp8Reference) {
   for (int i = 0; i < w4a8_gemm_config_count(); ++i) {
     const std::string name = w4a8_gemm_config_name(i);
     if (name.rfind("wgmma_fp8", 0) != 0) continue;
-    const int group = name.find("_g32") != std::string::npos ? 32 : 16;
+    const int group = heuristics::config_group(i);
     const int64_t shapes[][3] = {{1, 133, 32 * 37}, {259, 389, 32 * 37}, {1000, 2053, 2048}, {200, 128, 64}, {77, 256, 4192}};
     for (const auto& sh : shapes) {
       if (sh[2] % group) continue;
