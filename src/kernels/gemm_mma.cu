@@ -453,6 +453,19 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   constexpr int kX = CS > 1;
   __shared__ float xred[kX ? 2 : 1][kX ? CS - 1 : 1][kX ? WN : 1][kX ? RM * MT * 4 : 1][32];
   int xpar = 0;
+  // Adds the other K-warps' (red) or cluster ranks' (xred) sums to this warp's, in their order:
+  // sums[w][wn][register][lane], w = 0 .. extent - 1.
+  auto add_sums = [&](const auto& sums) {
+    constexpr int kW = int(sizeof(sums) / sizeof(sums[0]));
+#pragma unroll
+    for (int w = 0; w < kW; ++w)
+#pragma unroll
+      for (int rr = 0; rr < RM; ++rr)
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc[rr][i][j] += sums[w][wn][(rr * MT + i) * 4 + j][lane];
+  };
   // The epilogue factor alpha * s2 * 2^6 (kLateS2): multiplied out in finish_tile, not in
   // front of the batch loop, where its wait for the tensor scale's load held every warp before
   // it issued its second batch of weights (ncu, H100, session 18: 15-19% of the decode kernels'
@@ -510,16 +523,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
             for (int j = 0; j < 4; ++j) red[wk - 1][wn][(rr * MT + i) * 4 + j][lane] = acc[rr][i][j];
       }
       __syncthreads();
-      if (wk == 0) {
-#pragma unroll
-        for (int w = 0; w < WK - 1; ++w)
-#pragma unroll
-          for (int rr = 0; rr < RM; ++rr)
-#pragma unroll
-            for (int i = 0; i < MT; ++i)
-#pragma unroll
-              for (int j = 0; j < 4; ++j) acc[rr][i][j] += red[w][wn][(rr * MT + i) * 4 + j][lane];
-      }
+      if (wk == 0) add_sums(red);
       __syncthreads();  // red[] is free again for the next tile
     }
     if constexpr (CS > 1) {
@@ -543,16 +547,7 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       if (cs > 0) cluster_arrive();
       else cluster_arrive_relaxed();
       cluster_wait();
-      if (wk == 0 && cs == 0) {
-#pragma unroll
-        for (int w = 0; w < CS - 1; ++w)
-#pragma unroll
-          for (int rr = 0; rr < RM; ++rr)
-#pragma unroll
-            for (int i = 0; i < MT; ++i)
-#pragma unroll
-              for (int j = 0; j < 4; ++j) acc[rr][i][j] += xred[xpar][w][wn][(rr * MT + i) * 4 + j][lane];
-      }
+      if (wk == 0 && cs == 0) add_sums(xred[xpar]);
       xpar ^= 1;
 #else
       (void)xred, (void)xpar;
