@@ -708,6 +708,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     promote();
     release(1);
 
+    // This thread's output channels n0 and n0 + 8 (D fragment rows r0, r0 + 8), and their bias
+    // (0 past N or without one), for whichever epilogue below finishes the tile.
+    const int n0 = nt * kBN + r0;
+    auto bias_at = [&](int n) { return p.bias && n < N ? bf16_bits_to_float(__ldg(p.bias + n)) : 0.0f; };
     if (cluster_reduced()) {
       // Rank q finishes the fragment rows j = q, q + S, ... (j: 4 sums per thread, 2 channels
       // x 2 tokens; S = splits): every rank pushes its sums of those rows into rank q's ring
@@ -731,10 +735,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       cluster_arrive();
       cluster_wait();
-      const int n0 = nt * kBN + r0;
       const bool nok0 = n0 < N, nok1 = n0 + 8 < N;
-      const float bias0 = p.bias && nok0 ? bf16_bits_to_float(__ldg(p.bias + n0)) : 0.0f;
-      const float bias1 = p.bias && nok1 ? bf16_bits_to_float(__ldg(p.bias + n0 + 8)) : 0.0f;
+      const float bias0 = bias_at(n0), bias1 = bias_at(n0 + 8);
       for (int j = w.split, jl = 0; j < BM / 8; j += splits, ++jl) {
         const uint32_t row = xchg + uint32_t(jl * splits) * kRow;
         float4 t = lds128f(row);
@@ -766,7 +768,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       // acc[4i + 2h + e] = (channel r0 + 8h, token 8i + 2c + e); a warp's stores for one
       // register cover 8 channels x 4 tokens (32-byte segments).
       float* part = p.partial + size_t(w.split) * unsigned(M) * unsigned(N);
-      const int n0 = nt * kBN + r0;
 #pragma unroll
       for (int i = 0; i < BM / 8; ++i)
 #pragma unroll
@@ -787,9 +788,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");
     // Epilogue. D fragment: acc[4i + 2h + e] = (channel r0 + 8h, token 8i + 2c + e). Lanes g
     // and g^1 swap one value so that each holds two neighbouring channels of one token.
-    const int n0 = nt * kBN + r0;
-    const float bias0 = p.bias && n0 < N ? bf16_bits_to_float(__ldg(p.bias + n0)) : 0.0f;
-    const float bias1 = p.bias && n0 + 8 < N ? bf16_bits_to_float(__ldg(p.bias + n0 + 8)) : 0.0f;
+    const float bias0 = bias_at(n0), bias1 = bias_at(n0 + 8);
     if (p.glu) {  // the gated epilogue, out of line (wgmma_glu_epilogue)
       WgAcc<BM> a;
 #pragma unroll
