@@ -16,6 +16,10 @@
 //   (d) one kernel, cooperative_groups grid sync (cooperative launch)
 // (b) - (a) is the stage the fused call pays; (c) - (a) and (d) - (a) what quantizing inside
 // the GEMM would pay instead. Worth building only if (c) or (d) is well under (b).
+// Measured (H200, session 24, bench/results/probe-stage-boundary-h200-2026-11-27.txt), us per
+// step with programmatic launches: (a) 1.78, (b) 2.89, (c) 3.93, (d) 3.51 -- the grid barrier
+// costs more than the separate stage (+1.73 / +2.15 against +1.11): in-grid quantization is not
+// built.
 //   built as <build>/bench/w4a8_probe_stage_boundary (bench/CMakeLists.txt); run it on the GPU.
 #include <cooperative_groups.h>
 #include <cuda_fp8.h>
@@ -119,8 +123,9 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const __nv_bfloat16* x,
 }
 
 template <class... Args>
-cudaError_t launch(void (*k)(Args...), int grid, bool pdl, bool coop, Args... args) {
+cudaError_t launch(cudaStream_t st, void (*k)(Args...), int grid, bool pdl, bool coop, Args... args) {
   cudaLaunchConfig_t cfg = {};
+  cfg.stream = st;  // (left 0, the launches ran eagerly on the legacy stream, outside the capture)
   cfg.gridDim = dim3(grid);
   cfg.blockDim = dim3(kThreads);
   cudaLaunchAttribute at[2];
@@ -168,13 +173,13 @@ int main() {
   // One step of variant v, launched on st.
   auto step = [&](int v, bool pdl) -> cudaError_t {
     switch (v) {
-      case 0: return launch(consume_kernel, grid, pdl, false, (const uint8_t*)q, (const float*)s, out);
+      case 0: return launch(st, consume_kernel, grid, pdl, false, (const uint8_t*)q, (const float*)s, out);
       case 1: {
-        cudaError_t e = launch(quantize_kernel, kM, pdl, false, (const __nv_bfloat16*)x, q, s);
-        return e != cudaSuccess ? e : launch(consume_kernel, grid, pdl, false, (const uint8_t*)q, (const float*)s, out);
+        cudaError_t e = launch(st, quantize_kernel, kM, pdl, false, (const __nv_bfloat16*)x, q, s);
+        return e != cudaSuccess ? e : launch(st, consume_kernel, grid, pdl, false, (const uint8_t*)q, (const float*)s, out);
       }
-      case 2: return launch(fused_kernel<false>, grid, pdl, true, (const __nv_bfloat16*)x, q, s, out, bar);
-      default: return launch(fused_kernel<true>, grid, pdl, true, (const __nv_bfloat16*)x, q, s, out, bar);
+      case 2: return launch(st, fused_kernel<false>, grid, pdl, true, (const __nv_bfloat16*)x, q, s, out, bar);
+      default: return launch(st, fused_kernel<true>, grid, pdl, true, (const __nv_bfloat16*)x, q, s, out, bar);
     }
   };
   const char* names[] = {"(a) consume only (GEMM stand-in)", "(b) quantize kernel + consume kernel",
@@ -188,6 +193,14 @@ int main() {
       for (int i = 0; i < steps && err == cudaSuccess; ++i) err = step(v, pdl);
       const cudaError_t end = cudaStreamEndCapture(st, &g);
       if (err == cudaSuccess) err = end;
+      // Every step's kernels must be in the graph (else the replay times nothing).
+      size_t nodes = 0;
+      if (err == cudaSuccess) err = cudaGraphGetNodes(g, nullptr, &nodes);
+      if (err == cudaSuccess && nodes != size_t(steps) * (v == 1 ? 2 : 1)) {
+        printf("%-48s  error: %zu graph nodes for %d steps\n", names[v], nodes, steps);
+        if (g) cudaGraphDestroy(g);
+        continue;
+      }
       if (err == cudaSuccess) err = cudaGraphInstantiate(&ge, g, 0);
       std::vector<float> us;
       cudaEvent_t e0, e1;
