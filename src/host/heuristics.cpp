@@ -287,9 +287,17 @@ double wgmma_cost(const Problem& p, const Device& d, int bm, int splits) {
 //               M=968: bm256 100.1, bm128 125.2   M=4096: bm256 441.9, bm128 521.8
 //   2048x16384  M=968: bm128 160.0, bm256 207.3   M=4096: bm256 605.0, bm128 700.7
 //   32768x2048  M=64: bm64 31.8   M=128: bm128 36.6   M=968: bm256 206.0   M=4096: bm256 864.5
+// 64-token tiles in K splits (session 24; before, 8 splits ran only at 128 tokens), same
+// process (bench/results/sweep-bm64-splitk-h100-2026-11-27.csv, us): 2048x16384 M=33 bm64_k8
+// 19.06, bm128_k8 22.52; M=50 19.72 / 22.32; M=64 20.28 / 22.86; M=96 31.39 / 23.75 (the model
+// keeps bm128_k8 there: two rounds of 64-token items); 2048x8192 M=50 14.68 / 16.42. Dispatched,
+// A/B against the build without them (ab-bm64-splitk-h100-2026-11-27.txt), FP8-input / fused:
+// 2048x16384 M=33 -14.9 / -14.7%, M=50 -13.1 / -11.5%, M=64 -11.5 / -10.8%; 2048x8192 M=33..64
+// -7.4 .. -13.0%. (2048x8192 M=33..64: mma.sync mt4_wn1_wk8_r2 is 2-5% faster still: 13.71 /
+// 14.27 / 14.44 against 13.97 / 14.68 / 15.14; choose_config's tile rule keeps wgmma there.)
 // Split-K only where the caller gives the FP16 activations (it needs the workspace).
 // The candidates are the whitelist's (gemm_wgmma.cu: no 64-token tile in the converter
-// variant, splits only with FP16 activations, 8 splits only at 128 tokens).
+// variant, splits only with FP16 activations).
 int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
   int best = -1, best_bm = 0, best_s = 0;
   double best_cost = 0.0;

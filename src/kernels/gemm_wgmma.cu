@@ -907,7 +907,8 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 // 128-k stages ("_s128", session 10), the first 28 from before the 248-token tiles (exact,
 // FP16 activations; heuristics.cpp), the first 32 from before the cluster-reduced twins of
 // the exact path's split configurations ("_k<S>c", session 21: the same kernels, launched in
-// clusters; not the FP8 path's, see kClusterFits).
+// clusters; not the FP8 path's, see kClusterFits), the first 44 from before the 64-token tiles'
+// K splits (session 24: the kernels of the unsplit 64-token tiles, split as the 128-token ones).
 // The FP8 path runs 128-token tiles only: its promotion registers (fin) leave no room for a
 // 256-token accumulator.
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
@@ -920,7 +921,9 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   X(16, 248, 1, 1, 0, 1, 0) X(32, 248, 1, 1, 0, 1, 0) X(16, 248, 1, 2, 0, 1, 0) X(32, 248, 1, 2, 0, 1, 0)  \
   X(16, 256, 1, 2, 0, 1, 1) X(16, 256, 1, 4, 0, 1, 1) X(16, 128, 1, 2, 0, 1, 1) X(16, 128, 1, 4, 0, 1, 1)  \
   X(32, 256, 1, 2, 0, 1, 1) X(32, 256, 1, 4, 0, 1, 1) X(32, 128, 1, 2, 0, 1, 1) X(32, 128, 1, 4, 0, 1, 1)  \
-  X(16, 128, 1, 8, 0, 1, 1) X(32, 128, 1, 8, 0, 1, 1) X(16, 248, 1, 2, 0, 1, 1) X(32, 248, 1, 2, 0, 1, 1)
+  X(16, 128, 1, 8, 0, 1, 1) X(32, 128, 1, 8, 0, 1, 1) X(16, 248, 1, 2, 0, 1, 1) X(32, 248, 1, 2, 0, 1, 1)  \
+  X(16, 64, 1, 2, 0, 1, 0) X(16, 64, 1, 4, 0, 1, 0) X(16, 64, 1, 8, 0, 1, 0)                          \
+  X(32, 64, 1, 2, 0, 1, 0) X(32, 64, 1, 4, 0, 1, 0) X(32, 64, 1, 8, 0, 1, 0)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
 #define W4A8_CLUSTER_SUFFIX0 ""
