@@ -230,13 +230,14 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   EXPECT_EQ(name(4096, 2048, 16384, h100), "wgmma_exact_bm256_g16");
   EXPECT_EQ(name(968, 16384, 2048, h100, false), "wgmma_exact_cvt_bm256_g16");  // no workspace
   EXPECT_EQ(name(64, 16384, 2048, h100, false), "wgmma_exact_cvt_bm128_g16");
-  // Tall K, 16 channel tiles: 128-token tiles in 8 K-splits (sweep: 30.0 us vs mma.sync 51.7).
-  EXPECT_EQ(name(128, 2048, 16384, h100), "wgmma_exact_bm128_k8_g16");
+  // Tall K, 16 channel tiles: 128-token tiles in 8 K-splits (sweep: 30.0 us vs mma.sync 51.7),
+  // with 128-k stages (sweep-s128-splitk: 24.98 vs 26.04 us).
+  EXPECT_EQ(name(128, 2048, 16384, h100), "wgmma_exact_bm128_s128_k8_g16");
   // ... and 64-token tiles in 8 K-splits up to 64 tokens (sweep-bm64-splitk: 19.72 vs 22.32 us
-  // at M = 50), 128-token ones above (M = 96: 23.75 vs 31.39).
-  EXPECT_EQ(name(50, 2048, 16384, h100), "wgmma_exact_bm64_k8_g16");
-  EXPECT_EQ(name(64, 2048, 16384, h100), "wgmma_exact_bm64_k8_g16");
-  EXPECT_EQ(name(96, 2048, 16384, h100), "wgmma_exact_bm128_k8_g16");
+  // at M = 50), 128-token ones above (M = 96: 23.75 vs 31.39), both with 128-k stages.
+  EXPECT_EQ(name(50, 2048, 16384, h100), "wgmma_exact_bm64_s128_k8_g16");
+  EXPECT_EQ(name(64, 2048, 16384, h100), "wgmma_exact_bm64_s128_k8_g16");
+  EXPECT_EQ(name(96, 2048, 16384, h100), "wgmma_exact_bm128_s128_k8_g16");
   EXPECT_EQ(name(50, 2048, 16384, h100, false).find("_k"), std::string::npos);  // no workspace
   EXPECT_EQ(name(128, 2048, 16384, h100, false).find("_k"), std::string::npos);  // no workspace: never split
   EXPECT_EQ(name(64, 2048, 2048, h100).rfind("mma_exact", 0), 0u);  // splits of 4 stages: not worth it

@@ -329,8 +329,13 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
   // 26.11, 256x2048 M=4096 bm64 22.17 / 21.65; the dispatched rows, same process against the
   // rule at M <= 128 (ab-s128-past-128-h100-2026-11-26.txt): 2048x2048 M=512 -7.2%, M=968
   // -1.9%, 1024x4096 M=968 -7.9%, 256x2048 M=4096 -7.1%, fused calls alike.
-  if (best >= 0 && f16_in && best_s == 1 && best_bm <= 128) {
-    const int twin = find_wgmma(p.group, best_bm, true, 1, false, 2);
+  // Split ones too where the whitelist has the twin (64 tokens in 4 or 8 splits, 128 in 8;
+  // session 24, bench/results/sweep-s128-splitk-h100-2026-11-27.csv, same process, us, 128-k /
+  // 64-k stages): 2048x16384 M=33 bm64_k8 18.17 / 19.13, M=64 19.03 / 20.32, M=96 bm128_k8
+  // 22.92 / 24.41, M=128 24.98 / 26.04; 2048x8192 M=50 bm64_k8 13.68 / 14.45, M=128 bm64_k4
+  // 18.32 / 18.92; 1024x16384 M=96 bm64_k8 19.94 / 19.84 (the one tie).
+  if (best >= 0 && f16_in && best_bm <= 128) {
+    const int twin = find_wgmma(p.group, best_bm, true, best_s, false, 2);
     if (twin >= 0) best = twin;
   }
   // (Not the cluster-reduced twins of the split configurations, "_k<S>c": the splits of a

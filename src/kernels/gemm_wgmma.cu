@@ -923,7 +923,9 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   X(32, 256, 1, 2, 0, 1, 1) X(32, 256, 1, 4, 0, 1, 1) X(32, 128, 1, 2, 0, 1, 1) X(32, 128, 1, 4, 0, 1, 1)  \
   X(16, 128, 1, 8, 0, 1, 1) X(32, 128, 1, 8, 0, 1, 1) X(16, 248, 1, 2, 0, 1, 1) X(32, 248, 1, 2, 0, 1, 1)  \
   X(16, 64, 1, 2, 0, 1, 0) X(16, 64, 1, 4, 0, 1, 0) X(16, 64, 1, 8, 0, 1, 0)                          \
-  X(32, 64, 1, 2, 0, 1, 0) X(32, 64, 1, 4, 0, 1, 0) X(32, 64, 1, 8, 0, 1, 0)
+  X(32, 64, 1, 2, 0, 1, 0) X(32, 64, 1, 4, 0, 1, 0) X(32, 64, 1, 8, 0, 1, 0)                          \
+  X(16, 64, 1, 4, 0, 2, 0) X(16, 64, 1, 8, 0, 2, 0) X(32, 64, 1, 4, 0, 2, 0) X(32, 64, 1, 8, 0, 2, 0)  \
+  X(16, 128, 1, 8, 0, 2, 0) X(32, 128, 1, 8, 0, 2, 0)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
 #define W4A8_CLUSTER_SUFFIX0 ""
@@ -931,9 +933,12 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 #define W4A8_WGMMA_NAME1(PFX, G, BM, S, CL)                                                   \
   ((S) > 1 ? PFX W4A8_STR(BM) "_k" W4A8_STR(S) W4A8_CLUSTER_SUFFIX##CL "_g" W4A8_STR(G) \
            : PFX W4A8_STR(BM) "_g" W4A8_STR(G))
+#define W4A8_WGMMA_NAME_S128(G, BM, S)                                                      \
+  ((S) > 1 ? "wgmma_exact_bm" W4A8_STR(BM) "_s128_k" W4A8_STR(S) "_g" W4A8_STR(G)          \
+           : "wgmma_exact_bm" W4A8_STR(BM) "_s128_g" W4A8_STR(G))
 #define W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL)                                          \
   ((FP8)       ? W4A8_WGMMA_NAME1("wgmma_fp8_bm", G, BM, S, CL)                               \
-   : (KH) == 2 ? "wgmma_exact_bm" W4A8_STR(BM) "_s128_g" W4A8_STR(G)                         \
+   : (KH) == 2 ? W4A8_WGMMA_NAME_S128(G, BM, S)                                              \
    : (F16)     ? W4A8_WGMMA_NAME1("wgmma_exact_bm", G, BM, S, CL)                             \
                : W4A8_WGMMA_NAME1("wgmma_exact_cvt_bm", G, BM, S, CL))
 #define W4A8_WGMMA_ENTRY(G, BM, F16, S, FP8, KH, CL) \
