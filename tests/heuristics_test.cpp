@@ -218,10 +218,15 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   EXPECT_EQ(name(200, 16384, 2048, h100).find("_s128"), std::string::npos);  // a 256-token tile
   // 248-token tiles at 769..992 tokens (ab-bm248-h100-2026-11-26.txt), 256 elsewhere.
   EXPECT_EQ(name(968, 16384, 2048, h100), "wgmma_exact_bm248_g16");
-  // Two K-splits over a 128-token tile unsplit (sweep968, at 256 tokens: 113.6 vs 129.5 us).
   // Two K-splits over a 128-token tile unsplit (sweep968, at 256 tokens: 113.6 vs 129.5 us),
-  // reduced through the workspace, not in a cluster (heuristics.cpp: the trace).
-  EXPECT_EQ(name(968, 2048, 16384, h100), "wgmma_exact_bm248_k2_g16");
+  // reduced in 2-CTA clusters where one wave of them holds every tile (64 tiles, 66 slots on
+  // an H100; session 24's A/Bs), through the workspace on a GPU with fewer slots.
+  EXPECT_EQ(name(968, 2048, 16384, h100), "wgmma_exact_bm248_k2c_g16");
+  heuristics::Device few_slots = h100;
+  few_slots.cluster_slots2 = 63;
+  EXPECT_EQ(name(968, 2048, 16384, few_slots), "wgmma_exact_bm248_k2_g16");
+  few_slots.cluster_slots2 = 0;  // (a GPU where the query found none)
+  EXPECT_EQ(name(968, 2048, 16384, few_slots), "wgmma_exact_bm248_k2_g16");
   EXPECT_EQ(name(992, 16384, 2048, h100), "wgmma_exact_bm248_g16");
   EXPECT_EQ(name(993, 16384, 2048, h100), "wgmma_exact_bm256_g16");
   EXPECT_EQ(name(1600, 16384, 2048, h100), "wgmma_exact_bm256_g16");
@@ -293,13 +298,15 @@ TEST(Heuristics, QuantizerSpreadsOnlyWhereItsFewRowKernelRuns) {
 // Split-K: the split count a configuration runs with never leaves a split empty (the kernel
 // gives split s the stages [s * ceil(nk / S), ...)), never exceeds the configuration's, and
 // the workspace queries hold the FP16 activations plus the partials of whatever AUTO picks
-// on an H100, for every shape.
+// on an H100, for every shape -- for a cluster-reduced pick, the partials of its workspace
+// twin, which a GPU with fewer cluster slots runs instead.
 TEST(Heuristics, SplitKPartitionsAndWorkspace) {
   for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
     const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
     for (int64_t K = 32; K <= 70000; K += K < 2048 ? 32 : 992) {
       const int s = kernels::wgmma_splits(i, K);
-      const int64_t nk = (K + 63) / 64, per = (nk + s - 1) / s;
+      const int64_t stage_k = c.fp8 ? 128 : 64 * c.kh;  // (the kernel's k per stage)
+      const int64_t nk = (K + stage_k - 1) / stage_k, per = (nk + s - 1) / s;
       ASSERT_GE(s, 1);
       ASSERT_LE(s, c.splits);
       ASSERT_LT((s - 1) * per, nk) << c.name << " K=" << K << ": an empty split";
@@ -317,7 +324,8 @@ TEST(Heuristics, SplitKPartitionsAndWorkspace) {
       size_t need = 0;
       if (heuristics::is_wgmma(idx))
         need = size_t(M) * ((nk.second + 63) / 64 * 64) * 2 +
-               kernels::wgmma_partial_bytes(heuristics::wgmma_index(idx), M, nk.first, nk.second);
+               kernels::wgmma_partial_bytes(heuristics::wgmma_index(heuristics::workspace_twin(idx)), M, nk.first,
+                                            nk.second);
       EXPECT_GE(gemm_ws, need) << heuristics::config_name(idx);
       EXPECT_GE(linear_ws, need + size_t(M) * 4) << heuristics::config_name(idx);
     }

@@ -39,6 +39,7 @@ struct DeviceEntry {
   std::atomic<int> state{0};  // 0 unknown, 1 supported, 2 unsupported
   int sm_count = 0;
   int cc = 0;
+  int cluster_slots2 = 0;  // clusters of 2 whole-SM wgmma CTAs (sm_90a only)
 };
 constexpr int kMaxDevices = 64;
 DeviceEntry g_devices[kMaxDevices];
@@ -74,6 +75,8 @@ w4a8_status current_device(const char* fn, heuristics::Device* dev) {
     // image (or PTX) the driver can use on this GPU.
     const bool image = kernels::mma_kernel_available() == cudaSuccess;
     cudaGetLastError();
+    if (kHasSm90a && e.cc == 90) e.cluster_slots2 = kernels::wgmma_cluster_slots(2, ordinal);
+    cudaGetLastError();
     e.state.store(e.cc >= 80 && image ? 1 : 2, std::memory_order_release);
   }
   if (e.state.load(std::memory_order_acquire) != 1)
@@ -85,6 +88,7 @@ w4a8_status current_device(const char* fn, heuristics::Device* dev) {
   dev->cc = e.cc;
   dev->wgmma = kHasSm90a && e.cc == 90;
   dev->ordinal = ordinal;
+  dev->cluster_slots2 = e.cluster_slots2;
   return W4A8_STATUS_SUCCESS;
 }
 
@@ -175,12 +179,14 @@ size_t partial_bytes(int index, int64_t M, int64_t N, int64_t K) {
 }
 // The partials the dispatcher plans for on an H100 (the queries do not know the device; on
 // another sm_90 GPU a split configuration that needs more than the caller has runs unsplit).
+// Where it would reduce the splits in a cluster, the partials of the workspace twin: a GPU
+// with fewer cluster slots than the H100 runs that twin instead.
 size_t planned_partial_bytes(int64_t M, int64_t N, int64_t K, int group) {
   if (!wgmma_candidate(M, N, K, group)) return 0;
   const heuristics::Problem prob{M, N, K, group};
   heuristics::Device h100;
   h100.wgmma = true;
-  return partial_bytes(heuristics::choose_config(prob, h100, true), M, N, K);
+  return partial_bytes(heuristics::workspace_twin(heuristics::choose_config(prob, h100, true)), M, N, K);
 }
 // w4a8_gemm's workspace: FP16 activations, then the partials.
 size_t gemm_workspace_bytes(int64_t M, int64_t N, int64_t K, int group) {

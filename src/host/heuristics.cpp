@@ -338,18 +338,23 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
     const int twin = find_wgmma(p.group, best_bm, true, best_s, false, 2);
     if (twin >= 0) best = twin;
   }
-  // (Not the cluster-reduced twins of the split configurations, "_k<S>c": the splits of a
-  // tile swap their sums through distributed shared memory, no partials in global memory, no
-  // reduction launch. Faster alone wherever one wave of clusters holds every tile -- H100,
-  // same process (bench/results/sweep-cluster-h100-2026-11-27.csv, us, cluster / workspace):
-  // 2048x16384 M=968 bm248_k2 108.3 / 113.6, 1024x4096 M=968 bm128_k2 26.7 / 27.7, M=128
-  // bm128_k8 10.7 / 11.7, 2048x2048 M=128 bm128_k4 10.8 / 11.6; slower where the clusters
-  // take more waves than the persistent kernel (an H100 holds 66 / 30 / 15 clusters of 2 / 4
-  // / 8 whole-SM CTAs): 2048x16384 M=128 bm128_k8 39.4 / 25.5, M=256 bm128_k4 65.2 / 40.0 --
-  // but in the pi0.5 traces, dispatched on the one layer where they would run (the 18 down
-  // projections at M = 968), the BF16-input trace came out 0.2-0.6% slower in three A/Bs
-  // (bench/results/ab-cluster-splitk-h100-2026-11-27.txt), as session 16's pairs did, with or
-  // without letting the next kernel launch early. Selectable by name.)
+  // Two K-splits reduced in a 2-CTA cluster ("_k2c": the splits of a tile swap their sums
+  // through distributed shared memory, no partials in global memory, no reduction launch)
+  // wherever one wave of clusters holds every tile; beyond that a cluster twin runs in more
+  // waves than the persistent kernel. Session 21 measured it faster alone (same process,
+  // bench/results/sweep-cluster-h100-2026-11-27.csv, us, cluster / workspace: 2048x16384
+  // M=968 bm248_k2 108.3 / 113.6; two waves: 2048x16384 M=128 bm128_k8 39.4 / 25.5, M=256
+  // bm128_k4 65.2 / 40.0) but left it undispatched: the BF16-input pi0.5 traces came out
+  // 0.2-0.6% slower in three A/Bs (ab-cluster-splitk-h100-2026-11-27.txt). Session 24, after
+  // session 22's quantizer launch rule, two A/Bs of this rule against main 67ef93f
+  // (bench/results/ab-k2c-h100-2026-11-27-s24.txt, H100): the layer -6.0 / -3.8% (FP8 input), -4.8 / -3.4%
+  // (fused); the four exact-path traces on BF16 input -0.2 .. -1.0% in all eight readings, on
+  // FP8 input -0.8 .. +0.9% (mean -0.2%). Only 2 splits: the 4- and 8-split picks today have
+  // no cluster twin (128-k stages) or take two waves.
+  if (best >= 0 && best_s == 2 && wgmma_tiles(p, best_bm) <= d.cluster_slots2) {
+    const int twin = find_wgmma(p.group, best_bm, f16_in, 2, false, kernels::wgmma_config(wgmma_index(best)).kh, true);
+    if (twin >= 0) best = twin;
+  }
   return best;
 }
 
@@ -384,6 +389,12 @@ bool config_fp8(int index) { return is_wgmma(index) && kernels::wgmma_config(wgm
 
 bool config_f16_in(int index) {
   return is_wgmma(index) && kernels::wgmma_config(wgmma_index(index)).f16_in;
+}
+
+int workspace_twin(int index) {
+  if (!is_wgmma(index)) return index;
+  const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
+  return c.cluster ? find_wgmma(c.group, c.bm, c.f16_in, c.splits, c.fp8, c.kh, false) : index;
 }
 
 int unsplit(int index) {

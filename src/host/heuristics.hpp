@@ -18,6 +18,11 @@ struct Device {
   int cc = 90;         // compute capability, major * 10 + minor
   bool wgmma = true;   // the sm_90a wgmma kernels can run (sm_90 GPU and an sm_90a image)
   int ordinal = 0;     // CUDA device ordinal (for per-device kernel attributes)
+  // Clusters of two whole-SM wgmma CTAs the GPU holds at once (kernels::wgmma_cluster_slots;
+  // an SM left alone in a GPC holds no part of one): where every tile of a 2-split
+  // configuration fits one wave of them, its cluster-reduced twin runs. 0: none. Default: the
+  // H100 SXM's, as queried there (132 SMs: 66).
+  int cluster_slots2 = 66;
 };
 
 // The one index space of kernel configurations (the tuning API's): the mma.sync whitelist
@@ -52,6 +57,9 @@ bool fp8_preferred(const Problem& problem);
 int choose_fp8_config(const Problem& problem, const Device& device);
 // The unsplit configuration with the same tile (itself when not a split-K wgmma one).
 int unsplit(int index);
+// The twin of a cluster-reduced split-K configuration that reduces through the workspace
+// (itself for every other configuration): what the workspace queries plan for.
+int workspace_twin(int index);
 
 }  // namespace heuristics
 }  // namespace w4a8
