@@ -908,7 +908,10 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 // FP16 activations; heuristics.cpp), the first 32 from before the cluster-reduced twins of
 // the exact path's split configurations ("_k<S>c", session 21: the same kernels, launched in
 // clusters; not the FP8 path's, see kClusterFits), the first 44 from before the 64-token tiles'
-// K splits (session 24: the kernels of the unsplit 64-token tiles, split as the 128-token ones).
+// K splits (session 24: the kernels of the unsplit 64-token tiles, split as the 128-token ones),
+// the first 50 from before the 128-k-stage twins of split configurations ("_s128_k<S>", session
+// 24: the KH = 2 kernels of the unsplit "_s128" ones; heuristics.cpp takes them for their 64-k
+// twins).
 // The FP8 path runs 128-token tiles only: its promotion registers (fin) leave no room for a
 // 256-token accumulator.
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
