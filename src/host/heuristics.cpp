@@ -293,8 +293,9 @@ double wgmma_cost(const Problem& p, const Device& d, int bm, int splits) {
 // keeps bm128_k8 there: two rounds of 64-token items); 2048x8192 M=50 14.68 / 16.42. Dispatched,
 // A/B against the build without them (ab-bm64-splitk-h100-2026-11-27.txt), FP8-input / fused:
 // 2048x16384 M=33 -14.9 / -14.7%, M=50 -13.1 / -11.5%, M=64 -11.5 / -10.8%; 2048x8192 M=33..64
-// -7.4 .. -13.0%. (2048x8192 M=33..64: mma.sync mt4_wn1_wk8_r2 is 2-5% faster still: 13.71 /
-// 14.27 / 14.44 against 13.97 / 14.68 / 15.14; choose_config's tile rule keeps wgmma there.)
+// -7.4 .. -13.0%. (2048x8192 M=33..64: mma.sync mt4_wn1_wk8_r2 13.71 / 14.27 / 14.44 in the
+// same sweep, 2-5% faster than these; their 128-k twins below, 13.51 / 13.68 / 14.16 in the next
+// sweep, where bm64_k8 read within 0.5% of this one, are 1-4% faster than it.)
 // Split-K only where the caller gives the FP16 activations (it needs the workspace).
 // The candidates are the whitelist's (gemm_wgmma.cu: no 64-token tile in the converter
 // variant, splits only with FP16 activations).
