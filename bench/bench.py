@@ -314,24 +314,39 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
         print(f"{N:>6}x{K:<6} M={M:<5} {r['kernel']:<32} w4a8 {t_w4a8:8.2f}  fused {t_fused:8.2f}  floor {t_floor:7.2f}"
               f"  bf16 {t_bf16:8.2f}  fp8 {t_fp8:8.2f}  err {err:.2e}  fused==gemm {fused_equal}", flush=True)
         if M >= FP8_MIN_M and K % 32 == 0:
-            bench_fp8_path(lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets)
+            # cuBLASLt's own fast accumulation, the baseline of the FP8 path's fast rows.
+            lt_fast = lambda: graph_time([lambda w=w: torch._scaled_mm(  # noqa: E731
+                xq8, w.t(), scale_a=sa, scale_b=sw8, out_dtype=torch.bfloat16, use_fast_accum=True) for w in f8])
+            bench_fp8_path(lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets, lt_fast)
 
 
 FP8_MIN_M = 128  # the FP8 path's rows: where the wgmma kernels run
+FP8_FAST_MIN_M = 512  # its fast-accumulation rows: where AUTO takes the FP8 path
 
 
-def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets):
+def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets, lt_fast):
     """The FP8 tensor-core path (W4A8_KERNEL_WGMMA_FP8, opt-in: these ModelOpt weights are LOSSY for
     it) on canonical copies of the same weight: its own row, error against the FP64 reference of
     the exact operands, and its error relative to the exact path's output. Fused (BF16 input):
     w4a8_linear_bf16 on the same copies marked W4A8_FP8_ACCEPTED, where AUTO then takes the FP8
-    path (M >= 512); it must equal the two-step result bit for bit."""
+    path (M >= 512); it must equal the two-step result bit for bit. From M = 512 the same again
+    with the copies marked W4A8_FP8_FAST (its fast-accumulation kernels), with cuBLASLt's own
+    fast accumulation (lt_fast(): us) as a further column."""
+    for fast in (False, True) if M >= FP8_FAST_MIN_M else (False,):
+        bench_fp8_mode(lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets,
+                       lt_fast() if fast else None)
+
+
+def bench_fp8_mode(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets, t_lt_fast):
+    fast = t_lt_fast is not None
     if "fp8" not in sets:
         sets["fp8"] = lib.rotated_weights(w_bf16, l2, "canonical")
         reports = [lib.prepare_fp8(w) for w in sets["fp8"]]
         sets["fp8_report"] = reports[0]
     nv = sets["fp8"]
     base, rep = nv[0], sets["fp8_report"]
+    for w in nv:  # W4A8_KERNEL_WGMMA_FP8 runs the fast-accumulation kernels on FAST weights
+        w["struct"].fp8 = _lib.FP8_FAST if fast else _lib.FP8_LOSSY
     y_exact = torch.empty_like(y)
     lib.gemm(q, s, base, y_exact, M, gws, kernel=_lib.KERNEL_WGMMA_EXACT)
     yf = torch.empty_like(y)
@@ -344,7 +359,7 @@ def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t
     name = _lib.weight_kernel_name(base["struct"], M, _lib.KERNEL_WGMMA_FP8)
     t_fused, fused_equal = float("nan"), ""
     for w in nv:
-        w["struct"].fp8 = _lib.FP8_ACCEPTED
+        w["struct"].fp8 = _lib.FP8_FAST if fast else _lib.FP8_ACCEPTED
     if _lib.weight_kernel_name(base["struct"], M) == name:
         y2 = torch.empty_like(y)
         lib.linear(x, base, y2, M, ws)
@@ -358,9 +373,9 @@ def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t
                  "w4a8_us": t, "fused_us": t_fused, "cublas_bf16_us": t_bf16, "cublaslt_fp8_us": t_fp8,
                  "read_floor_us": float("nan"), "gbps": (base["read_bytes"] + M * K + M * N * 2) / t * 1e-3,
                  "rel_err": err, "fused_equal": fused_equal, "vs_exact_err": vs_exact,
-                 "fp8_max_product_err": rep.max_rel_error})
+                 "fp8_max_product_err": rep.max_rel_error, "cublaslt_fp8_fast_us": t_lt_fast if fast else ""})
     print(f"{N:>6}x{K:<6} M={M:<5} {rows[-1]['kernel']:<32} w4a8 {t:8.2f}  fused {t_fused:8.2f}  bf16 {t_bf16:8.2f}"
-          f"  fp8 {t_fp8:8.2f}  fused==gemm {fused_equal}"
+          f"  fp8 {t_fp8:8.2f}" + (f"  fp8-fast-accum {t_lt_fast:8.2f}" if fast else "") + f"  fused==gemm {fused_equal}"
           f"  err {err:.2e}  vs exact path {vs_exact:.2e}  (shift {rep.shift}, worst product {rep.max_rel_error:.3f})",
           flush=True)
 
@@ -459,11 +474,11 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
         for M, l in cur[0]:
             torch.mm(xs[(M, l["K"])], l["bf16"].t(), out=ys[(M, l["N"])])
 
-    def run_fp8():
+    def run_fp8(fast_accum=False):
         for M, l in cur[0]:
             q, s = xs[(M, l["K"], "q")]
             torch._scaled_mm(q.view(torch.float8_e4m3fn), l["fp8"].t(), scale_a=s.reshape(M, 1), scale_b=l["sw8"],
-                             out_dtype=torch.bfloat16)
+                             out_dtype=torch.bfloat16, use_fast_accum=fast_accum)
 
     def t(fn):
         return graph_time([fn], n_calls=1, replays=7) * 1.0
@@ -478,6 +493,12 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
     for l in accepted:
         l["nv"]["struct"].fp8 = _lib.FP8_ACCEPTED
     res["fused_fp8"] = t(run_fused_fp8)
+    # The FP8 path's fast accumulation for the prefill (weights marked FAST), against cuBLASLt's
+    # own fast accumulation too.
+    for l in accepted:
+        l["nv"]["struct"].fp8 = _lib.FP8_FAST
+    res["gemm_fp8_fast"], res["fused_fp8_fast"] = t(run_gemm_fp8), t(run_fused_fp8)
+    res["fp8_fast_accum"] = t(lambda: run_fp8(True))
     for l in accepted:
         l["nv"]["struct"].fp8 = _lib.FP8_LOSSY
     kinds = sorted({_lib.kernel_name(M, l["N"], l["K"], GROUP) for M, l in seq})
@@ -487,7 +508,10 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
                  "read_floor_us": float("nan"), "gbps": float("nan"), "rel_err": float("nan"), "fused_equal": ""})
     rows.append({**rows[-1], "kernel": "FP8 path (opt-in, lossy) for the prefill + exact path for the expert",
                  "w4a8_us": res["gemm_fp8"], "fused_us": res["fused_fp8"]})
-    rows.append({**rows[-2], "kernel": rows[-2]["kernel"] + " (weights not marked overlap)",
+    rows.append({**rows[-2], "kernel": "FP8 path with fast accumulation (opt-in, lossy) for the prefill + exact path "
+                 "for the expert", "w4a8_us": res["gemm_fp8_fast"], "fused_us": res["fused_fp8_fast"],
+                 "cublaslt_fp8_fast_us": res["fp8_fast_accum"]})
+    rows.append({**rows[-3], "kernel": rows[-3]["kernel"] + " (weights not marked overlap)",
                  "w4a8_us": res["gemm_serial"], "fused_us": res["fused_serial"]})
     if timeline:  # per-kernel timelines (bench/timeline.py reads them), weights `overlap` again
         Path(timeline).mkdir(parents=True, exist_ok=True)
@@ -499,7 +523,9 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
         cur[0] = whole
     print(f"{workload} ({len(seq)} GEMMs): w4a8 gemm {res['gemm']:.0f} us, fused {res['fused']:.0f} us, "
           f"bf16 {res['bf16']:.0f} us, fp8 {res['fp8']:.0f} us; with the FP8 path for the prefill "
-          f"{res['gemm_fp8']:.0f} us (fused {res['fused_fp8']:.0f} us); without overlap {res['gemm_serial']:.0f} us "
+          f"{res['gemm_fp8']:.0f} us (fused {res['fused_fp8']:.0f} us), with its fast accumulation "
+          f"{res['gemm_fp8_fast']:.0f} us (fused {res['fused_fp8_fast']:.0f} us; cuBLASLt FP8 fast accum "
+          f"{res['fp8_fast_accum']:.0f} us); without overlap {res['gemm_serial']:.0f} us "
           f"(fused {res['fused_serial']:.0f} us)", flush=True)
 
 
@@ -543,7 +569,7 @@ def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
     import csv
     cols = ["workload", "N", "K", "M", "kernel", "w4a8_us", "cublas_bf16_us", "cublaslt_fp8_us", "read_floor_us",
             "card", "date", "fused_us", "gbps", "rel_err", "fused_equal", "layout", "vs_exact_err",
-            "fp8_max_product_err"]
+            "fp8_max_product_err", "cublaslt_fp8_fast_us"]
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             wr = csv.DictWriter(f, fieldnames=cols)
@@ -567,7 +593,10 @@ def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
                      f"| {fmt(r['cublas_bf16_us'], '.2f')} | {fmt(r['cublas_bf16_us'] / r['w4a8_us'], '.2f')} "
                      f"| {fmt(r['cublaslt_fp8_us'], '.2f')} | {fmt(r['cublaslt_fp8_us'] / r['w4a8_us'], '.2f')} "
                      f"| {fmt(r['rel_err'], '.1e')}"
-                     + (f" (vs exact path {fmt(r['vs_exact_err'], '.1e')})" if "vs_exact_err" in r else "") + " |")
+                     + (f" (vs exact path {fmt(r['vs_exact_err'], '.1e')})" if "vs_exact_err" in r else "")
+                     + (f"; cuBLASLt FP8 fast accum {fmt(r['cublaslt_fp8_fast_us'], '.2f')} us: "
+                        f"x {fmt(r['cublaslt_fp8_fast_us'] / r['w4a8_us'], '.2f')}" if r.get("cublaslt_fp8_fast_us") else "")
+                     + " |")
     md = "\n".join(lines + list(extra_md)) + "\n"
     if args.md:
         Path(args.md).write_text(md)
@@ -579,14 +608,17 @@ def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
         for i, (N, K) in enumerate(sorted({(r["N"], r["K"]) for r in rows if r["workload"] == "layer"})):
             color = f"C{i % 10}"
-            for fp8 in (False, True):  # exact path solid, FP8 path (opt-in) dashed
+            # exact path solid, FP8 path (opt-in) dashed, its fast accumulation (opt-in) dotted
+            for path in ("exact", "fp8", "fast"):
                 rs = sorted((r for r in rows if r["workload"] == "layer" and (r["N"], r["K"]) == (N, K)
-                             and ("vs_exact_err" in r) == fp8), key=lambda r: r["M"])
+                             and ("exact" if "vs_exact_err" not in r else "fast" if "fp8_fast" in r["kernel"]
+                                  else "fp8") == path), key=lambda r: r["M"])
                 if not rs:
                     continue
                 m = [r["M"] for r in rs]
-                style = dict(marker="s" if fp8 else "o", ls="--" if fp8 else "-", color=color,
-                             label=f"{N}x{K}" + (" FP8 path" if fp8 else ""))
+                style = dict(marker={"exact": "o", "fp8": "s", "fast": "^"}[path],
+                             ls={"exact": "-", "fp8": "--", "fast": ":"}[path], color=color,
+                             label=f"{N}x{K}" + {"exact": "", "fp8": " FP8 path", "fast": " FP8 fast accum"}[path])
                 axes[0].plot(m, [r["cublas_bf16_us"] / r["w4a8_us"] for r in rs], **style)
                 axes[1].plot(m, [r["cublaslt_fp8_us"] / r["w4a8_us"] for r in rs], **style)
         for ax, title in zip(axes, ["speedup over cuBLAS BF16", "speedup over cuBLASLt FP8 (row-wise)"]):
@@ -597,7 +629,8 @@ def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
             ax.set_title(title)
             ax.grid(True, which="both", alpha=0.3)
         axes[0].legend(title="N x K", fontsize=8)
-        fig.suptitle(f"w4a8 on {card}, {date}: exact path (solid), FP8 tensor-core path (dashed, opt-in)")
+        fig.suptitle(f"w4a8 on {card}, {date}: exact path (solid), FP8 tensor-core path (dashed, opt-in), "
+                     "its fast accumulation (dotted, opt-in)")
         fig.tight_layout()
         fig.savefig(args.png, dpi=110)
 

@@ -134,12 +134,22 @@ typedef enum w4a8_weight_layout {
  *          (W4A8_KERNEL_WGMMA_FP8); w4a8_fp8_report says by how much at most.
  *   ACCEPTED  set by the caller on a LOSSY weight (never by w4a8_prepare_fp8): the caller
  *          accepts that error, and W4A8_KERNEL_AUTO and w4a8_linear_bf16 use the FP8 path as
- *          for EXACT. The per-weight opt-in of the entry points that take no kernel argument. */
+ *          for EXACT. The per-weight opt-in of the entry points that take no kernel argument.
+ *   FAST   set by the caller on a prepared weight (EXACT, LOSSY or ACCEPTED; never by
+ *          w4a8_prepare_fp8): as ACCEPTED, and the caller also accepts the tensor cores' own
+ *          summation ("fast accumulation", no promotion to FP32), which frees the registers for
+ *          256-token tiles: the FP8 path then runs "wgmma_fp8_fast_*" (AUTO from M = 512, and
+ *          W4A8_KERNEL_WGMMA_FP8), 1.17-1.43x faster than the promoted kernels on the H100's large
+ *          layers at M = 968 / 4096. Its extra error on exact products: within the exact path's
+ *          bound plus 2^-9 of the sum of |products| (tests; measured up to 2^-11.4), relative
+ *          output error 1.8e-3 / 2.1e-3 / 3.3e-3 at K = 2048 / 4096 / 16384 against 1.7e-3 for the
+ *          exact path (BENCHMARKS.md, "Session 25"). */
 typedef enum w4a8_fp8_mode {
   W4A8_FP8_NONE = 0,
   W4A8_FP8_EXACT = 1,
   W4A8_FP8_LOSSY = 2,
-  W4A8_FP8_ACCEPTED = 3
+  W4A8_FP8_ACCEPTED = 3,
+  W4A8_FP8_FAST = 4
 } w4a8_fp8_mode;
 
 /* The operands of one W4A8 linear layer. w_tensor_scale and bias may be NULL (s2 = 1, no

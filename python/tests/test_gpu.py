@@ -298,5 +298,13 @@ def test_fp8_path_exact_weights_and_opt_in():
     rel = (torch.linalg.norm(y1.float() - y0.float()) / torch.linalg.norm(y0.float())).item()
     assert 1e-3 < rel < 4 * n.fp8_max_rel_error, (rel, n.fp8_max_rel_error)
     assert torch.equal(graph_replay(lambda: n(x)), y1)
+    # Fast accumulation: the 256-token kernels, within the summation's extra error of y1.
+    n.enable_fp8(allow_lossy=True, fast_accumulation=True)
+    assert "fp8_fast" in _lib.weight_kernel_name(ops._weight_struct(n.weight_packed, n.weight_scale, n.weight_scale_2,
+                                                                     None, 16, 0, n.fp8_mode, n.fp8_shift), 1000)
+    y2 = n(x)
+    rel = (torch.linalg.norm(y2.float() - y1.float()) / torch.linalg.norm(y1.float())).item()
+    assert 0 < rel < 4e-3, rel
+    assert torch.equal(graph_replay(lambda: n(x)), y2)
     n.disable_fp8()
     assert torch.equal(n(x), y0)

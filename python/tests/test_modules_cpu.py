@@ -220,6 +220,19 @@ def test_enable_fp8_on_the_cpu_reference():
     m2.enable_fp8()  # on zeros: exact, then re-analysed on load
     m2.load_state_dict(m.state_dict())
     assert m2.fp8_mode == 2 and m2.fp8_shift == m.fp8_shift
+    # Fast accumulation (W4A8_FP8_FAST): only where the FP8 path runs at all, kept across loads.
+    assert m.enable_fp8(fast_accumulation=True) == "lossy" and m.fp8_mode == 2
+    assert m.enable_fp8(allow_lossy=True, fast_accumulation=True) == "lossy" and m.fp8_mode == 4
+    assert "fast accumulation" in repr(m) and torch.equal(m(x), y0)
+    assert e.enable_fp8(fast_accumulation=True) == "exact" and e.fp8_mode == 4
+    m3 = W4A8Linear(256, 64)
+    m3.enable_fp8(fast_accumulation=True)  # exact on zeros; the lossy bytes loaded keep it off
+    m3.load_state_dict(m.state_dict())
+    assert m3.fp8_mode == 2
+    m3.enable_fp8(allow_lossy=True, fast_accumulation=True)
+    m3.load_state_dict(m.state_dict())
+    assert m3.fp8_mode == 4
+    assert m3.disable_fp8().fp8_mode == 0
     with pytest.raises(ValueError):
         replace_mlp_with_w4a8(Toy(), fp8="maybe")
 

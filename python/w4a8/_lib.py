@@ -37,7 +37,7 @@ class Weight(ctypes.Structure):
         ("K", ctypes.c_int64),
         ("group_size", ctypes.c_int),
         ("layout", ctypes.c_int),  # LAYOUT_CANONICAL or LAYOUT_TILED
-        ("fp8", ctypes.c_int),  # FP8_NONE / FP8_EXACT / FP8_LOSSY (w4a8_prepare_fp8)
+        ("fp8", ctypes.c_int),  # FP8_NONE / EXACT / LOSSY (w4a8_prepare_fp8) / ACCEPTED / FAST (the caller)
         ("fp8_shift", ctypes.c_int),
         ("overlap", ctypes.c_int),  # 1: the kernel before each call never writes these arrays (w4a8.h)
     ]
@@ -47,7 +47,7 @@ LAYOUT_CANONICAL, LAYOUT_TILED = 0, 1
 
 
 KERNEL_AUTO, KERNEL_MMA_EXACT, KERNEL_NAIVE, KERNEL_WGMMA_EXACT, KERNEL_WGMMA_FP8 = 0, 1, 2, 3, 4
-FP8_NONE, FP8_EXACT, FP8_LOSSY, FP8_ACCEPTED = 0, 1, 2, 3
+FP8_NONE, FP8_EXACT, FP8_LOSSY, FP8_ACCEPTED, FP8_FAST = 0, 1, 2, 3, 4
 GLU_GELU_TANH, GLU_SILU = 1, 2  # w4a8_glu_act
 
 

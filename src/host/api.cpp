@@ -102,8 +102,8 @@ w4a8_status check_weight(const char* fn, const w4a8_weight* w) {
   W4A8_CHECK(check_aligned(fn, "weight->block_scale", w->block_scale, 2));
   if (w->tensor_scale) W4A8_CHECK(check_aligned(fn, "weight->tensor_scale", w->tensor_scale, 4));
   if (w->bias) W4A8_CHECK(check_aligned(fn, "weight->bias", w->bias, 2));
-  if (w->fp8 < W4A8_FP8_NONE || w->fp8 > W4A8_FP8_ACCEPTED)
-    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8=%d is not a w4a8_fp8_mode value (0 to 3)", w->fp8);
+  if (w->fp8 < W4A8_FP8_NONE || w->fp8 > W4A8_FP8_FAST)
+    return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8=%d is not a w4a8_fp8_mode value (0 to 4)", w->fp8);
   W4A8_CHECK(detail::check_overlap(fn, w));
   if (w->fp8 != W4A8_FP8_NONE && (w->fp8_shift < -64 || w->fp8_shift > 64))
     return fail(W4A8_STATUS_INVALID_VALUE, fn, "weight->fp8_shift=%d outside [-64, 64] (set by w4a8_prepare_fp8)",
@@ -242,18 +242,18 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
       return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
                   "W4A8_KERNEL_WGMMA_FP8 needs the workspace (w4a8_gemm_workspace_size() bytes) for its "
                   "permuted FP8 activations; got NULL/0");
-    *index = heuristics::choose_fp8_config(prob, dev);
+    *index = heuristics::choose_fp8_config(prob, dev, w->fp8 == W4A8_FP8_FAST);
   } else if (kernel == W4A8_KERNEL_MMA_EXACT) {
     *index = heuristics::choose_mma_config(prob, dev);
   } else {
     *index = heuristics::choose_config(prob, dev, f16_in);
     // An EXACT weight runs the FP8 path where the prefill kernel would run and the FP8 path is
     // the faster (same products; twice the tensor rate), and so does one whose caller ACCEPTED
-    // its rounding.
-    if (w && (w->fp8 == W4A8_FP8_EXACT || w->fp8 == W4A8_FP8_ACCEPTED) && w->layout == W4A8_LAYOUT_CANONICAL &&
-        heuristics::fp8_preferred(prob) && *index >= 0 &&
+    // its rounding, or also the tensor cores' own summation (FAST: its 256-token kernels).
+    if (w && (w->fp8 == W4A8_FP8_EXACT || w->fp8 == W4A8_FP8_ACCEPTED || w->fp8 == W4A8_FP8_FAST) &&
+        w->layout == W4A8_LAYOUT_CANONICAL && heuristics::fp8_preferred(prob) && *index >= 0 &&
         heuristics::config_f16_in(*index)) {
-      const int f = heuristics::choose_fp8_config(prob, dev);
+      const int f = heuristics::choose_fp8_config(prob, dev, w->fp8 == W4A8_FP8_FAST);
       if (f >= 0) *index = f;
     }
   }

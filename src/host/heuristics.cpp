@@ -361,25 +361,29 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
 
 bool wgmma_candidate(const Problem& p) { return wgmma_fits(p) && p.M >= wgmma_min_m(p); }
 
-// FP8 path: 128-token tiles (the only ones it has), unsplit or 4 K-splits by the same cost
-// model (its stages are 128 k, half the exact path's cost per k: a constant factor that does
-// not change the comparison between its own candidates). Not yet measured against the exact
-// path's choices: AUTO takes the FP8 path wherever it would run a wgmma kernel on an EXACT
-// weight.
-int choose_fp8_config(const Problem& p, const Device& d) {
+// FP8 path: 128-token tiles, unsplit or 4 K-splits by the same cost model (its stages are 128 k,
+// half the exact path's cost per k: a constant factor that does not change the comparison
+// between its own candidates). Not yet measured against the exact path's choices: AUTO takes
+// the FP8 path wherever it would run a wgmma kernel on an EXACT weight. Fast accumulation
+// (W4A8_FP8_FAST): 256-token tiles, unsplit or 2 K-splits; the model picks what the session 25
+// measurement found faster on each point it took (H100, us, unsplit / 2 splits): 2048x16384
+// M = 968 91.4 / 73.4, M = 4096 266.5 / 317.3; 16384x2048 M = 968 69.8 / 155.0; 32768x2048
+// M = 968 128.4 / 305.4 (bench/results/fp8-fast-h100-2026-11-27-s25.txt).
+int choose_fp8_config(const Problem& p, const Device& d, bool fast_acc) {
   int best = -1;
   double best_cost = 0.0;
-  for (int splits : {1, 4}) {
-    const int index = find_wgmma(p.group, 128, true, splits, true);
+  const int bm = fast_acc ? 256 : 128;
+  for (int splits : {1, fast_acc ? 2 : 4}) {
+    const int index = find_wgmma(p.group, bm, true, splits, true);
     if (index < 0 || !split_ok(p, splits)) continue;
-    const double cost = wgmma_cost(p, d, 128, splits);
+    const double cost = wgmma_cost(p, d, bm, splits);
     if (best < 0 || cost < best_cost) best = index, best_cost = cost;
   }
   return best;
 }
 
-// Where AUTO swaps the exact prefill kernel for the FP8 path on a weight that allows it (EXACT
-// or ACCEPTED): from M = 512. H100, bench/bench.py (2026-11-25, us, exact wgmma / FP8 path):
+// Where AUTO swaps the exact prefill kernel for the FP8 path on a weight that allows it (EXACT,
+// ACCEPTED or FAST): from M = 512. H100, bench/bench.py (2026-11-25, us, exact wgmma / FP8 path):
 // M = 968: 2048x16384 126.8 / 93.3, 16384x2048 106.9 / 103.3, 2048x2048 20.1 / 17.0,
 // 32768x2048 209.0 / 204.7, 1024x4096 27.8 / 25.7, 4096x1024 17.8 / 19.6 (the one loss);
 // M = 4096: FP8 faster on every shape but 4096x1024 (63.6 / 66.5); M = 128: mixed

@@ -70,6 +70,20 @@
 // zero in `acc` and promoted into the FP32 registers `fin`; the epilogue applies 2^-shift
 // instead of 2^6. Exact when every product is representable (w4a8_prepare_fp8 says), else
 // lossy: what the kernel computes is what ref::fp8_weight_value describes.
+//
+// Its fast-accumulation variant (kFastAcc, "wgmma_fp8_fast_*", weights the caller marked
+// W4A8_FP8_FAST): 256-token tiles summed in the tensor cores over the whole K range of the
+// item, no promotion. The promotion registers (another BM / 2 per thread) are what kept the
+// FP8 path at 128-token tiles, where each consumer warp issues ~190 instructions per 512 clocks
+// of tensor work (conversion, fragments, the promotion's adds; session 5): issue- and
+// latency-bound at 0.66-0.78x cuBLASLt FP8. 256-token tiles halve the conversion per MMA.
+// H100, same process (session 25, bench/results/fp8-fast-h100-2026-11-27-s25.txt): 0.87-1.07x
+// cuBLASLt FP8 on the large layers at M = 968 / 4096, against 0.66-0.77x; the price is the
+// tensor cores' own summation (about 14 bits kept, truncating): on exact weights (power-of-two
+// block scales) its error stayed within the exact path's bound plus 2^-11.4 of the sum of
+// |products|, and the output's relative error grew from 1.7e-3 to 1.8e-3 (K = 2048), 2.1e-3
+// (K = 4096) and 3.3e-3 (K = 16384; cuBLASLt's own fast accumulation differs from its
+// precise one by 1.9e-3 / 3.9e-3 on the same data).
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
@@ -498,7 +512,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   // report 3.3.2), so each pair of 128-k stages (8 wgmmas, 256 k) sums from zero in acc and is
   // added ("promoted") into FP32 registers here; pairs rather than single stages halve the
   // drains of the tensor pipe that promotion costs (measured: 1-2% faster on the H100).
-  float fin[kFp8 ? BM / 2 : 1];
+  // The fast-accumulation variant (see the top) has no room for them and no promotion.
+  constexpr bool kFastAcc = kFp8 && BM == 256;
+  float fin[kFp8 && !kFastAcc ? BM / 2 : 1];
   // Stages of wgmmas kept in flight behind the one being issued (the FP16-fed variant keeps
   // two up to 128 tokens, so the tensor pipe has queued work while the next stage is
   // dequantized; 256 tokens have no registers for a third fragment set (ptxas would
@@ -532,7 +548,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto promote = [&] {  // FP8 path: acc holds the finished sum of one stage
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) fence_operand(acc[i]);
-    if constexpr (kFp8)
+    if constexpr (kFp8 && !kFastAcc)
 #pragma unroll
       for (int i = 0; i < BM / 2; ++i) fin[i] += acc[i];
   };
@@ -604,7 +620,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint32_t(&a)[4 * KH][4] = afrag[P];
     // FP8 path: stage pairs share one sum (promoted every 256 k); the first stage of a pair
     // reuses the fragments of the previous pair's first stage, so that one must be done.
-    if constexpr (kFp8)
+    if constexpr (kFp8 && !kFastAcc)
       if (P == 0 && kb > kb_first) wgmma_wait<1>();
     if constexpr (kFp8) {
       dequant_fp8(a, s, sc);
@@ -617,7 +633,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     // The stage's 4 wgmmas once B is there; then wait until only this stage is in flight
     // and hand the previous stage's B buffer back. The FP8 path instead, at the first stage of
     // a pair, waits for the previous pair, promotes its sum, releases its two stages and then
-    // overwrites acc (scale_d = 0 on the pair's first wgmma).
+    // overwrites acc (scale_d = 0 on the pair's first wgmma). Its fast-accumulation variant
+    // runs as the exact path does: one stage in flight behind the next, acc summed throughout.
     uint32_t bsm;
     if constexpr (kF16In) {
       bsm = raw_x(s);
@@ -626,7 +643,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       bsm = b16(f);
     }
     const uint64_t desc = wgmma_smem_desc(bsm);
-    if constexpr (kFp8) {
+    if constexpr (kFp8 && !kFastAcc) {
       if (P == 0 && kb > kb_first) {  // the previous pair's sum is complete: promote it
         wgmma_wait<0>();
         promote();
@@ -639,9 +656,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int st = 0; st < 4 * KH; ++st)  // +32 bytes per k16 (16-bit) or k32 (FP8) step; the
       // second 64-k half's activations are the next [BM x 128 bytes] tile (wgmma_smem_desc: addr >> 4)
       wgmma_rs<BM, kFp8>(acc, a[st], desc + (st / 4) * (BM * 128 / 16) + 2 * (st % 4),
-                         kFp8 && P == 0 && st == 0 ? 0 : 1);
+                         kFp8 && !kFastAcc && P == 0 && st == 0 ? 0 : 1);
     wgmma_commit();
-    if constexpr (!kFp8) {
+    if constexpr (!kFp8 || kFastAcc) {
       wgmma_wait<kDepth>();
       if (kb - kb_first >= kDepth) release(kDepth);
     }
@@ -650,7 +667,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (++slot == R) slot = 0, phase ^= 1u;
   };
   auto result = [&](int i) -> float {  // the tile's FP32 sums after the main loop
-    if constexpr (kFp8) return fin[i];
+    if constexpr (kFp8 && !kFastAcc) return fin[i];
     else return acc[i];
   };
 
@@ -690,7 +707,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int k = 0; k < NP; ++k) load_stage_scales(scales[k]);  // stages kb0 .. kb0 + NP - 1
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) acc[i] = 0.0f;
-    if constexpr (kFp8)
+    if constexpr (kFp8 && !kFastAcc)
 #pragma unroll
       for (int i = 0; i < BM / 2; ++i) fin[i] = 0.0f;
     int kb = w.kb0;
@@ -703,7 +720,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     if constexpr (NP == 3)
       if (kb + 1 < w.kb1) stage(std::integral_constant<int, 1>(), kb + 1);
     wgmma_wait<0>();
-    if constexpr (kDepth == 2 || kFp8)  // FP8: the last pair's first stage, if it had two
+    if constexpr (kDepth == 2 || (kFp8 && !kFastAcc))  // FP8: the last pair's first stage, if it had two
       if (w.kb1 - w.kb0 >= 2 && (!kFp8 || (w.kb1 - w.kb0) % 2 == 0)) release(2);
     promote();
     release(1);
@@ -911,9 +928,9 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 // K splits (session 24: the kernels of the unsplit 64-token tiles, split as the 128-token ones),
 // the first 50 from before the 128-k-stage twins of split configurations ("_s128_k<S>", session
 // 24: the KH = 2 kernels of the unsplit "_s128" ones; heuristics.cpp takes them for their 64-k
-// twins).
-// The FP8 path runs 128-token tiles only: its promotion registers (fin) leave no room for a
-// 256-token accumulator.
+// twins), the first 56 from before the FP8 path's fast-accumulation configurations (session 25:
+// 256 tokens, unsplit or 2 K-splits; the only 256-token FP8 tiles, as the promoted path's
+// registers (fin) leave no room for a 256-token accumulator).
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
   X(16, 128, 1, 1, 0, 1, 0) X(16, 256, 1, 1, 0, 1, 0) X(16, 64, 1, 1, 0, 1, 0) X(32, 128, 1, 1, 0, 1, 0) X(32, 256, 1, 1, 0, 1, 0)   \
   X(32, 64, 1, 1, 0, 1, 0) X(16, 128, 0, 1, 0, 1, 0) X(16, 256, 0, 1, 0, 1, 0) X(32, 128, 0, 1, 0, 1, 0) X(32, 256, 0, 1, 0, 1, 0)   \
@@ -928,7 +945,8 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   X(16, 64, 1, 2, 0, 1, 0) X(16, 64, 1, 4, 0, 1, 0) X(16, 64, 1, 8, 0, 1, 0)                          \
   X(32, 64, 1, 2, 0, 1, 0) X(32, 64, 1, 4, 0, 1, 0) X(32, 64, 1, 8, 0, 1, 0)                          \
   X(16, 64, 1, 4, 0, 2, 0) X(16, 64, 1, 8, 0, 2, 0) X(32, 64, 1, 4, 0, 2, 0) X(32, 64, 1, 8, 0, 2, 0)  \
-  X(16, 128, 1, 8, 0, 2, 0) X(32, 128, 1, 8, 0, 2, 0)
+  X(16, 128, 1, 8, 0, 2, 0) X(32, 128, 1, 8, 0, 2, 0)                                              \
+  X(16, 256, 1, 1, 1, 1, 0) X(32, 256, 1, 1, 1, 1, 0) X(16, 256, 1, 2, 1, 1, 0) X(32, 256, 1, 2, 1, 1, 0)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
 #define W4A8_CLUSTER_SUFFIX0 ""
@@ -940,12 +958,13 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   ((S) > 1 ? "wgmma_exact_bm" W4A8_STR(BM) "_s128_k" W4A8_STR(S) "_g" W4A8_STR(G)          \
            : "wgmma_exact_bm" W4A8_STR(BM) "_s128_g" W4A8_STR(G))
 #define W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL)                                          \
-  ((FP8)       ? W4A8_WGMMA_NAME1("wgmma_fp8_bm", G, BM, S, CL)                               \
+  ((FP8) && (BM) == 256 ? W4A8_WGMMA_NAME1("wgmma_fp8_fast_bm", G, BM, S, CL)                  \
+   : (FP8)     ? W4A8_WGMMA_NAME1("wgmma_fp8_bm", G, BM, S, CL)                               \
    : (KH) == 2 ? W4A8_WGMMA_NAME_S128(G, BM, S)                                              \
    : (F16)     ? W4A8_WGMMA_NAME1("wgmma_exact_bm", G, BM, S, CL)                             \
                : W4A8_WGMMA_NAME1("wgmma_exact_cvt_bm", G, BM, S, CL))
 #define W4A8_WGMMA_ENTRY(G, BM, F16, S, FP8, KH, CL) \
-  {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL), FP8 != 0, KH, CL != 0},
+  {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL), FP8 != 0, KH, CL != 0, FP8 != 0 && BM == 256},
 const WgmmaConfig kConfigs[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_ENTRY)};
 using KernelFn = void (*)(const CUtensorMap, const CUtensorMap, const GemmParams, const int, const int);
 #define W4A8_WGMMA_FN(G, BM, F16, S, FP8, KH, CL) &wgmma_exact_kernel<G, BM, F16 != 0, FP8 != 0, KH>,
