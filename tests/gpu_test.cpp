@@ -449,10 +449,13 @@ TEST(GpuGemm, EveryConfigurationMatchesReferenceOnWholeBatches) {
 // Small integers with unit scales: x in [-2, 2], w in {0, +-0.5, +-1}, so every product and
 // partial sum is a multiple of 0.5 and the outputs below 128 in magnitude (at least
 // min_percent of them) are exact in BF16: compared exactly with the reference.
-// fast: the weight marked W4A8_FP8_FAST (the FP8 path's fast-accumulation kernels; partial sums
-// of small integers stay exact in the tensor cores' ~14 bits).
+std::vector<uint16_t> run_config(Problem& pb, int index, w4a8_status* status = nullptr);
+
+// fast_config: a fast-accumulation FP8 configuration run by name on the weight marked
+// W4A8_FP8_FAST, instead of `kernel` (partial sums of small integers stay exact in the tensor
+// cores' ~14 bits; AUTO takes these kernels only on problems too large for this CPU check).
 void check_small_integers_exact(int64_t M, int64_t N, int64_t K, int group, w4a8_kernel kernel, int min_percent,
-                                std::mt19937_64& rng, bool fast = false) {
+                                std::mt19937_64& rng, const char* fast_config = nullptr) {
   Problem pb(M, N, K, group);
   pb.x.resize(M * K);
   pb.packed.resize(N * K / 2);
@@ -463,16 +466,17 @@ void check_small_integers_exact(int64_t M, int64_t N, int64_t K, int group, w4a8
   auto code = [&] { return static_cast<uint8_t>(wd(rng) | (rng() & 1 ? 8 : 0)); };
   for (auto& v : pb.packed) v = pack_e2m1(code(), code());
   pb.upload();
-  if (fast) {
+  if (fast_config) {
     ASSERT_EQ(pb.prepare_fp8().exact, 1);
     pb.fp8 = W4A8_FP8_FAST;
     pb.fp8_oracle = true;
-    const w4a8_weight w = pb.weight();
-    const char* name = "";
-    W4A8_OK(w4a8_weight_kernel_name(&w, M, kernel, &name));
-    ASSERT_EQ(std::string(name).rfind("wgmma_fp8_fast", 0), 0u) << name;
+    pb.fast_acc = true;
   }
-  const auto y = run_api(pb, kernel);
+  const int index = fast_config ? config_index(fast_config) : -1;
+  if (fast_config) {
+    ASSERT_GE(index, 0) << fast_config;
+  }
+  const auto y = fast_config ? run_config(pb, index) : run_api(pb, kernel);
   std::vector<uint16_t> yr(M * N);
   std::vector<double> ye(M * N);
   ASSERT_EQ(ref::gemm(pb.x.data(), pb.rs.data(), pb.host_weight(), M, pb.alpha, yr.data(), ye.data()),
@@ -507,7 +511,7 @@ bool small_shapes_only() {
 
 // Configuration `index` forced, on a poisoned output. Expected to run, unless `status` is given:
 // then the call's status goes there (a refusal is the caller's to judge).
-std::vector<uint16_t> run_config(Problem& pb, int index, w4a8_status* status = nullptr) {
+std::vector<uint16_t> run_config(Problem& pb, int index, w4a8_status* status) {
   pb.dy.fill_bytes(0xFF);
   const w4a8_weight w = pb.weight();
   // FP16 activations, then FP32 partials of up to 8 K-splits.
@@ -1427,8 +1431,8 @@ TEST(GpuFp8, ExactWeightsRunTheFp8PathExactly) {
   }
   check_small_integers_exact(300, 200, 4096, 16, W4A8_KERNEL_WGMMA_FP8, 90, rng);
   check_small_integers_exact(129, 136, 1056, 32, W4A8_KERNEL_WGMMA_FP8, 90, rng);
-  check_small_integers_exact(520, 200, 4096, 16, W4A8_KERNEL_WGMMA_FP8, 90, rng, true);
-  check_small_integers_exact(260, 136, 1056, 32, W4A8_KERNEL_WGMMA_FP8, 90, rng, true);
+  check_small_integers_exact(520, 200, 4096, 16, W4A8_KERNEL_WGMMA_FP8, 90, rng, "wgmma_fp8_fast_bm256_k2_g16");
+  check_small_integers_exact(260, 136, 1056, 32, W4A8_KERNEL_WGMMA_FP8, 90, rng, "wgmma_fp8_fast_bm256_g32");
 }
 
 // What the FP8 path refuses, with a reason and nothing written: an unprepared weight, a tiled
@@ -1484,17 +1488,33 @@ TEST(GpuFp8, RefusalsAndOptIn) {
     const auto ya = run_api(big, W4A8_KERNEL_AUTO);
     check_against_reference(big, ya, "AUTO on an ACCEPTED weight");
     ASSERT_TRUE(run_api(big, W4A8_KERNEL_WGMMA_FP8) == ya);
-    // FAST: also the tensor cores' own summation; AUTO and the forced FP8 path then run the
-    // 256-token fast-accumulation kernels, within their bound, bit for bit alike; not below the
-    // FP8 path's M = 512, where AUTO keeps the exact kernels.
+    // FAST: the caller also accepts the tensor cores' own summation; here (8 x 16 tiles of 128
+    // tokens, one round on 132 SMs) the promoted kernel stays the faster and runs, bit for bit.
     big.fp8 = W4A8_FP8_FAST;
     const w4a8_weight wf = big.weight();
     W4A8_OK(w4a8_weight_kernel_name(&wf, big.M, W4A8_KERNEL_AUTO, &name));
-    EXPECT_EQ(std::string(name).rfind("wgmma_fp8_fast_bm256", 0), 0u) << name;
+    EXPECT_EQ(std::string(name).rfind("wgmma_fp8_bm128", 0), 0u) << name;
+    ASSERT_TRUE(run_api(big, W4A8_KERNEL_AUTO) == ya);
+  }
+  {
+    // Four times the channels: AUTO and the forced FP8 path run the 256-token fast-accumulation
+    // kernel, within its bound, bit for bit alike, and not as the promoted kernel sums; not
+    // below the FP8 path's M = 512, where AUTO keeps the exact kernels.
+    Problem big(1000, 8192, 2048, 16);
+    big.randomize(rng, true);
+    big.prepare_fp8();
+    big.fp8_oracle = true;
+    big.fp8 = W4A8_FP8_ACCEPTED;
+    const auto ya = run_api(big, W4A8_KERNEL_AUTO);
+    big.fp8 = W4A8_FP8_FAST;
+    const w4a8_weight wf = big.weight();
+    W4A8_OK(w4a8_weight_kernel_name(&wf, big.M, W4A8_KERNEL_AUTO, &name));
+    EXPECT_EQ(std::string(name), "wgmma_fp8_fast_bm256_g16");
     W4A8_OK(w4a8_weight_kernel_name(&wf, 511, W4A8_KERNEL_AUTO, &name));
     EXPECT_NE(std::string(name).rfind("wgmma_fp8", 0), 0u) << name;
     const auto yf = run_api(big, W4A8_KERNEL_AUTO);
     check_against_reference(big, yf, "AUTO on a FAST weight");
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(run_api(big, W4A8_KERNEL_WGMMA_FP8) == yf);
     ASSERT_FALSE(yf == ya);  // a different summation: the FAST mode reached the kernel
   }

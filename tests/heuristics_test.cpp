@@ -199,8 +199,9 @@ TEST(Heuristics, Fp8ActivationOrderMatchesTheDequantization) {
     EXPECT_TRUE(heuristics::config_fp8(i));
     EXPECT_EQ(heuristics::config_group(i), g);
     EXPECT_EQ(std::string(heuristics::config_name(i)).rfind("wgmma_fp8_bm128", 0), 0u) << heuristics::config_name(i);
-    // Fast accumulation (W4A8_FP8_FAST): 256-token tiles, split where their tiles leave SMs idle
-    // (the choices session 25 measured faster, heuristics.cpp).
+    // Fast accumulation (W4A8_FP8_FAST): 256-token tiles, split where their tiles leave SMs idle,
+    // the promoted 128-token tiles where even those do (the choices session 25 measured faster,
+    // heuristics.cpp).
     auto fast = [&](int64_t M, int64_t N, int64_t K) {
       return std::string(heuristics::config_name(heuristics::choose_fp8_config({M, N, K, g}, h100, true)));
     };
@@ -209,6 +210,9 @@ TEST(Heuristics, Fp8ActivationOrderMatchesTheDequantization) {
     EXPECT_EQ(fast(4096, 2048, 16384), "wgmma_fp8_fast_bm256" + gs);
     EXPECT_EQ(fast(968, 16384, 2048), "wgmma_fp8_fast_bm256" + gs);
     EXPECT_EQ(fast(968, 32768, 2048), "wgmma_fp8_fast_bm256" + gs);
+    EXPECT_EQ(fast(968, 4096, 1024), "wgmma_fp8_fast_bm256" + gs);
+    EXPECT_EQ(fast(968, 2048, 2048), "wgmma_fp8_bm128" + gs);
+    EXPECT_EQ(fast(968, 1024, 4096), "wgmma_fp8_bm128_k4" + gs);
   }
 }
 

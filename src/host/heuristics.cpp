@@ -365,19 +365,26 @@ bool wgmma_candidate(const Problem& p) { return wgmma_fits(p) && p.M >= wgmma_mi
 // half the exact path's cost per k: a constant factor that does not change the comparison
 // between its own candidates). Not yet measured against the exact path's choices: AUTO takes
 // the FP8 path wherever it would run a wgmma kernel on an EXACT weight. Fast accumulation
-// (W4A8_FP8_FAST): 256-token tiles, unsplit or 2 K-splits; the model picks what the session 25
-// measurement found faster on each point it took (H100, us, unsplit / 2 splits): 2048x16384
-// M = 968 91.4 / 73.4, M = 4096 266.5 / 317.3; 16384x2048 M = 968 69.8 / 155.0; 32768x2048
-// M = 968 128.4 / 305.4 (bench/results/fp8-fast-h100-2026-11-27-s25.txt).
+// (W4A8_FP8_FAST) adds the 256-token tiles without promotion, unsplit or 2 K-splits, to the
+// candidates (the caller accepts the faster summation, it does not ask for it): where the
+// 256-token tiles leave SMs idle the promoted 128-token kernel stays. Same model, and on every
+// point session 25 measured it picks the faster (H100, us; bench/results/fp8-fast-h100-2026-11-27-s25.txt
+// and h100-2026-11-27-s25.csv): 2048x16384 M = 968 fast_k2 73.4 (fast 91.4, promoted 86.0),
+// M = 4096 fast 266.5 (fast_k2 317.3, promoted 350.1); 16384x2048 M = 968 fast 69.8 (fast_k2
+// 155.0, promoted 88.3); 32768x2048 M = 968 fast 128.4 (promoted 184.0); 4096x1024 M = 968 fast
+// 13.2 (promoted 16.0); but 2048x2048 M = 968 promoted 14.2 (fast 17.2) and 1024x4096 M = 968
+// promoted_k4 22.0 (fast_k2 26.8): 64 tiles of 256 tokens on 132 SMs.
 int choose_fp8_config(const Problem& p, const Device& d, bool fast_acc) {
   int best = -1;
   double best_cost = 0.0;
-  const int bm = fast_acc ? 256 : 128;
-  for (int splits : {1, fast_acc ? 2 : 4}) {
-    const int index = find_wgmma(p.group, bm, true, splits, true);
-    if (index < 0 || !split_ok(p, splits)) continue;
-    const double cost = wgmma_cost(p, d, bm, splits);
-    if (best < 0 || cost < best_cost) best = index, best_cost = cost;
+  for (const int bm : {128, 256}) {
+    if (bm == 256 && !fast_acc) continue;
+    for (int splits : {1, bm == 256 ? 2 : 4}) {
+      const int index = find_wgmma(p.group, bm, true, splits, true);
+      if (index < 0 || !split_ok(p, splits)) continue;
+      const double cost = wgmma_cost(p, d, bm, splits);
+      if (best < 0 || cost < best_cost) best = index, best_cost = cost;
+    }
   }
   return best;
 }

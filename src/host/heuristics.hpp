@@ -54,7 +54,8 @@ bool config_f16_in(int index);  // takes activations made by a prologue (FP8 pat
 bool config_fp8(int index);
 // Whether AUTO runs the FP8 path (where the prefill kernel runs) for a weight that allows it.
 bool fp8_preferred(const Problem& problem);
-// fast_acc: the weight is marked W4A8_FP8_FAST (its 256-token fast-accumulation configurations).
+// fast_acc: the weight is marked W4A8_FP8_FAST (its 256-token fast-accumulation configurations
+// join the candidates).
 int choose_fp8_config(const Problem& problem, const Device& device, bool fast_acc = false);
 // The unsplit configuration with the same tile (itself when not a split-K wgmma one).
 int unsplit(int index);
