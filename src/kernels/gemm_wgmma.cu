@@ -77,7 +77,7 @@
 // FP8 path at 128-token tiles, where each consumer warp issues ~190 instructions per 512 clocks
 // of tensor work (conversion, fragments, the promotion's adds; session 5): issue- and
 // latency-bound at 0.66-0.78x cuBLASLt FP8. 256-token tiles halve the conversion per MMA.
-// H100, same process (session 25, bench/results/fp8-fast-h100-2026-11-27-s25.txt): 0.87-1.07x
+// H100, same process (session 25, bench/results/fp8-fast-h100-2026-11-27-s25.txt): 0.79-1.07x
 // cuBLASLt FP8 on the large layers at M = 968 / 4096, against 0.66-0.77x; the price is the
 // tensor cores' own summation (about 14 bits kept, truncating): on exact weights (power-of-two
 // block scales) its error stayed within the exact path's bound plus 2^-11.4 of the sum of
