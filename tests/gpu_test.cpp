@@ -1649,5 +1649,89 @@ TEST(GpuFuzz, RandomProblemsOnRandomConfigurations) {
   EXPECT_GE(ran, iters / 2) << refused << " refused";
 }
 
+// The same for the FP8 path (every "wgmma_fp8_*" configuration, promoted and fast): random
+// shapes (K mostly a multiple of 32, else a refusal), scales and outliers on canonical weights
+// prepared by w4a8_prepare_fp8, against the FP8 oracle; then AUTO and the fused entry point on
+// the weight marked ACCEPTED or FAST, against the oracle of whichever path AUTO names.
+TEST(GpuFuzz, Fp8PathRandomProblems) {
+  W4A8_REQUIRE_GPU();
+  if (!wgmma_available()) GTEST_SKIP() << "not an sm_90 GPU: the FP8 path does not run here";
+  const char* seed_env = std::getenv("W4A8_FUZZ_SEED");
+  const char* iters_env = std::getenv("W4A8_FUZZ_ITERS");
+  const uint64_t seed = seed_env ? std::strtoull(seed_env, nullptr, 10) : 20261127;
+  const int iters = iters_env ? std::atoi(iters_env) / 2 : 20;
+  std::mt19937_64 rng(seed);
+  auto uni = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
+  auto log_int = [&](double lo, double hi) { return int64_t(std::floor(std::exp(uni(std::log(lo), std::log(hi + 1))))); };
+  std::vector<int> fp8;
+  for (int i = 0; i < w4a8_gemm_config_count(); ++i)
+    if (std::string(w4a8_gemm_config_name(i)).rfind("wgmma_fp8", 0) == 0) fp8.push_back(i);
+  ASSERT_GE(fp8.size(), 8u);
+  int ran = 0, on_fp8 = 0;
+  for (int it = 0; it < iters; ++it) {
+    const int index = fp8[rng() % fp8.size()];
+    const std::string name = w4a8_gemm_config_name(index);
+    const int group = name.find("_g32") != std::string::npos ? 32 : 16;
+    const int64_t M = std::min<int64_t>(log_int(1, 3000), 3000);
+    const int64_t N = std::max<int64_t>(1, std::min<int64_t>(log_int(1, 6000), 4000000 / M));
+    int64_t K = 32 * std::min<int64_t>(log_int(1, 400), (int64_t(24) << 20) / (32 * std::max(M, N)) + 1);
+    if (group == 16 && rng() % 10 == 0) K += 16;  // not a multiple of 32 (still of the group): refused
+    const double xs = std::ldexp(1.0, int(uni(-8, 8))), wsc = std::ldexp(1.0, int(uni(-20, 6)));
+    SCOPED_TRACE(testing::Message() << "fp8 fuzz " << it << " (seed " << seed << "): " << name << " M=" << M
+                                    << " N=" << N << " K=" << K << " g" << group << " x*" << xs << " w*" << wsc);
+    Problem pb(M, N, K, group);
+    auto xb = random_bf16(M * K, rng, float(xs));
+    auto wb = random_bf16(N * K, rng, float(wsc));
+    if (rng() % 4 == 0) std::fill_n(xb.begin() + (rng() % M) * K, K, uint16_t(0));       // a zero row
+    if (rng() % 4 == 0) xb[rng() % (M * K)] = float_to_bf16(float(xs * 300));             // an outlier
+    if (rng() % 4 == 0) std::fill_n(wb.begin() + (rng() % N) * K, K, uint16_t(0x8000));  // a -0 channel
+    if (rng() % 4 == 0) wb[rng() % (N * K)] = float_to_bf16(float(-wsc * 500));
+    pb.quantize(xb, wb);
+    if (HasFatalFailure()) return;
+    if (rng() % 2) pb.bias = random_bf16(N, rng, float(uni(0.01, 2.0)));
+    pb.alpha = float(std::ldexp(1.0 + (rng() % 8) / 8.0, int(uni(-4, 4))));
+    pb.upload();
+    pb.prepare_fp8();
+    pb.fp8_oracle = true;
+    pb.fast_acc = name.rfind("wgmma_fp8_fast", 0) == 0;
+    w4a8_status st = W4A8_STATUS_SUCCESS;
+    const auto y = run_config(pb, index, &st);
+    if (st == W4A8_STATUS_SUCCESS) {
+      check_against_reference(pb, y, name);
+      if (HasFatalFailure()) return;
+      ASSERT_TRUE(run_config(pb, index) == y) << name << ": a second run differs";
+      ++ran;
+    } else {
+      ASSERT_EQ(st, W4A8_STATUS_NOT_SUPPORTED) << w4a8_last_error();
+      ASSERT_NE(K % 32, 0) << "refused a K the FP8 path takes: " << w4a8_last_error();
+      ASSERT_TRUE(std::all_of(y.begin(), y.end(), [](uint16_t v) { return v == 0xFFFF; })) << "refused, but wrote";
+      continue;
+    }
+    // AUTO and the fused entry point on the weight the caller opted in.
+    pb.fp8 = rng() % 2 ? W4A8_FP8_FAST : W4A8_FP8_ACCEPTED;
+    const w4a8_weight w = pb.weight();
+    const char* auto_name = "";
+    W4A8_OK(w4a8_weight_kernel_name(&w, M, W4A8_KERNEL_AUTO, &auto_name));
+    const std::string an = auto_name;
+    pb.fp8_oracle = an.rfind("wgmma_fp8", 0) == 0;
+    pb.fast_acc = an.rfind("wgmma_fp8_fast", 0) == 0;
+    on_fp8 += pb.fp8_oracle;
+    const auto ya = run_api(pb, W4A8_KERNEL_AUTO);
+    check_against_reference(pb, ya, "AUTO: " + an);
+    if (HasFatalFailure()) return;
+    DeviceBuffer<uint16_t> dxb(M * K), dy2(M * N);
+    dxb.upload(xb);
+    size_t lw = 0;
+    W4A8_OK(w4a8_linear_workspace_size(M, N, K, group, &lw));
+    DeviceBuffer<uint8_t> lws(lw);
+    dy2.fill_bytes(0xFF);
+    W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, dy2.get(), M, pb.alpha, lws.get(), lw, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    ASSERT_TRUE(dy2.download() == ya) << "fused BF16 call differs from quantize + GEMM (" << an << ")";
+  }
+  EXPECT_GE(ran, iters / 2);
+  std::printf("fp8 fuzz: %d of %d ran (AUTO on the FP8 path %d times)\n", ran, iters, on_fp8);
+}
+
 }  // namespace
 }  // namespace w4a8
