@@ -491,6 +491,22 @@ void check_small_integers_exact(int64_t M, int64_t N, int64_t K, int group, w4a8
   EXPECT_GE(checked, M * N * min_percent / 100);
 }
 
+// The fused BF16 entry point on BF16 activations xb (whose quantization pb holds): bit for bit
+// `ya`, what the two steps gave (`what` names the kernel).
+void check_fused_equals(const Problem& pb, const std::vector<uint16_t>& xb, const std::vector<uint16_t>& ya,
+                        const std::string& what) {
+  DeviceBuffer<uint16_t> dxb(pb.M * pb.K), dy2(pb.M * pb.N);
+  dxb.upload(xb);
+  size_t lw = 0;
+  W4A8_OK(w4a8_linear_workspace_size(pb.M, pb.N, pb.K, pb.group, &lw));
+  DeviceBuffer<uint8_t> lws(lw);
+  dy2.fill_bytes(0xFF);
+  const w4a8_weight w = pb.weight();
+  W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, dy2.get(), pb.M, pb.alpha, lws.get(), lw, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  ASSERT_TRUE(dy2.download() == ya) << "fused BF16 call differs from quantize + GEMM (" << what << ")";
+}
+
 // Whether this GPU runs the sm_90a wgmma kernels. On an sm_90 GPU they must be there: a
 // build without them would otherwise skip their tests silently.
 bool wgmma_available() {
@@ -1416,18 +1432,13 @@ TEST(GpuFp8, ExactWeightsRunTheFp8PathExactly) {
     // The fused entry point: quantize (permuted FP8) + the same kernel, same bits as the two steps
     // run on the quantizer's output.
     const auto xb = random_bf16(pb.M * pb.K, rng, 1.0f);
-    DeviceBuffer<uint16_t> dxb(pb.M * pb.K), dy2(pb.M * pb.N);
+    DeviceBuffer<uint16_t> dxb(pb.M * pb.K);
     dxb.upload(xb);
-    size_t need = 0;
-    W4A8_OK(w4a8_linear_workspace_size(pb.M, pb.N, pb.K, pb.group, &need));
-    DeviceBuffer<uint8_t> ws(need);
-    dy2.fill_bytes(0xFF);
-    W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, dy2.get(), pb.M, pb.alpha, ws.get(), need, nullptr));
-    CUDA_OK(cudaDeviceSynchronize());
     W4A8_OK(w4a8_quantize_activation_fp8(dxb.get(), pb.dx.get(), pb.drs.get(), pb.M, pb.K, nullptr));
     CUDA_OK(cudaDeviceSynchronize());
     const auto y2 = run_api(pb, W4A8_KERNEL_AUTO);
-    ASSERT_TRUE(dy2.download() == y2) << "fused FP8 path differs from quantize + GEMM";
+    check_fused_equals(pb, xb, y2, name);
+    if (HasFatalFailure()) return;
   }
   check_small_integers_exact(300, 200, 4096, 16, W4A8_KERNEL_WGMMA_FP8, 90, rng);
   check_small_integers_exact(129, 136, 1056, 32, W4A8_KERNEL_WGMMA_FP8, 90, rng);
@@ -1560,6 +1571,42 @@ TEST(GpuFp8, NaNBlockScaleGivesNaNChannelOnly) {
 
 // ---- fuzz ---------------------------------------------------------------------------------
 
+// The fuzz tests' operands: BF16 activations and weights at scales xs and wsc, with a zero row,
+// an outlier, a -0 channel and a large negative weight each a quarter of the time, quantized by
+// the CPU reference; a bias half the time, a power-of-two-ish alpha; uploaded. xb: the BF16
+// activations (for the fused entry point).
+void fuzz_operands(Problem& pb, std::mt19937_64& rng, double xs, double wsc, std::vector<uint16_t>& xb) {
+  const int64_t M = pb.M, N = pb.N, K = pb.K;
+  auto uni = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
+  xb = random_bf16(M * K, rng, float(xs));
+  auto wb = random_bf16(N * K, rng, float(wsc));
+  if (rng() % 4 == 0) std::fill_n(xb.begin() + (rng() % M) * K, K, uint16_t(0));       // a zero row
+  if (rng() % 4 == 0) xb[rng() % (M * K)] = float_to_bf16(float(xs * 300));             // an outlier
+  if (rng() % 4 == 0) std::fill_n(wb.begin() + (rng() % N) * K, K, uint16_t(0x8000));  // a -0 channel
+  if (rng() % 4 == 0) wb[rng() % (N * K)] = float_to_bf16(float(-wsc * 500));
+  pb.quantize(xb, wb);
+  if (testing::Test::HasFatalFailure()) return;
+  if (rng() % 2) pb.bias = random_bf16(N, rng, float(uni(0.01, 2.0)));
+  pb.alpha = float(std::ldexp(1.0 + (rng() % 8) / 8.0, int(uni(-4, 4))));
+  pb.upload();
+}
+
+// Configuration `index` forced on the fuzz problem: within the reference's bound and the same
+// bits on a second run (*ran = true), or refused with NOT_SUPPORTED and nothing written.
+void fuzz_forced(Problem& pb, int index, const std::string& name, bool* ran) {
+  w4a8_status st = W4A8_STATUS_SUCCESS;
+  const auto y = run_config(pb, index, &st);
+  *ran = st == W4A8_STATUS_SUCCESS;
+  if (!*ran) {
+    ASSERT_EQ(st, W4A8_STATUS_NOT_SUPPORTED) << w4a8_last_error();
+    ASSERT_TRUE(std::all_of(y.begin(), y.end(), [](uint16_t v) { return v == 0xFFFF; })) << "refused, but wrote";
+    return;
+  }
+  check_against_reference(pb, y, name);
+  if (testing::Test::HasFatalFailure()) return;
+  ASSERT_TRUE(run_config(pb, index) == y) << name << ": a second run differs";
+}
+
 // Random problems on random configurations, apart from every fixed shape above: M, N and K
 // log-uniform (M 1 .. 2500, N 1 .. 5000, K = group x 1 .. 640, mostly a multiple of 32 for a
 // wgmma configuration), group 16 or 32, canonical or
@@ -1603,48 +1650,24 @@ TEST(GpuFuzz, RandomProblemsOnRandomConfigurations) {
     SCOPED_TRACE(testing::Message() << "fuzz " << it << " (seed " << seed << "): " << name << " M=" << M << " N=" << N
                                     << " K=" << K << " g" << group << " x*" << xs << " w*" << wsc);
     Problem pb(M, N, K, group);
-    auto xb = random_bf16(M * K, rng, float(xs));
-    auto wb = random_bf16(N * K, rng, float(wsc));
-    if (rng() % 4 == 0) std::fill_n(xb.begin() + (rng() % M) * K, K, uint16_t(0));       // a zero row
-    if (rng() % 4 == 0) xb[rng() % (M * K)] = float_to_bf16(float(xs * 300));             // an outlier
-    if (rng() % 4 == 0) std::fill_n(wb.begin() + (rng() % N) * K, K, uint16_t(0x8000));  // a -0 channel
-    if (rng() % 4 == 0) wb[rng() % (N * K)] = float_to_bf16(float(-wsc * 500));
-    pb.quantize(xb, wb);
+    std::vector<uint16_t> xb;
+    fuzz_operands(pb, rng, xs, wsc, xb);
     if (HasFatalFailure()) return;
-    if (rng() % 2) pb.bias = random_bf16(N, rng, float(uni(0.01, 2.0)));
-    pb.alpha = float(std::ldexp(1.0 + (rng() % 8) / 8.0, int(uni(-4, 4))));
-    pb.upload();
     if (K % 32 == 0 && rng() % 2) {
       pb.make_tiled();
       pb.tiled = true;
     }
     // The forced configuration.
-    w4a8_status st = W4A8_STATUS_SUCCESS;
-    const auto y = run_config(pb, index, &st);
-    if (st == W4A8_STATUS_SUCCESS) {
-      check_against_reference(pb, y, name);
-      if (HasFatalFailure()) return;
-      ASSERT_TRUE(run_config(pb, index) == y) << name << ": a second run differs";
-      ++ran;
-    } else {
-      ASSERT_EQ(st, W4A8_STATUS_NOT_SUPPORTED) << w4a8_last_error();
-      ASSERT_TRUE(std::all_of(y.begin(), y.end(), [](uint16_t v) { return v == 0xFFFF; })) << "refused, but wrote";
-      ++refused;
-    }
+    bool forced_ran = false;
+    fuzz_forced(pb, index, name, &forced_ran);
+    if (HasFatalFailure()) return;
+    (forced_ran ? ran : refused) += 1;
     // AUTO, and the fused BF16 entry point against quantize + GEMM.
     const auto ya = run_api(pb, W4A8_KERNEL_AUTO);
     check_against_reference(pb, ya, "AUTO");
     if (HasFatalFailure()) return;
-    DeviceBuffer<uint16_t> dxb(M * K), dy2(M * N);
-    dxb.upload(xb);
-    size_t lw = 0;
-    W4A8_OK(w4a8_linear_workspace_size(M, N, K, group, &lw));
-    DeviceBuffer<uint8_t> lws(lw);
-    dy2.fill_bytes(0xFF);
-    const w4a8_weight w = pb.weight();
-    W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, dy2.get(), M, pb.alpha, lws.get(), lw, nullptr));
-    CUDA_OK(cudaDeviceSynchronize());
-    ASSERT_TRUE(dy2.download() == ya) << "fused BF16 call differs from quantize + GEMM";
+    check_fused_equals(pb, xb, ya, "AUTO");
+    if (HasFatalFailure()) return;
   }
   EXPECT_GE(ran, iters / 2) << refused << " refused";
 }
@@ -1680,33 +1703,20 @@ TEST(GpuFuzz, Fp8PathRandomProblems) {
     SCOPED_TRACE(testing::Message() << "fp8 fuzz " << it << " (seed " << seed << "): " << name << " M=" << M
                                     << " N=" << N << " K=" << K << " g" << group << " x*" << xs << " w*" << wsc);
     Problem pb(M, N, K, group);
-    auto xb = random_bf16(M * K, rng, float(xs));
-    auto wb = random_bf16(N * K, rng, float(wsc));
-    if (rng() % 4 == 0) std::fill_n(xb.begin() + (rng() % M) * K, K, uint16_t(0));       // a zero row
-    if (rng() % 4 == 0) xb[rng() % (M * K)] = float_to_bf16(float(xs * 300));             // an outlier
-    if (rng() % 4 == 0) std::fill_n(wb.begin() + (rng() % N) * K, K, uint16_t(0x8000));  // a -0 channel
-    if (rng() % 4 == 0) wb[rng() % (N * K)] = float_to_bf16(float(-wsc * 500));
-    pb.quantize(xb, wb);
+    std::vector<uint16_t> xb;
+    fuzz_operands(pb, rng, xs, wsc, xb);
     if (HasFatalFailure()) return;
-    if (rng() % 2) pb.bias = random_bf16(N, rng, float(uni(0.01, 2.0)));
-    pb.alpha = float(std::ldexp(1.0 + (rng() % 8) / 8.0, int(uni(-4, 4))));
-    pb.upload();
     pb.prepare_fp8();
     pb.fp8_oracle = true;
     pb.fast_acc = name.rfind("wgmma_fp8_fast", 0) == 0;
-    w4a8_status st = W4A8_STATUS_SUCCESS;
-    const auto y = run_config(pb, index, &st);
-    if (st == W4A8_STATUS_SUCCESS) {
-      check_against_reference(pb, y, name);
-      if (HasFatalFailure()) return;
-      ASSERT_TRUE(run_config(pb, index) == y) << name << ": a second run differs";
-      ++ran;
-    } else {
-      ASSERT_EQ(st, W4A8_STATUS_NOT_SUPPORTED) << w4a8_last_error();
+    bool forced_ran = false;
+    fuzz_forced(pb, index, name, &forced_ran);
+    if (HasFatalFailure()) return;
+    if (!forced_ran) {
       ASSERT_NE(K % 32, 0) << "refused a K the FP8 path takes: " << w4a8_last_error();
-      ASSERT_TRUE(std::all_of(y.begin(), y.end(), [](uint16_t v) { return v == 0xFFFF; })) << "refused, but wrote";
       continue;
     }
+    ++ran;
     // AUTO and the fused entry point on the weight the caller opted in.
     pb.fp8 = rng() % 2 ? W4A8_FP8_FAST : W4A8_FP8_ACCEPTED;
     const w4a8_weight w = pb.weight();
@@ -1719,15 +1729,8 @@ TEST(GpuFuzz, Fp8PathRandomProblems) {
     const auto ya = run_api(pb, W4A8_KERNEL_AUTO);
     check_against_reference(pb, ya, "AUTO: " + an);
     if (HasFatalFailure()) return;
-    DeviceBuffer<uint16_t> dxb(M * K), dy2(M * N);
-    dxb.upload(xb);
-    size_t lw = 0;
-    W4A8_OK(w4a8_linear_workspace_size(M, N, K, group, &lw));
-    DeviceBuffer<uint8_t> lws(lw);
-    dy2.fill_bytes(0xFF);
-    W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, dy2.get(), M, pb.alpha, lws.get(), lw, nullptr));
-    CUDA_OK(cudaDeviceSynchronize());
-    ASSERT_TRUE(dy2.download() == ya) << "fused BF16 call differs from quantize + GEMM (" << an << ")";
+    check_fused_equals(pb, xb, ya, an);
+    if (HasFatalFailure()) return;
   }
   EXPECT_GE(ran, iters / 2);
   std::printf("fp8 fuzz: %d of %d ran (AUTO on the FP8 path %d times)\n", ran, iters, on_fp8);
