@@ -1289,6 +1289,13 @@ TEST(GpuFp8, GatedEpilogueOnTheFp8Path) {
       EXPECT_EQ(name.rfind("wgmma_fp8", 0), 0u) << name;
       if (HasFailure()) return;
     }
+  // The fast-accumulation kernel's gated epilogue: a FAST weight where AUTO takes it.
+  Problem pb(1000, 8192, 1024, 16);
+  pb.randomize(rng, true);
+  pb.prepare_fp8();
+  pb.fp8 = W4A8_FP8_FAST;
+  const std::string name = check_gated(pb, int(W4A8_GLU_SILU), rng);
+  EXPECT_EQ(name.rfind("wgmma_fp8_fast", 0), 0u) << name;
 }
 
 // The device analysis equals the CPU one (shift, exactness, worst product error) on ModelOpt
