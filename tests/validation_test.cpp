@@ -138,6 +138,13 @@ TEST(Validation, Gemm) {
     w4a8_weight bad = w;
     bad.overlap = 2;
     expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_INVALID_VALUE, {"weight->overlap=2", "0 or 1"});
+    // w4a8_fp8_mode: NONE .. FAST (4); anything else is refused before any work.
+    bad = w;
+    bad.fp8 = W4A8_FP8_FAST + 1;
+    expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_INVALID_VALUE, {"weight->fp8=5", "0 to 4"});
+    bad.fp8 = -1;
+    expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_INVALID_VALUE, {"weight->fp8=-1"});
+    bad = w;
     bad.overlap = 0;
     bad.layout = 3;
     expect_error(call(x.p(), r, &bad, y.p(), 4, 1.0f), W4A8_STATUS_INVALID_VALUE, {"weight->layout=3"});
