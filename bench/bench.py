@@ -228,8 +228,8 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None, check
         Path(out_csv).write_text("\n".join(lines) + "\n")
 
 
-def reference_fp64(q, s, w):
-    """Exact y = (e4m3(q) * s) @ (e2m1 * sb * s2)^T in FP64 (every product exact)."""
+def operands_fp64(q, s, w):
+    """The exact operands in FP64: activations e4m3(q) * s [M, K], weights e2m1 * sb * s2 [N, K]."""
     N, K, g = w["N"], w["K"], w["group"]
     lut = torch.tensor(E2M1, dtype=torch.float64, device="cuda")
     p = w["packed"].long()
@@ -237,6 +237,12 @@ def reference_fp64(q, s, w):
     sb = w["scales"].view(torch.float8_e4m3fn).to(torch.float64).repeat_interleave(g, dim=1)
     wv = lut[codes] * sb * w["s2"].double()
     xv = q.view(torch.float8_e4m3fn).to(torch.float64) * s.double()[:, None]
+    return xv, wv
+
+
+def reference_fp64(q, s, w):
+    """Exact y = (e4m3(q) * s) @ (e2m1 * sb * s2)^T in FP64 (every product exact)."""
+    xv, wv = operands_fp64(q, s, w)
     return xv @ wv.T
 
 

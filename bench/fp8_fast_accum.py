@@ -92,14 +92,8 @@ def main():
 
 def pow2_errors(lib, L, picked, q, s, base, ref, ws, M, N, K):
     """Per element: (|y - ref| - the exact path's bound) / sum |products|, max and 99.9th percentile."""
-    N_, K_, g = base["N"], base["K"], base["group"]
-    lut = torch.tensor(B.E2M1, dtype=torch.float64, device="cuda")
-    p = base["packed"].long()
-    codes = torch.stack([p & 0xF, p >> 4], dim=-1).reshape(N_, K_)
-    sb = base["scales"].view(torch.float8_e4m3fn).to(torch.float64).repeat_interleave(g, dim=1)
-    wv = (lut[codes] * sb * base["s2"].double()).abs()
-    xv = (q.view(torch.float8_e4m3fn).to(torch.float64) * s.double()[:, None]).abs()
-    ya = xv @ wv.T
+    xv, wv = B.operands_fp64(q, s, base)
+    ya = xv.abs() @ wv.abs().T
     bound = torch.ldexp(ref.abs(), torch.tensor(-8, device="cuda")) + (K + 8) * 2.0 ** -24 * ya
     for i, name in picked:
         y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")

@@ -964,7 +964,7 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
    : (F16)     ? W4A8_WGMMA_NAME1("wgmma_exact_bm", G, BM, S, CL)                             \
                : W4A8_WGMMA_NAME1("wgmma_exact_cvt_bm", G, BM, S, CL))
 #define W4A8_WGMMA_ENTRY(G, BM, F16, S, FP8, KH, CL) \
-  {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL), FP8 != 0, KH, CL != 0, FP8 != 0 && BM == 256},
+  {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL), FP8 != 0, KH, CL != 0},
 const WgmmaConfig kConfigs[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_ENTRY)};
 using KernelFn = void (*)(const CUtensorMap, const CUtensorMap, const GemmParams, const int, const int);
 #define W4A8_WGMMA_FN(G, BM, F16, S, FP8, KH, CL) &wgmma_exact_kernel<G, BM, F16 != 0, FP8 != 0, KH>,
