@@ -327,7 +327,7 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
 
 
 FP8_MIN_M = 128  # the FP8 path's rows: where the wgmma kernels run
-FP8_FAST_MIN_M = 512  # its fast-accumulation rows: where AUTO takes the FP8 path
+FP8_FAST_MIN_M = 128  # its fast-accumulation rows (128-token tiles since session 26)
 
 
 def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets, lt_fast):

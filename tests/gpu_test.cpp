@@ -1410,7 +1410,7 @@ TEST(GpuFp8, EveryConfigurationMatchesFp8Reference) {
     }
     ++tested;
   }
-  EXPECT_EQ(tested, 8);
+  EXPECT_EQ(tested, 12);
 }
 
 // An EXACT weight: AUTO runs the FP8 path where it would run the prefill kernel (and says so),
@@ -1451,6 +1451,8 @@ TEST(GpuFp8, ExactWeightsRunTheFp8PathExactly) {
   check_small_integers_exact(129, 136, 1056, 32, W4A8_KERNEL_WGMMA_FP8, 90, rng);
   check_small_integers_exact(520, 200, 4096, 16, W4A8_KERNEL_WGMMA_FP8, 90, rng, "wgmma_fp8_fast_bm256_k2_g16");
   check_small_integers_exact(260, 136, 1056, 32, W4A8_KERNEL_WGMMA_FP8, 90, rng, "wgmma_fp8_fast_bm256_g32");
+  check_small_integers_exact(200, 264, 4096, 16, W4A8_KERNEL_WGMMA_FP8, 90, rng, "wgmma_fp8_fast_bm128_k4_g16");
+  check_small_integers_exact(129, 136, 1056, 32, W4A8_KERNEL_WGMMA_FP8, 90, rng, "wgmma_fp8_fast_bm128_g32");
 }
 
 // What the FP8 path refuses, with a reason and nothing written: an unprepared weight, a tiled
@@ -1507,17 +1509,23 @@ TEST(GpuFp8, RefusalsAndOptIn) {
     check_against_reference(big, ya, "AUTO on an ACCEPTED weight");
     ASSERT_TRUE(run_api(big, W4A8_KERNEL_WGMMA_FP8) == ya);
     // FAST: the caller also accepts the tensor cores' own summation; here (8 x 16 tiles of 128
-    // tokens, one round on 132 SMs) the promoted kernel stays the faster and runs, bit for bit.
+    // tokens, one round on 132 SMs; 256-token tiles would leave half the SMs idle) the
+    // 128-token fast-accumulation kernel runs: within its bound, bit for bit what the forced
+    // FP8 path gives, and not as the promoted kernel sums.
     big.fp8 = W4A8_FP8_FAST;
     const w4a8_weight wf = big.weight();
     W4A8_OK(w4a8_weight_kernel_name(&wf, big.M, W4A8_KERNEL_AUTO, &name));
-    EXPECT_EQ(std::string(name).rfind("wgmma_fp8_bm128", 0), 0u) << name;
-    ASSERT_TRUE(run_api(big, W4A8_KERNEL_AUTO) == ya);
+    EXPECT_EQ(std::string(name), "wgmma_fp8_fast_bm128_g16");
+    const auto yf = run_api(big, W4A8_KERNEL_AUTO);
+    check_against_reference(big, yf, "AUTO on a FAST weight (128-token tiles)");
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(run_api(big, W4A8_KERNEL_WGMMA_FP8) == yf);
+    ASSERT_FALSE(yf == ya);
   }
   {
     // Four times the channels: AUTO and the forced FP8 path run the 256-token fast-accumulation
-    // kernel, within its bound, bit for bit alike, and not as the promoted kernel sums; not
-    // below the FP8 path's M = 512, where AUTO keeps the exact kernels.
+    // kernel, within its bound, bit for bit alike, and not as the promoted kernel sums; on FAST
+    // weights from M = 128 (the other modes from 512), below that AUTO keeps the exact kernels.
     Problem big(1000, 8192, 2048, 16);
     big.randomize(rng, true);
     big.prepare_fp8();
@@ -1529,6 +1537,13 @@ TEST(GpuFp8, RefusalsAndOptIn) {
     W4A8_OK(w4a8_weight_kernel_name(&wf, big.M, W4A8_KERNEL_AUTO, &name));
     EXPECT_EQ(std::string(name), "wgmma_fp8_fast_bm256_g16");
     W4A8_OK(w4a8_weight_kernel_name(&wf, 511, W4A8_KERNEL_AUTO, &name));
+    EXPECT_EQ(std::string(name).rfind("wgmma_fp8_fast", 0), 0u) << name;
+    W4A8_OK(w4a8_weight_kernel_name(&wf, 128, W4A8_KERNEL_AUTO, &name));
+    EXPECT_EQ(std::string(name).rfind("wgmma_fp8_fast", 0), 0u) << name;
+    W4A8_OK(w4a8_weight_kernel_name(&wf, 127, W4A8_KERNEL_AUTO, &name));
+    EXPECT_NE(std::string(name).rfind("wgmma_fp8", 0), 0u) << name;
+    const w4a8_weight wacc = [&] { w4a8_weight t = wf; t.fp8 = W4A8_FP8_ACCEPTED; return t; }();
+    W4A8_OK(w4a8_weight_kernel_name(&wacc, 511, W4A8_KERNEL_AUTO, &name));
     EXPECT_NE(std::string(name).rfind("wgmma_fp8", 0), 0u) << name;
     const auto yf = run_api(big, W4A8_KERNEL_AUTO);
     check_against_reference(big, yf, "AUTO on a FAST weight");

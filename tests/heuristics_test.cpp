@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host/heuristics.hpp"
@@ -189,9 +190,11 @@ TEST(Heuristics, Fp8ActivationOrderMatchesTheDequantization) {
     EXPECT_EQ(named, heuristics::config_fp8(i)) << heuristics::config_name(i);
     fp8 += named;
   }
-  EXPECT_EQ(fp8, 8);
+  EXPECT_EQ(fp8, 12);  // promoted 128-token, fast 128- and 256-token (unsplit and split)
   EXPECT_FALSE(heuristics::fp8_preferred(heuristics::Problem{511, 2048, 2048, 16}));
   EXPECT_TRUE(heuristics::fp8_preferred(heuristics::Problem{512, 2048, 2048, 16}));
+  EXPECT_FALSE(heuristics::fp8_preferred(heuristics::Problem{127, 2048, 2048, 16}, true));  // FAST weights
+  EXPECT_TRUE(heuristics::fp8_preferred(heuristics::Problem{128, 2048, 2048, 16}, true));
   heuristics::Device h100;
   for (int g : {16, 32}) {
     const int i = heuristics::choose_fp8_config(heuristics::Problem{968, 2048, 16384, g}, h100);
@@ -200,8 +203,7 @@ TEST(Heuristics, Fp8ActivationOrderMatchesTheDequantization) {
     EXPECT_EQ(heuristics::config_group(i), g);
     EXPECT_EQ(std::string(heuristics::config_name(i)).rfind("wgmma_fp8_bm128", 0), 0u) << heuristics::config_name(i);
     // Fast accumulation (W4A8_FP8_FAST): 256-token tiles, split where their tiles leave SMs idle,
-    // the promoted 128-token tiles where even those do (the choices session 25 measured faster,
-    // heuristics.cpp).
+    // 128-token tiles (fast too) where even those do (heuristics.cpp).
     auto fast = [&](int64_t M, int64_t N, int64_t K) {
       return std::string(heuristics::config_name(heuristics::choose_fp8_config({M, N, K, g}, h100, true)));
     };
@@ -211,8 +213,16 @@ TEST(Heuristics, Fp8ActivationOrderMatchesTheDequantization) {
     EXPECT_EQ(fast(968, 16384, 2048), "wgmma_fp8_fast_bm256" + gs);
     EXPECT_EQ(fast(968, 32768, 2048), "wgmma_fp8_fast_bm256" + gs);
     EXPECT_EQ(fast(968, 4096, 1024), "wgmma_fp8_fast_bm256" + gs);
-    EXPECT_EQ(fast(968, 2048, 2048), "wgmma_fp8_bm128" + gs);
-    EXPECT_EQ(fast(968, 1024, 4096), "wgmma_fp8_bm128_k4" + gs);
+    EXPECT_EQ(fast(968, 2048, 2048), "wgmma_fp8_fast_bm128" + gs);
+    EXPECT_EQ(fast(968, 1024, 4096), "wgmma_fp8_fast_bm128_k4" + gs);
+    // Never a promoted kernel on a FAST weight, never a fast one on any other.
+    for (int64_t M : {128, 512, 968, 4096})
+      for (auto [N, K] : {std::pair<int64_t, int64_t>{16384, 2048}, {2048, 16384}, {4096, 1024}, {2048, 2048}}) {
+        EXPECT_EQ(fast(M, N, K).rfind("wgmma_fp8_fast_bm", 0), 0u) << M << " " << N << "x" << K;
+        const std::string promoted =
+            heuristics::config_name(heuristics::choose_fp8_config({M, N, K, g}, h100, false));
+        EXPECT_EQ(promoted.rfind("wgmma_fp8_bm", 0), 0u) << promoted;
+      }
   }
 }
 

@@ -138,10 +138,10 @@ typedef enum w4a8_weight_layout {
  *   FAST   set by the caller on a prepared weight (EXACT, LOSSY or ACCEPTED; never by
  *          w4a8_prepare_fp8): as ACCEPTED, and the caller also accepts the tensor cores' own
  *          summation ("fast accumulation", no promotion to FP32), which frees the registers for
- *          256-token tiles: the FP8 path (AUTO from M = 512, and W4A8_KERNEL_WGMMA_FP8) then runs
- *          "wgmma_fp8_fast_*" wherever those tiles fill the GPU (src/host/heuristics.cpp; else
- *          the promoted kernels, bit for bit as ACCEPTED), 1.17-1.43x faster than the promoted
- *          kernels on the H100's large layers at M = 968 / 4096. Its extra error on exact products: within the exact path's
+ *          256-token tiles: the FP8 path (AUTO from M = 128 where the prefill kernel runs, and
+ *          W4A8_KERNEL_WGMMA_FP8) then runs "wgmma_fp8_fast_*" (256-token tiles wherever they
+ *          fill the GPU, else 128-token ones; src/host/heuristics.cpp), 1.17-1.43x faster than
+ *          the promoted kernels on the H100's large layers at M = 968 / 4096. Its extra error on exact products: within the exact path's
  *          bound plus 2^-9 of the sum of |products| (tests; measured up to 2^-11.4), relative
  *          output error 1.8e-3 / 2.1e-3 / 3.3e-3 at K = 2048 / 4096 / 16384 against 1.7e-3 for the
  *          exact path (BENCHMARKS.md, "Session 25"). */

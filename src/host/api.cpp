@@ -251,7 +251,7 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
     // the faster (same products; twice the tensor rate), and so does one whose caller ACCEPTED
     // its rounding, or also the tensor cores' own summation (FAST: its 256-token kernels).
     if (w && (w->fp8 == W4A8_FP8_EXACT || w->fp8 == W4A8_FP8_ACCEPTED || w->fp8 == W4A8_FP8_FAST) &&
-        w->layout == W4A8_LAYOUT_CANONICAL && heuristics::fp8_preferred(prob) && *index >= 0 &&
+        w->layout == W4A8_LAYOUT_CANONICAL && heuristics::fp8_preferred(prob, w->fp8 == W4A8_FP8_FAST) && *index >= 0 &&
         heuristics::config_f16_in(*index)) {
       const int f = heuristics::choose_fp8_config(prob, dev, w->fp8 == W4A8_FP8_FAST);
       if (f >= 0) *index = f;

@@ -11,11 +11,12 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false, int kh = 1, bool cluster = false) {
+int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false, int kh = 1, bool cluster = false,
+               bool fast = false) {
   for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
     const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
     if (c.group == group && c.bm == bm && c.f16_in == f16_in && c.splits == splits && c.fp8 == fp8 && c.kh == kh &&
-        c.cluster == cluster)
+        c.cluster == cluster && c.fast == fast)
       return kernels::mma_config_count() + i;
   }
   return -1;
@@ -380,7 +381,7 @@ int choose_fp8_config(const Problem& p, const Device& d, bool fast_acc) {
   for (const int bm : {128, 256}) {
     if (bm == 256 && !fast_acc) continue;
     for (int splits : {1, bm == 256 ? 2 : 4}) {
-      const int index = find_wgmma(p.group, bm, true, splits, true);
+      const int index = find_wgmma(p.group, bm, true, splits, true, 1, false, fast_acc);
       if (index < 0 || !split_ok(p, splits)) continue;
       const double cost = wgmma_cost(p, d, bm, splits);
       if (best < 0 || cost < best_cost) best = index, best_cost = cost;
@@ -395,7 +396,13 @@ int choose_fp8_config(const Problem& p, const Device& d, bool fast_acc) {
 // 32768x2048 209.0 / 204.7, 1024x4096 27.8 / 25.7, 4096x1024 17.8 / 19.6 (the one loss);
 // M = 4096: FP8 faster on every shape but 4096x1024 (63.6 / 66.5); M = 128: mixed
 // (16384x2048 20.8 / 18.6, 2048x16384 27.4 / 29.7 with split-K on both).
-bool fp8_preferred(const Problem& p) { return p.M >= 512; }
+// On FAST weights from M = 128 (session 26, H100, bench/results/msweep-fp8-fast-h100-2026-11-27-s26.csv,
+// us, exact AUTO / FP8 fast at M = 128, 192, 256, 384, 512): 16384x2048 19.85 / 16.23, 29.32 /
+// 19.34, 30.43 / 20.97, 47.07 / 35.28, 56.07 / 36.90; 32768x2048 34.28 / 27.70, 52.50 / 35.75,
+// 56.80 / 38.87, 92.73 / 68.21, 106.14 / 71.79; 2048x16384 24.25 / 23.55, 36.39 / 26.20, 40.36 /
+// 27.76, 59.94 / 47.47, 64.88 / 53.17: faster at every point (the narrow layers at M <= 128 stay
+// on the mma.sync kernel, which AUTO picks there before this swap is considered).
+bool fp8_preferred(const Problem& p, bool fast_acc) { return p.M >= (fast_acc ? 128 : 512); }
 
 bool config_fp8(int index) { return is_wgmma(index) && kernels::wgmma_config(wgmma_index(index)).fp8; }
 
@@ -406,13 +413,13 @@ bool config_f16_in(int index) {
 int workspace_twin(int index) {
   if (!is_wgmma(index)) return index;
   const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
-  return c.cluster ? find_wgmma(c.group, c.bm, c.f16_in, c.splits, c.fp8, c.kh, false) : index;
+  return c.cluster ? find_wgmma(c.group, c.bm, c.f16_in, c.splits, c.fp8, c.kh, false, c.fast) : index;
 }
 
 int unsplit(int index) {
   if (!is_wgmma(index)) return index;
   const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
-  return c.splits > 1 ? find_wgmma(c.group, c.bm, c.f16_in, 1, c.fp8, c.kh) : index;
+  return c.splits > 1 ? find_wgmma(c.group, c.bm, c.f16_in, 1, c.fp8, c.kh, false, c.fast) : index;
 }
 
 // wgmma when its tiles occupy at least half the SMs; below that the mma.sync kernel, which

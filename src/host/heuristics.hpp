@@ -52,8 +52,9 @@ bool config_f16_in(int index);  // takes activations made by a prologue (FP8 pat
 // The FP8 path (sm_90a wgmma on E4M3 weights): whether a configuration is one, and the one
 // for a problem the wgmma kernel fits (index in the shared space).
 bool config_fp8(int index);
-// Whether AUTO runs the FP8 path (where the prefill kernel runs) for a weight that allows it.
-bool fp8_preferred(const Problem& problem);
+// Whether AUTO runs the FP8 path (where the prefill kernel runs) for a weight that allows it;
+// fast_acc: the weight is marked W4A8_FP8_FAST.
+bool fp8_preferred(const Problem& problem, bool fast_acc = false);
 // fast_acc: the weight is marked W4A8_FP8_FAST (its 256-token fast-accumulation configurations
 // join the candidates).
 int choose_fp8_config(const Problem& problem, const Device& device, bool fast_acc = false);

@@ -252,7 +252,7 @@ __device__ __noinline__ void wgmma_glu_epilogue(WgAcc<BM> a, uint16_t* y, int gl
 #endif
 }
 
-template <int GROUP, int BM, bool kF16In, bool kFp8, int KH>
+template <int GROUP, int BM, bool kF16In, bool kFp8, int KH, bool kFast>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_exact_kernel(const __grid_constant__ CUtensorMap wmap,
                        const __grid_constant__ CUtensorMap xmap, const GemmParams p, const int splits,
@@ -513,7 +513,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   // added ("promoted") into FP32 registers here; pairs rather than single stages halve the
   // drains of the tensor pipe that promotion costs (measured: 1-2% faster on the H100).
   // The fast-accumulation variant (see the top) has no room for them and no promotion.
-  constexpr bool kFastAcc = kFp8 && BM == 256;
+  // (The FP8 path's 256-token tiles exist only without it; 128-token tiles both ways.)
+  static_assert(!kFast || kFp8, "fast accumulation is an FP8-path variant");
+  static_assert(!kFp8 || BM != 256 || kFast, "no promotion registers at 256 tokens");
+  constexpr bool kFastAcc = kFast;
   float fin[kFp8 && !kFastAcc ? BM / 2 : 1];
   // Stages of wgmmas kept in flight behind the one being issued (the FP16-fed variant keeps
   // two up to 128 tokens, so the tensor pipe has queued work while the next stage is
@@ -522,7 +525,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // room), and one set of A fragments and scale registers per stage in flight or prepared.
   // The FP8 path keeps one (a stage pair's sum is promoted before the next pair reuses acc).
   // 128-k stages (KH = 2) keep one: eight wgmmas per stage are in flight behind the next.
-  constexpr int kDepth = kF16In && !kFp8 && BM <= 128 && KH == 1 ? 2 : 1;
+  constexpr int kDepth = (kF16In && !kFp8 && BM <= 128 && KH == 1) || (kFastAcc && BM <= 128) ? 2 : 1;
   constexpr int NP = kDepth + 1;
   uint32_t afrag[NP][4 * KH][4];
   uint32_t scales[NP][KH][2] = {};
@@ -721,7 +724,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (kb + 1 < w.kb1) stage(std::integral_constant<int, 1>(), kb + 1);
     wgmma_wait<0>();
     if constexpr (kDepth == 2 || (kFp8 && !kFastAcc))  // FP8: the last pair's first stage, if it had two
-      if (w.kb1 - w.kb0 >= 2 && (!kFp8 || (w.kb1 - w.kb0) % 2 == 0)) release(2);
+      if (w.kb1 - w.kb0 >= 2 && (!kFp8 || kFastAcc || (w.kb1 - w.kb0) % 2 == 0)) release(2);
     promote();
     release(1);
 
@@ -918,8 +921,9 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 }
 
 // ---- the whitelist ----------------------------------------------------------------------
-// X(group, tokens per tile, activations from the prologue, K splits, FP8 path, 64-k halves
-// per stage, K splits reduced in a cluster). The first ten keep their indices from before
+// X(group, tokens per tile, activations from the prologue, K splits, FP8 path (0: exact path,
+// 1: the FP8 path promoting its sums to FP32, 2: its fast accumulation), 64-k halves per
+// stage, K splits reduced in a cluster). The first ten keep their indices from before
 // split-K existed, the first twenty from before the FP8 path, the first 24 from before the
 // 128-k stages ("_s128", session 10), the first 28 from before the 248-token tiles (exact,
 // FP16 activations; heuristics.cpp), the first 32 from before the cluster-reduced twins of
@@ -930,7 +934,9 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 // 24: the KH = 2 kernels of the unsplit "_s128" ones; heuristics.cpp takes them for their 64-k
 // twins), the first 56 from before the FP8 path's fast-accumulation configurations (session 25:
 // 256 tokens, unsplit or 2 K-splits; the only 256-token FP8 tiles, as the promoted path's
-// registers (fin) leave no room for a 256-token accumulator).
+// registers (fin) leave no room for a 256-token accumulator), the first 60 from before the
+// fast accumulation's 128-token tiles (session 26: unsplit or 4 K-splits, the promoted 128-token
+// kernels without their promotion, for the shapes where 256-token tiles leave SMs idle).
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
   X(16, 128, 1, 1, 0, 1, 0) X(16, 256, 1, 1, 0, 1, 0) X(16, 64, 1, 1, 0, 1, 0) X(32, 128, 1, 1, 0, 1, 0) X(32, 256, 1, 1, 0, 1, 0)   \
   X(32, 64, 1, 1, 0, 1, 0) X(16, 128, 0, 1, 0, 1, 0) X(16, 256, 0, 1, 0, 1, 0) X(32, 128, 0, 1, 0, 1, 0) X(32, 256, 0, 1, 0, 1, 0)   \
@@ -946,7 +952,8 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   X(32, 64, 1, 2, 0, 1, 0) X(32, 64, 1, 4, 0, 1, 0) X(32, 64, 1, 8, 0, 1, 0)                          \
   X(16, 64, 1, 4, 0, 2, 0) X(16, 64, 1, 8, 0, 2, 0) X(32, 64, 1, 4, 0, 2, 0) X(32, 64, 1, 8, 0, 2, 0)  \
   X(16, 128, 1, 8, 0, 2, 0) X(32, 128, 1, 8, 0, 2, 0)                                              \
-  X(16, 256, 1, 1, 1, 1, 0) X(32, 256, 1, 1, 1, 1, 0) X(16, 256, 1, 2, 1, 1, 0) X(32, 256, 1, 2, 1, 1, 0)
+  X(16, 256, 1, 1, 2, 1, 0) X(32, 256, 1, 1, 2, 1, 0) X(16, 256, 1, 2, 2, 1, 0) X(32, 256, 1, 2, 2, 1, 0)  \
+  X(16, 128, 1, 1, 2, 1, 0) X(32, 128, 1, 1, 2, 1, 0) X(16, 128, 1, 4, 2, 1, 0) X(32, 128, 1, 4, 2, 1, 0)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
 #define W4A8_CLUSTER_SUFFIX0 ""
@@ -958,16 +965,16 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   ((S) > 1 ? "wgmma_exact_bm" W4A8_STR(BM) "_s128_k" W4A8_STR(S) "_g" W4A8_STR(G)          \
            : "wgmma_exact_bm" W4A8_STR(BM) "_s128_g" W4A8_STR(G))
 #define W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL)                                          \
-  ((FP8) && (BM) == 256 ? W4A8_WGMMA_NAME1("wgmma_fp8_fast_bm", G, BM, S, CL)                  \
+  ((FP8) == 2 ? W4A8_WGMMA_NAME1("wgmma_fp8_fast_bm", G, BM, S, CL)                  \
    : (FP8)     ? W4A8_WGMMA_NAME1("wgmma_fp8_bm", G, BM, S, CL)                               \
    : (KH) == 2 ? W4A8_WGMMA_NAME_S128(G, BM, S)                                              \
    : (F16)     ? W4A8_WGMMA_NAME1("wgmma_exact_bm", G, BM, S, CL)                             \
                : W4A8_WGMMA_NAME1("wgmma_exact_cvt_bm", G, BM, S, CL))
 #define W4A8_WGMMA_ENTRY(G, BM, F16, S, FP8, KH, CL) \
-  {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL), FP8 != 0, KH, CL != 0},
+  {G, BM, F16 != 0, S, W4A8_WGMMA_NAME(G, BM, F16, S, FP8, KH, CL), FP8 != 0, KH, CL != 0, FP8 == 2},
 const WgmmaConfig kConfigs[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_ENTRY)};
 using KernelFn = void (*)(const CUtensorMap, const CUtensorMap, const GemmParams, const int, const int);
-#define W4A8_WGMMA_FN(G, BM, F16, S, FP8, KH, CL) &wgmma_exact_kernel<G, BM, F16 != 0, FP8 != 0, KH>,
+#define W4A8_WGMMA_FN(G, BM, F16, S, FP8, KH, CL) &wgmma_exact_kernel<G, BM, F16 != 0, FP8 != 0, KH, FP8 == 2>,
 const KernelFn kKernels[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_FN)};
 #define W4A8_WGMMA_SMEM(G, BM, F16, S, FP8, KH, CL) Layout<BM, F16 != 0, FP8 != 0, KH>::kDynamicSmem,
 const int kSmem[] = {W4A8_WGMMA_CONFIGS(W4A8_WGMMA_SMEM)};

@@ -88,6 +88,7 @@ struct WgmmaConfig {
   bool fp8;     // the FP8 tensor-core path (GemmParams::fp8, x8p); f16_in is then true
   int kh;       // 64-k halves per stage: 1, or 2 (128-k stages; exact f16_in only)
   bool cluster;  // splits > 1: reduced in a cluster of `splits` CTAs, no GemmParams::partial
+  bool fast;     // FP8 path without FP32 promotion (fast accumulation, W4A8_FP8_FAST weights)
 };
 int wgmma_config_count();
 const WgmmaConfig& wgmma_config(int index);
