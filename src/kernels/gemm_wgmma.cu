@@ -72,8 +72,10 @@
 // lossy: what the kernel computes is what ref::fp8_weight_value describes.
 //
 // Its fast-accumulation variant (kFastAcc, "wgmma_fp8_fast_*", weights the caller marked
-// W4A8_FP8_FAST): 256-token tiles summed in the tensor cores over the whole K range of the
-// item, no promotion. The promotion registers (another BM / 2 per thread) are what kept the
+// W4A8_FP8_FAST): tiles summed in the tensor cores over the whole K range of the item, no
+// promotion; 256-token tiles, and 128-token ones (session 26) where those leave SMs idle, with
+// the freed registers spent on a second stage of wgmmas in flight (1.5-7% faster than the
+// promoted 128-token kernel, BENCHMARKS.md "Session 26"). The promotion registers (another BM / 2 per thread) are what kept the
 // FP8 path at 128-token tiles, where each consumer warp issues ~190 instructions per 512 clocks
 // of tensor work (conversion, fragments, the promotion's adds; session 5): issue- and
 // latency-bound at 0.66-0.78x cuBLASLt FP8. 256-token tiles halve the conversion per MMA.
