@@ -129,11 +129,12 @@ class W4A8Linear(nn.Module):
         path up to summation order, used from now on), or "lossy" (products round by up to
         fp8_max_rel_error, ~2-5% for ModelOpt weights: the layer keeps the exact path unless
         allow_lossy=True, which accepts the error). fast_accumulation=True (W4A8_FP8_FAST, w4a8.h)
-        also accepts the tensor cores' own summation, for the FP8 path's 256-token kernels
-        (1.2-1.4x faster at prefill sizes on an H100; relative error 1.8e-3 .. 3.3e-3 at K = 2048
-        .. 16384 against 1.7e-3); it takes effect where the FP8 path runs (exact, or lossy with
-        allow_lossy). Small M (decode) and tiled layers keep their kernels; the CPU reference
-        always computes the exact path."""
+        also accepts the tensor cores' own summation, for the FP8 path's kernels without FP32
+        promotion (1.2-1.4x faster than the promoted ones at prefill sizes on an H100, and used
+        from M = 128 on layers where the wgmma kernel runs; relative error 1.8e-3 .. 3.3e-3 at
+        K = 2048 .. 16384 against 1.7e-3); it takes effect where the FP8 path runs (exact, or
+        lossy with allow_lossy). Small M (decode) and tiled layers keep their kernels; the CPU
+        reference always computes the exact path."""
         packed, scales = self._canonical()
         mode, shift, err = ops.prepare_fp8(packed, scales, self.group_size)
         self.fp8_shift, self.fp8_max_rel_error = shift, err

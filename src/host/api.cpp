@@ -249,7 +249,8 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
     *index = heuristics::choose_config(prob, dev, f16_in);
     // An EXACT weight runs the FP8 path where the prefill kernel would run and the FP8 path is
     // the faster (same products; twice the tensor rate), and so does one whose caller ACCEPTED
-    // its rounding, or also the tensor cores' own summation (FAST: its 256-token kernels).
+    // its rounding, or also the tensor cores' own summation (FAST: its kernels without promotion,
+    // from M = 128).
     if (w && (w->fp8 == W4A8_FP8_EXACT || w->fp8 == W4A8_FP8_ACCEPTED || w->fp8 == W4A8_FP8_FAST) &&
         w->layout == W4A8_LAYOUT_CANONICAL && heuristics::fp8_preferred(prob, w->fp8 == W4A8_FP8_FAST) && *index >= 0 &&
         heuristics::config_f16_in(*index)) {

@@ -367,14 +367,18 @@ bool wgmma_candidate(const Problem& p) { return wgmma_fits(p) && p.M >= wgmma_mi
 // between its own candidates). Not yet measured against the exact path's choices: AUTO takes
 // the FP8 path wherever it would run a wgmma kernel on an EXACT weight. Fast accumulation
 // (W4A8_FP8_FAST) adds the 256-token tiles without promotion, unsplit or 2 K-splits, to the
-// candidates (the caller accepts the faster summation, it does not ask for it): where the
-// 256-token tiles leave SMs idle the promoted 128-token kernel stays. Same model, and on every
-// point session 25 measured it picks the faster (H100, us; bench/results/fp8-fast-h100-2026-11-27-s25.txt
+// candidates (the caller accepts the faster summation, it does not ask for it), and its
+// 128-token tiles take the promoted ones' place (session 26: the same kernel without the
+// promotion, 1.5-7% faster on every measured point, BENCHMARKS.md): where the 256-token tiles
+// leave SMs idle the 128-token ones run. Same model, and on every point session 25 measured it
+// picks the faster tile (H100, us; bench/results/fp8-fast-h100-2026-11-27-s25.txt
 // and h100-2026-11-27-s25.csv): 2048x16384 M = 968 fast_k2 73.4 (fast 91.4, promoted 86.0),
 // M = 4096 fast 266.5 (fast_k2 317.3, promoted 350.1); 16384x2048 M = 968 fast 69.8 (fast_k2
 // 155.0, promoted 88.3); 32768x2048 M = 968 fast 128.4 (promoted 184.0); 4096x1024 M = 968 fast
 // 13.2 (promoted 16.0); but 2048x2048 M = 968 promoted 14.2 (fast 17.2) and 1024x4096 M = 968
-// promoted_k4 22.0 (fast_k2 26.8): 64 tiles of 256 tokens on 132 SMs.
+// promoted_k4 22.0 (fast_k2 26.8): 64 tiles of 256 tokens on 132 SMs. One miss (session 26):
+// 1024x4096 M = 968 takes 4 splits of 128 tokens, 23.9 us fast, where the unsplit tile measured
+// 19.9 (the model's split cost is the exact path's; this shape is not in the pi0.5 prefill).
 int choose_fp8_config(const Problem& p, const Device& d, bool fast_acc) {
   int best = -1;
   double best_cost = 0.0;

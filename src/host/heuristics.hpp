@@ -55,8 +55,8 @@ bool config_fp8(int index);
 // Whether AUTO runs the FP8 path (where the prefill kernel runs) for a weight that allows it;
 // fast_acc: the weight is marked W4A8_FP8_FAST.
 bool fp8_preferred(const Problem& problem, bool fast_acc = false);
-// fast_acc: the weight is marked W4A8_FP8_FAST (its 256-token fast-accumulation configurations
-// join the candidates).
+// fast_acc: the weight is marked W4A8_FP8_FAST (only fast-accumulation configurations, 128- and
+// 256-token, are candidates).
 int choose_fp8_config(const Problem& problem, const Device& device, bool fast_acc = false);
 // The unsplit configuration with the same tile (itself when not a split-K wgmma one).
 int unsplit(int index);

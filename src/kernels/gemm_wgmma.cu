@@ -75,10 +75,10 @@
 // W4A8_FP8_FAST): tiles summed in the tensor cores over the whole K range of the item, no
 // promotion; 256-token tiles, and 128-token ones (session 26) where those leave SMs idle, with
 // the freed registers spent on a second stage of wgmmas in flight (1.5-7% faster than the
-// promoted 128-token kernel, BENCHMARKS.md "Session 26"). The promotion registers (another BM / 2 per thread) are what kept the
-// FP8 path at 128-token tiles, where each consumer warp issues ~190 instructions per 512 clocks
-// of tensor work (conversion, fragments, the promotion's adds; session 5): issue- and
-// latency-bound at 0.66-0.78x cuBLASLt FP8. 256-token tiles halve the conversion per MMA.
+// promoted 128-token kernel, BENCHMARKS.md "Session 26"). The promotion registers (another
+// BM / 2 per thread) are what kept the FP8 path at 128-token tiles, where each consumer warp
+// issues ~190 instructions per 512 clocks of tensor work (conversion, fragments, the
+// promotion's adds; session 5): issue- and latency-bound at 0.66-0.78x cuBLASLt FP8. 256-token tiles halve the conversion per MMA.
 // H100, same process (session 25, bench/results/fp8-fast-h100-2026-11-27-s25.txt): 0.79-1.07x
 // cuBLASLt FP8 on the large layers at M = 968 / 4096, against 0.66-0.77x; the price is the
 // tensor cores' own summation (about 14 bits kept, truncating): on exact weights (power-of-two
@@ -525,7 +525,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   // dequantized; 256 tokens have no registers for a third fragment set (ptxas would
   // serialize the wgmmas, C7512); the converter variant keeps one, to leave its B ring
   // room), and one set of A fragments and scale registers per stage in flight or prepared.
-  // The FP8 path keeps one (a stage pair's sum is promoted before the next pair reuses acc).
+  // The FP8 path keeps one (a stage pair's sum is promoted before the next pair reuses acc);
+  // its fast accumulation two at 128 tokens (the promotion's registers free: 1.2% faster on
+  // average over 24 points, session 26), one at 256.
   // 128-k stages (KH = 2) keep one: eight wgmmas per stage are in flight behind the next.
   constexpr int kDepth = (kF16In && !kFp8 && BM <= 128 && KH == 1) || (kFastAcc && BM <= 128) ? 2 : 1;
   constexpr int NP = kDepth + 1;
