@@ -135,8 +135,9 @@ def main():
         gemma_util = None
     if gemma_util is not None:
         lines += ["", "| Gemma decoder layer | M | BF16 layer us | layer with W4A8 MLP us | speedup "
-                  "| W4A8 MLP, gate/up fused us | speedup | fused + gated epilogue us | speedup |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| W4A8 MLP, gate/up fused us | speedup | fused + gated epilogue us | speedup "
+                  "| same, FP8 path with fast accumulation (opt-in, lossy) us | speedup |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for which, shape in [("backbone (2048, mlp 16384)", gemma_util.BACKBONE),
                              ("expert (1024, mlp 4096)", gemma_util.EXPERT)]:
             # Enough layer copies to rotate the weights past the L2, like a real 18-layer stack.
@@ -150,14 +151,17 @@ def main():
                         replace_mlp_with_w4a8(layer)
                     t_w4 = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
                     t_fused = {}
-                    for glu in (False, True):  # gate/up as one GEMM; then also act(gate) * up in its epilogue
+                    # gate/up as one GEMM; then also act(gate) * up in its epilogue; then that with
+                    # the FP8 path's fast accumulation (fp8="fast": AUTO takes it from M = 128 on
+                    # the wide layers, so only the M = 968 rows can differ from the column before)
+                    for glu, fp8 in ((False, None), (True, None), (True, "fast")):
                         layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
                         for layer, _ in layers:
-                            replace_mlp_with_w4a8(layer, fuse_gate_up=True, glu=glu)
-                        t_fused[glu] = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
-                t_wf, t_wg = t_fused[False], t_fused[True]
+                            replace_mlp_with_w4a8(layer, fuse_gate_up=True, glu=glu, fp8=fp8)
+                        t_fused[glu, fp8] = graph_time([lambda c=c: c(x) for _, c in layers], n_calls=2 * n_copies)
+                t_wf, t_wg, t_wq = t_fused[False, None], t_fused[True, None], t_fused[True, "fast"]
                 lines.append(f"| {which} | {M} | {t_bf16:.1f} | {t_w4:.1f} | {t_bf16 / t_w4:.2f}x | {t_wf:.1f} "
-                             f"| {t_bf16 / t_wf:.2f}x | {t_wg:.1f} | {t_bf16 / t_wg:.2f}x |")
+                             f"| {t_bf16 / t_wf:.2f}x | {t_wg:.1f} | {t_bf16 / t_wg:.2f}x | {t_wq:.1f} | {t_bf16 / t_wq:.2f}x |")
                 print(lines[-1], flush=True)
                 layers = [gemma_util.make_layer(shape, outliers=False, seed=i) for i in range(n_copies)]
         # Accuracy of the layer with its MLP replaced, vs the BF16 layer, for both outlier
@@ -171,6 +175,22 @@ def main():
                 replace_mlp_with_w4a8(layer)
                 cos = torch.nn.functional.cosine_similarity(call(x).float().flatten(), ref, dim=0).item()
                 lines.append(f"| {which} | {kind or 'none'} | {cos:.5f} |")
+                print(lines[-1], flush=True)
+        # The same at the prefill's M = 968 with gate/up fused and the gated epilogue, on the exact
+        # path and on the FP8 path's opt-in modes (the products rounded to E4M3; also the tensor
+        # cores' own summation): what the FP8 path costs a whole layer's output.
+        lines += ["", "| Gemma decoder layer, M = 968, gate/up fused | outliers | exact path | FP8 path (lossy) "
+                  "| FP8 path, fast accumulation |", "|---|---|---|---|---|"]
+        for which, shape in [("backbone", gemma_util.BACKBONE), ("expert", gemma_util.EXPERT)]:
+            x = torch.randn(1, 968, shape["hidden_size"], device="cuda").to(torch.bfloat16)
+            for kind in ("balanced", "raw"):
+                cos = []
+                for fp8 in (None, "lossy", "fast"):
+                    layer, call = gemma_util.make_layer(shape, outliers=kind)
+                    ref = call(x).float().flatten()
+                    replace_mlp_with_w4a8(layer, fuse_gate_up=True, fp8=fp8)
+                    cos.append(torch.nn.functional.cosine_similarity(call(x).float().flatten(), ref, dim=0).item())
+                lines.append(f"| {which} | {kind} | " + " | ".join(f"{c:.5f}" for c in cos) + " |")
                 print(lines[-1], flush=True)
     md = "\n".join(lines) + "\n"
     print(md)
