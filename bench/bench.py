@@ -326,8 +326,7 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
             bench_fp8_path(lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets, lt_fast)
 
 
-FP8_MIN_M = 128  # the FP8 path's rows: where the wgmma kernels run
-FP8_FAST_MIN_M = 128  # its fast-accumulation rows (128-token tiles since session 26)
+FP8_MIN_M = 128  # the FP8 path's rows (promoted and fast accumulation): where the wgmma kernels run
 
 
 def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets, lt_fast):
@@ -335,10 +334,10 @@ def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t
     it) on canonical copies of the same weight: its own row, error against the FP64 reference of
     the exact operands, and its error relative to the exact path's output. Fused (BF16 input):
     w4a8_linear_bf16 on the same copies marked W4A8_FP8_ACCEPTED, where AUTO then takes the FP8
-    path (M >= 512); it must equal the two-step result bit for bit. From M = 512 the same again
-    with the copies marked W4A8_FP8_FAST (its fast-accumulation kernels), with cuBLASLt's own
-    fast accumulation (lt_fast(): us) as a further column."""
-    for fast in (False, True) if M >= FP8_FAST_MIN_M else (False,):
+    path (M >= 512); it must equal the two-step result bit for bit. Then the same again with the
+    copies marked W4A8_FP8_FAST (its fast-accumulation kernels; AUTO from M = 128), with
+    cuBLASLt's own fast accumulation (lt_fast(): us) as a further column."""
+    for fast in (False, True):
         bench_fp8_mode(lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets,
                        lt_fast if fast else None)
 
@@ -354,10 +353,8 @@ def bench_fp8_mode(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t
     for w in nv:  # W4A8_KERNEL_WGMMA_FP8 runs the fast-accumulation kernels on FAST weights
         w["struct"].fp8 = _lib.FP8_FAST if fast else _lib.FP8_LOSSY
     name = _lib.weight_kernel_name(base["struct"], M, _lib.KERNEL_WGMMA_FP8)
-    if fast and "fp8_fast" not in name:  # the promoted kernel stays (heuristics.cpp): its row is above
-        for w in nv:
-            w["struct"].fp8 = _lib.FP8_LOSSY
-        return
+    # (A FAST weight never runs a promoted kernel: heuristics.cpp choose_fp8_config.)
+    assert ("fp8_fast" in name) == fast, (name, fast)
     t_lt_fast = lt_fast() if fast else None
     y_exact = torch.empty_like(y)
     lib.gemm(q, s, base, y_exact, M, gws, kernel=_lib.KERNEL_WGMMA_EXACT)

@@ -224,6 +224,7 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
   prob.N = p.N;
   prob.K = p.K;
   prob.group = p.group;
+  const bool fast_acc = w && w->fp8 == W4A8_FP8_FAST;  // the FP8 path without promotion (w4a8.h)
   // The wgmma kernels (both paths) need an sm_90 GPU, an sm_90a build and K % 32 == 0.
   const char* wgmma_name = kernel == W4A8_KERNEL_WGMMA_EXACT ? "W4A8_KERNEL_WGMMA_EXACT" : "W4A8_KERNEL_WGMMA_FP8";
   if ((kernel == W4A8_KERNEL_WGMMA_EXACT || kernel == W4A8_KERNEL_WGMMA_FP8) && !dev.wgmma)
@@ -242,7 +243,7 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
       return fail(W4A8_STATUS_NOT_SUPPORTED, fn,
                   "W4A8_KERNEL_WGMMA_FP8 needs the workspace (w4a8_gemm_workspace_size() bytes) for its "
                   "permuted FP8 activations; got NULL/0");
-    *index = heuristics::choose_fp8_config(prob, dev, w->fp8 == W4A8_FP8_FAST);
+    *index = heuristics::choose_fp8_config(prob, dev, fast_acc);
   } else if (kernel == W4A8_KERNEL_MMA_EXACT) {
     *index = heuristics::choose_mma_config(prob, dev);
   } else {
@@ -252,9 +253,9 @@ w4a8_status select_kernel(const char* fn, const kernels::GemmParams& p, w4a8_ker
     // its rounding, or also the tensor cores' own summation (FAST: its kernels without promotion,
     // from M = 128).
     if (w && (w->fp8 == W4A8_FP8_EXACT || w->fp8 == W4A8_FP8_ACCEPTED || w->fp8 == W4A8_FP8_FAST) &&
-        w->layout == W4A8_LAYOUT_CANONICAL && heuristics::fp8_preferred(prob, w->fp8 == W4A8_FP8_FAST) && *index >= 0 &&
+        w->layout == W4A8_LAYOUT_CANONICAL && heuristics::fp8_preferred(prob, fast_acc) && *index >= 0 &&
         heuristics::config_f16_in(*index)) {
-      const int f = heuristics::choose_fp8_config(prob, dev, w->fp8 == W4A8_FP8_FAST);
+      const int f = heuristics::choose_fp8_config(prob, dev, fast_acc);
       if (f >= 0) *index = f;
     }
   }

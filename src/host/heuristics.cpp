@@ -394,8 +394,8 @@ int choose_fp8_config(const Problem& p, const Device& d, bool fast_acc) {
   return best;
 }
 
-// Where AUTO swaps the exact prefill kernel for the FP8 path on a weight that allows it (EXACT,
-// ACCEPTED or FAST): from M = 512. H100, bench/bench.py (2026-11-25, us, exact wgmma / FP8 path):
+// Where AUTO swaps the exact prefill kernel for the FP8 path on a weight that allows it: EXACT or
+// ACCEPTED from M = 512, FAST from M = 128 (below). H100, bench/bench.py (2026-11-25, us, exact wgmma / FP8 path):
 // M = 968: 2048x16384 126.8 / 93.3, 16384x2048 106.9 / 103.3, 2048x2048 20.1 / 17.0,
 // 32768x2048 209.0 / 204.7, 1024x4096 27.8 / 25.7, 4096x1024 17.8 / 19.6 (the one loss);
 // M = 4096: FP8 faster on every shape but 4096x1024 (63.6 / 66.5); M = 128: mixed

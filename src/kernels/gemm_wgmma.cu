@@ -254,7 +254,7 @@ __device__ __noinline__ void wgmma_glu_epilogue(WgAcc<BM> a, uint16_t* y, int gl
 #endif
 }
 
-template <int GROUP, int BM, bool kF16In, bool kFp8, int KH, bool kFast>
+template <int GROUP, int BM, bool kF16In, bool kFp8, int KH, bool kFastAcc>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_exact_kernel(const __grid_constant__ CUtensorMap wmap,
                        const __grid_constant__ CUtensorMap xmap, const GemmParams p, const int splits,
@@ -516,9 +516,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   // drains of the tensor pipe that promotion costs (measured: 1-2% faster on the H100).
   // The fast-accumulation variant (see the top) has no room for them and no promotion.
   // (The FP8 path's 256-token tiles exist only without it; 128-token tiles both ways.)
-  static_assert(!kFast || kFp8, "fast accumulation is an FP8-path variant");
-  static_assert(!kFp8 || BM != 256 || kFast, "no promotion registers at 256 tokens");
-  constexpr bool kFastAcc = kFast;
+  static_assert(!kFastAcc || kFp8, "fast accumulation is an FP8-path variant");
+  static_assert(!kFp8 || BM != 256 || kFastAcc, "no promotion registers at 256 tokens");
   float fin[kFp8 && !kFastAcc ? BM / 2 : 1];
   // Stages of wgmmas kept in flight behind the one being issued (the FP16-fed variant keeps
   // two up to 128 tokens, so the tensor pipe has queued work while the next stage is
