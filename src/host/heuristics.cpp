@@ -312,7 +312,15 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
   // 992 tokens: at M = 1600 the fused calls were 1.5-7% faster, but 32768x2048's FP8-input call
   // 5-10% slower (that call already ran 8-10% over its fused one with 256-token tiles; not
   // understood).
-  for (int bm : {64, 128, 248, 256})
+  // 192-token tiles (session 27; m64n192k16, 6-stage ring): the model takes them where two
+  // tiles of 192 beat three of 128 or two of 256 (the large layers at M = 129..192, 257..384,
+  // 513..576). H100, dispatched, same process against main without them, FP8-input / fused
+  // (bench/results/ab-bm192-h100-2026-11-27-s27.txt), us: 16384x2048 M=160 23.24 / 28.37,
+  // M=384 43.41 / 48.22, M=576 68.18 / 92.23; 32768x2048 M=160 42.43 / 53.51, M=320 83.08 /
+  // 93.64, M=576 126.92 / 160.99; 2048x16384 (K-splits) M=384 bm192_k4 53.90 / 60.86, M=640
+  // bm192_k2 87.27 / 106.42: 9-26% faster on every row where they are picked (fused alike);
+  // the other rows read within the base runs' spread.
+  for (int bm : {64, 128, 192, 248, 256})
     for (int splits : {1, 2, 4, 8}) {
       if (bm == 248 && (p.M <= 3 * 256 || p.M > 4 * 248)) continue;  // measured there only
       const int index = find_wgmma(p.group, bm, f16_in, splits);

@@ -27,8 +27,9 @@
 //  - Epilogue: FP32 scaling by row scale (each warpgroup stages its own copy in shared
 //    memory), alpha, s2, 2^6; bias; neighbouring channels swapped between lanes so that each
 //    store writes two BF16.
-// Token tiles (BM): 64, 128, 256, and 248 for M = 769..992, where four tiles of 248 pad less
-// than four of 256 (heuristics.cpp).
+// Token tiles (BM): 64, 128, 256, 248 for M = 769..992, where four tiles of 248 pad less
+// than four of 256, and 192 (exact path, FP16 activations) where two tiles of 192 beat three of
+// 128 or two of 256, e.g. M = 129..192 or 257..384 on the large layers (heuristics.cpp).
 // 128-k stages ("_s128" configurations, KH = 2; exact path with FP16 activations, 64 and 128
 // tokens): each stage is two of the 64-k stages above under one mbarrier, one commit and one
 // wait (AUTO's pick up to 128 tokens, heuristics.cpp).
@@ -128,7 +129,7 @@ struct Layout {
   // or slower (bench/results/sweep-ring-h100-2026-11-26.csv).
   static constexpr int kRawStages = kFp8 ? (BM == 256 ? 5 : BM == 128 ? 9 : 12)
                                     : KH == 2 ? (BM == 128 ? 5 : 8)
-                                    : kF16In ? (BM >= 248 ? 6 : BM == 128 ? 8 : 12) : (BM == 256 ? 6 : 8);
+                                    : kF16In ? (BM >= 192 ? 6 : BM == 128 ? 8 : 12) : (BM == 256 ? 6 : 8);
   static constexpr int kB16Stages = kF16In ? 0 : BM == 256 ? 3 : 4;
   // Activations per stage: FP8 (FP8 path, converter variant) or FP16 bytes.
   static constexpr int kXBytes = BM * kStageK * (kF16In && !kFp8 ? 2 : 1);
@@ -207,6 +208,7 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[BM / 2], const uint32_t (&a)
     if constexpr (BM == 64) wgmma_m64n64k16_rs(d, a, desc, scale_d);
     else if constexpr (BM == 128) wgmma_m64n128k16_rs(d, a, desc, scale_d);
     else if constexpr (BM == 248) wgmma_m64n248k16_rs(d, a, desc, scale_d);
+    else if constexpr (BM == 192) wgmma_m64n192k16_rs(d, a, desc, scale_d);
     else wgmma_m64n256k16_rs(d, a, desc, scale_d);
   }
 }
@@ -939,7 +941,9 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 // 256 tokens, unsplit or 2 K-splits; the only 256-token FP8 tiles, as the promoted path's
 // registers (fin) leave no room for a 256-token accumulator), the first 60 from before the
 // fast accumulation's 128-token tiles (session 26: unsplit or 4 K-splits, the promoted 128-token
-// kernels without their promotion, for the shapes where 256-token tiles leave SMs idle).
+// kernels without their promotion, for the shapes where 256-token tiles leave SMs idle), the
+// first 64 from before the exact path's 192-token tiles (session 27: unsplit, 2 or 4
+// K-splits; the cost model's pick where two tiles of 192 beat three of 128 or two of 256).
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
   X(16, 128, 1, 1, 0, 1, 0) X(16, 256, 1, 1, 0, 1, 0) X(16, 64, 1, 1, 0, 1, 0) X(32, 128, 1, 1, 0, 1, 0) X(32, 256, 1, 1, 0, 1, 0)   \
   X(32, 64, 1, 1, 0, 1, 0) X(16, 128, 0, 1, 0, 1, 0) X(16, 256, 0, 1, 0, 1, 0) X(32, 128, 0, 1, 0, 1, 0) X(32, 256, 0, 1, 0, 1, 0)   \
@@ -956,7 +960,9 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   X(16, 64, 1, 4, 0, 2, 0) X(16, 64, 1, 8, 0, 2, 0) X(32, 64, 1, 4, 0, 2, 0) X(32, 64, 1, 8, 0, 2, 0)  \
   X(16, 128, 1, 8, 0, 2, 0) X(32, 128, 1, 8, 0, 2, 0)                                              \
   X(16, 256, 1, 1, 2, 1, 0) X(32, 256, 1, 1, 2, 1, 0) X(16, 256, 1, 2, 2, 1, 0) X(32, 256, 1, 2, 2, 1, 0)  \
-  X(16, 128, 1, 1, 2, 1, 0) X(32, 128, 1, 1, 2, 1, 0) X(16, 128, 1, 4, 2, 1, 0) X(32, 128, 1, 4, 2, 1, 0)
+  X(16, 128, 1, 1, 2, 1, 0) X(32, 128, 1, 1, 2, 1, 0) X(16, 128, 1, 4, 2, 1, 0) X(32, 128, 1, 4, 2, 1, 0)  \
+  X(16, 192, 1, 1, 0, 1, 0) X(32, 192, 1, 1, 0, 1, 0) X(16, 192, 1, 2, 0, 1, 0) X(32, 192, 1, 2, 0, 1, 0)  \
+  X(16, 192, 1, 4, 0, 1, 0) X(32, 192, 1, 4, 0, 1, 0)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
 #define W4A8_CLUSTER_SUFFIX0 ""
