@@ -319,7 +319,7 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
         r = rows[-1]
         print(f"{N:>6}x{K:<6} M={M:<5} {r['kernel']:<32} w4a8 {t_w4a8:8.2f}  fused {t_fused:8.2f}  floor {t_floor:7.2f}"
               f"  bf16 {t_bf16:8.2f}  fp8 {t_fp8:8.2f}  err {err:.2e}  fused==gemm {fused_equal}", flush=True)
-        if M >= FP8_MIN_M and K % 32 == 0:
+        if M >= FP8_MIN_M and K % 32 == 0 and not NO_FP8:
             # cuBLASLt's own fast accumulation, the baseline of the FP8 path's fast rows.
             lt_fast = lambda: graph_time([lambda w=w: torch._scaled_mm(  # noqa: E731
                 xq8, w.t(), scale_a=sa, scale_b=sw8, out_dtype=torch.bfloat16, use_fast_accum=True) for w in f8])
@@ -327,6 +327,7 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
 
 
 FP8_MIN_M = 128  # the FP8 path's rows (promoted and fast accumulation): where the wgmma kernels run
+NO_FP8 = False  # --no-fp8: the exact path's rows only (A/Bs of exact-path changes in one device call)
 
 
 def bench_fp8_path(lib: Lib, N, K, M, w_bf16, l2, x, q, s, y, gws, ws, t_bf16, t_fp8, rows, sets, lt_fast):
@@ -661,10 +662,13 @@ def main():
     ap.add_argument("--sweep", metavar="CSV", help="time every configuration per (shape, M) instead")
     ap.add_argument("--configs", default=None, help="with --sweep: only configurations whose name matches this regex")
     ap.add_argument("--no-check", action="store_true", help="with --sweep: time even wrong results (builds made for timing experiments)")
+    ap.add_argument("--no-fp8", action="store_true", help="no FP8-path rows (the exact path's and the baselines' only)")
     ap.add_argument("--layout", choices=["auto", "tiled", "canonical"], default="auto",
                     help="weight layout of the w4a8 rows (tiled: w4a8_prepack_weight at load time; auto: "
                          "tiled where an mma.sync kernel runs, canonical for the wgmma kernel)")
     args = ap.parse_args()
+    global NO_FP8
+    NO_FP8 = args.no_fp8
     global LAYOUT
     LAYOUT = args.layout
     global OVERLAP

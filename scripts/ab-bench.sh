@@ -9,6 +9,7 @@
 #
 #   SH=16384x2048,4096x1024 MS=1,16,50 scripts/ab-bench.sh          # layer rows, then traces
 #   TRACE=0 ... / LAYERS=0 ...                                     # only one of the two
+#   BENCH_ARGS=--no-fp8 ...                                        # more bench.py options (layers)
 #   TESTS='GpuLinear.*' ...                                        # GPU tests of ./build first
 #   NEW=/tmp/v/pf BASE=/tmp/v/head ...                             # other directories (several
 #                                                                  # A/Bs in one device call)
@@ -41,8 +42,8 @@ for v in base new base; do
   B=$NEW; [ "$v" = base ] && B=$BASE
   tag="$run-$v"
   if [ "${LAYERS:-1}" = 1 ]; then
-    W4A8_LIBRARY=$B/libw4a8.so timeout 200 python3 bench/bench.py --build "$B" --no-trace --shapes "$SH" --ms "$MS" \
-      --csv "$OUT/ab-layers-$tag.csv" >"$OUT/ab-layers-$tag.log" 2>&1 || echo "layers $tag: exit $?"
+    W4A8_LIBRARY=$B/libw4a8.so timeout ${LAYER_TIMEOUT:-200} python3 bench/bench.py --build "$B" --no-trace --shapes "$SH" --ms "$MS" \
+      ${BENCH_ARGS:-} --csv "$OUT/ab-layers-$tag.csv" >"$OUT/ab-layers-$tag.log" 2>&1 || echo "layers $tag: exit $?"
   fi
   if [ "${TRACE:-1}" = 1 ]; then
     W4A8_LIBRARY=$B/libw4a8.so timeout 120 python3 bench/bench.py --build "$B" --trace-only \

@@ -8,9 +8,10 @@ memory too) use: one function per N, because every accumulator register is an op
 NS = (64, 128, 256)
 # The exact path's 248-token tile (gemm_wgmma.cu: M = 769..992 in four token tiles, e.g. the
 # pi0.5 prefix of 968, wastes 2.4% of the tensor work on padding rows instead of 5.5% at 256).
-NS_F16_RS = NS + (248, 192)
-# (and the 192-token tile: two of them cover M = 257..384 where 256-token tiles pad a third,
-# three 128-token ones take three rounds; an experiment of session 26)
+NS_F16_RS = NS + (248, 192, 160, 224)
+# (and the 192-, 160- and 224-token tiles, sessions 26-27: the cost model's in-between token tile
+# heights, e.g. two tiles of 192 cover M = 257..384 where 256-token tiles pad a third and three
+# 128-token ones take three rounds)
 
 def rs(n, fp8):
     """m64nNk16 FP16 (fp8 False) or m64nNk32 E4M3 (fp8 True), A from registers."""

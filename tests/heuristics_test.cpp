@@ -256,13 +256,17 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   EXPECT_EQ(name(993, 16384, 2048, h100), "wgmma_exact_bm256_g16");
   EXPECT_EQ(name(1600, 16384, 2048, h100), "wgmma_exact_bm256_g16");
   EXPECT_EQ(name(768, 16384, 2048, h100), "wgmma_exact_bm256_g16");
-  EXPECT_EQ(name(769, 16384, 2048, h100), "wgmma_exact_bm248_g16");
+  EXPECT_EQ(name(897, 16384, 2048, h100), "wgmma_exact_bm248_g16");
   EXPECT_EQ(name(4096, 2048, 16384, h100), "wgmma_exact_bm256_g16");
-  // 192-token tiles (session 27, measured: heuristics.cpp) where two of them beat three of 128 or two of 256.
+  // 160-, 192- and 224-token tiles (session 27, measured: heuristics.cpp) where they pad least
+  // per round of SMs: e.g. two of 192 beat three of 128 or two of 256 at M = 384.
   EXPECT_EQ(name(384, 16384, 2048, h100), "wgmma_exact_bm192_g16");
-  EXPECT_EQ(name(385, 16384, 2048, h100), "wgmma_exact_bm256_g16");
-  EXPECT_EQ(name(320, 32768, 2048, h100), "wgmma_exact_bm192_g16");
+  EXPECT_EQ(name(385, 16384, 2048, h100), "wgmma_exact_bm224_g16");
+  EXPECT_EQ(name(320, 32768, 2048, h100), "wgmma_exact_bm160_g16");
+  EXPECT_EQ(name(129, 16384, 2048, h100), "wgmma_exact_bm160_g16");
+  EXPECT_EQ(name(769, 16384, 2048, h100), "wgmma_exact_bm160_g16");
   EXPECT_EQ(name(384, 2048, 16384, h100), "wgmma_exact_bm192_k4_g16");
+  EXPECT_EQ(name(129, 2048, 16384, h100), "wgmma_exact_bm160_k8_g16");
   EXPECT_EQ(name(968, 16384, 2048, h100, false), "wgmma_exact_cvt_bm256_g16");  // no workspace
   EXPECT_EQ(name(64, 16384, 2048, h100, false), "wgmma_exact_cvt_bm128_g16");
   // Tall K, 16 channel tiles: 128-token tiles in 8 K-splits (sweep: 30.0 us vs mma.sync 51.7),

@@ -319,8 +319,15 @@ int choose_wgmma_config(const Problem& p, const Device& d, bool f16_in) {
   // M=384 43.41 / 48.22, M=576 68.18 / 92.23; 32768x2048 M=160 42.43 / 53.51, M=320 83.08 /
   // 93.64, M=576 126.92 / 160.99; 2048x16384 (K-splits) M=384 bm192_k4 53.90 / 60.86, M=640
   // bm192_k2 87.27 / 106.42: 9-26% faster on every row where they are picked (fused alike);
-  // the other rows read within the base runs' spread.
-  for (int bm : {64, 128, 192, 248, 256})
+  // the other rows read within the base runs' spread. Then 160 and 224 (same kernel; 160 with
+  // 8 stages, 224 with 6), taken by the same model, H200, same process against the build with
+  // 192 (bench/results/ab-bm160-224-h200-2026-11-27-s27.txt), FP8-input, us: 16384x2048 M=224
+  // bm224 25.71 / 28.57, M=400 47.22 / 52.31, M=769 bm160 97.83 / 107.92 (bm248), M=832 bm224
+  // 93.58 / 99.54; 32768x2048 M=129 bm160 38.44 / 42.24, M=769 182.23 / 227.83; 2048x16384
+  // M=129 bm160_k8 25.91 / 39.73 (bm128_k4), M=160 28.45 / 37.22; 4096x1024 M=769 bm224 15.57 /
+  // 17.84: faster on 30 of the 31 rows where the pick changed, by 1.9-35%; the one exception,
+  // 2048x16384 M=576 bm160_k2 81.46 / 78.02, within its base spread (4.3%).
+  for (int bm : {64, 128, 160, 192, 224, 248, 256})
     for (int splits : {1, 2, 4, 8}) {
       if (bm == 248 && (p.M <= 3 * 256 || p.M > 4 * 248)) continue;  // measured there only
       const int index = find_wgmma(p.group, bm, f16_in, splits);

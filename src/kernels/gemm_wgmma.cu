@@ -28,8 +28,8 @@
 //    memory), alpha, s2, 2^6; bias; neighbouring channels swapped between lanes so that each
 //    store writes two BF16.
 // Token tiles (BM): 64, 128, 256, 248 for M = 769..992, where four tiles of 248 pad less
-// than four of 256, and 192 (exact path, FP16 activations) where two tiles of 192 beat three of
-// 128 or two of 256, e.g. M = 129..192 or 257..384 on the large layers (heuristics.cpp).
+// than four of 256, and 160, 192, 224 (exact path, FP16 activations) where they pad least per
+// round of SMs, e.g. two tiles of 192 at M = 257..384 on the large layers (heuristics.cpp).
 // 128-k stages ("_s128" configurations, KH = 2; exact path with FP16 activations, 64 and 128
 // tokens): each stage is two of the 64-k stages above under one mbarrier, one commit and one
 // wait (AUTO's pick up to 128 tokens, heuristics.cpp).
@@ -129,7 +129,7 @@ struct Layout {
   // or slower (bench/results/sweep-ring-h100-2026-11-26.csv).
   static constexpr int kRawStages = kFp8 ? (BM == 256 ? 5 : BM == 128 ? 9 : 12)
                                     : KH == 2 ? (BM == 128 ? 5 : 8)
-                                    : kF16In ? (BM >= 192 ? 6 : BM == 128 ? 8 : 12) : (BM == 256 ? 6 : 8);
+                                    : kF16In ? (BM >= 192 ? 6 : BM >= 128 ? 8 : 12) : (BM == 256 ? 6 : 8);
   static constexpr int kB16Stages = kF16In ? 0 : BM == 256 ? 3 : 4;
   // Activations per stage: FP8 (FP8 path, converter variant) or FP16 bytes.
   static constexpr int kXBytes = BM * kStageK * (kF16In && !kFp8 ? 2 : 1);
@@ -209,6 +209,8 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[BM / 2], const uint32_t (&a)
     else if constexpr (BM == 128) wgmma_m64n128k16_rs(d, a, desc, scale_d);
     else if constexpr (BM == 248) wgmma_m64n248k16_rs(d, a, desc, scale_d);
     else if constexpr (BM == 192) wgmma_m64n192k16_rs(d, a, desc, scale_d);
+    else if constexpr (BM == 160) wgmma_m64n160k16_rs(d, a, desc, scale_d);
+    else if constexpr (BM == 224) wgmma_m64n224k16_rs(d, a, desc, scale_d);
     else wgmma_m64n256k16_rs(d, a, desc, scale_d);
   }
 }
@@ -943,7 +945,9 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
 // fast accumulation's 128-token tiles (session 26: unsplit or 4 K-splits, the promoted 128-token
 // kernels without their promotion, for the shapes where 256-token tiles leave SMs idle), the
 // first 64 from before the exact path's 192-token tiles (session 27: unsplit, 2 or 4
-// K-splits; the cost model's pick where two tiles of 192 beat three of 128 or two of 256).
+// K-splits; the cost model's pick where two tiles of 192 beat three of 128 or two of 256), the
+// first 70 from before the 160- and 224-token tiles (session 27: unsplit, 2, 4 (and 8 at 160)
+// K-splits; the in-between heights the cost model takes where they pad least per round).
 #define W4A8_WGMMA_CONFIGS(X)                                                                      \
   X(16, 128, 1, 1, 0, 1, 0) X(16, 256, 1, 1, 0, 1, 0) X(16, 64, 1, 1, 0, 1, 0) X(32, 128, 1, 1, 0, 1, 0) X(32, 256, 1, 1, 0, 1, 0)   \
   X(32, 64, 1, 1, 0, 1, 0) X(16, 128, 0, 1, 0, 1, 0) X(16, 256, 0, 1, 0, 1, 0) X(32, 128, 0, 1, 0, 1, 0) X(32, 256, 0, 1, 0, 1, 0)   \
@@ -962,7 +966,11 @@ __global__ void __launch_bounds__(256) splitk_reduce_kernel(const GemmParams p, 
   X(16, 256, 1, 1, 2, 1, 0) X(32, 256, 1, 1, 2, 1, 0) X(16, 256, 1, 2, 2, 1, 0) X(32, 256, 1, 2, 2, 1, 0)  \
   X(16, 128, 1, 1, 2, 1, 0) X(32, 128, 1, 1, 2, 1, 0) X(16, 128, 1, 4, 2, 1, 0) X(32, 128, 1, 4, 2, 1, 0)  \
   X(16, 192, 1, 1, 0, 1, 0) X(32, 192, 1, 1, 0, 1, 0) X(16, 192, 1, 2, 0, 1, 0) X(32, 192, 1, 2, 0, 1, 0)  \
-  X(16, 192, 1, 4, 0, 1, 0) X(32, 192, 1, 4, 0, 1, 0)
+  X(16, 192, 1, 4, 0, 1, 0) X(32, 192, 1, 4, 0, 1, 0)                                              \
+  X(16, 160, 1, 1, 0, 1, 0) X(32, 160, 1, 1, 0, 1, 0) X(16, 160, 1, 2, 0, 1, 0) X(32, 160, 1, 2, 0, 1, 0)  \
+  X(16, 160, 1, 4, 0, 1, 0) X(32, 160, 1, 4, 0, 1, 0) X(16, 160, 1, 8, 0, 1, 0) X(32, 160, 1, 8, 0, 1, 0)  \
+  X(16, 224, 1, 1, 0, 1, 0) X(32, 224, 1, 1, 0, 1, 0) X(16, 224, 1, 2, 0, 1, 0) X(32, 224, 1, 2, 0, 1, 0)  \
+  X(16, 224, 1, 4, 0, 1, 0) X(32, 224, 1, 4, 0, 1, 0)
 #define W4A8_STR2(x) #x
 #define W4A8_STR(x) W4A8_STR2(x)
 #define W4A8_CLUSTER_SUFFIX0 ""
