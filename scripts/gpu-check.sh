@@ -2,8 +2,9 @@
 # One call on the GPU machine: build, run the GPU tests, compute-sanitizer on small cases,
 # the seed's test program on the seed's shapes, and the benchmark. Logs go to $OUT (or
 # ./gpu-logs). Stages: build test sanitize seed python bench (default: all); also sweep,
-# profile, timeline and probe (PROBE=name: bench/probes/<name>.cu's program, default
-# stage_boundary).
+# nocliff (issue 7's M sweep and its picture), profile (PROFILE_CONFIG / PROFILE_SHAPE: one
+# configuration under ncu; else the decode shapes), timeline and probe (PROBE=name:
+# bench/probes/<name>.cu's program, default stage_boundary).
 #
 #   scripts/gpu-check.sh                 # everything
 #   scripts/gpu-check.sh build test      # only these stages
@@ -26,7 +27,7 @@ pack() { tar -C "$RESULTS" -czf "$RESULTS/logs.tar.gz" logs && rm -rf "$OUT"; }
 trap pack EXIT
 BUILD=${BUILD:-build-gpu}
 JOBS=${JOBS:-$(nproc)}
-stages=${*:-build test sanitize seed python bench}   # also: sweep profile timeline probe
+stages=${*:-build test sanitize seed python bench}   # also: sweep nocliff profile timeline probe
 has() { [[ " $stages " == *" $1 "* ]]; }
 status=0
 step() { echo "== $*"; }
@@ -105,7 +106,18 @@ if has sweep; then
   grep "^sweep" "$OUT/sweep.log"
 fi
 
-if has profile; then
+if has profile && [ -n "${PROFILE_CONFIG:-}" ]; then
+  # One forced configuration on one problem, e.g. the small layers' mid-M cliff (BENCHMARKS.md
+  # "Session 27"): PROFILE_CONFIG='wgmma_exact_bm64_s128_g16$' PROFILE_SHAPE='192 4096 1024'.
+  # The third call is profiled (the first two warm up), its full sections in ncu_config.log.
+  step "ncu ($PROFILE_CONFIG on M N K = ${PROFILE_SHAPE:?set PROFILE_SHAPE='M N K'})"
+  timeout 300 ncu --clock-control none -k "regex:${PROFILE_KERNEL:-wgmma_exact|mma_exact}" --launch-skip 2 --launch-count 1 \
+    --section SpeedOfLight --section Occupancy --section SchedulerStats --section WarpStateStats \
+    --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section LaunchStats \
+    python3 bench/profile_configs.py "$PROFILE_CONFIG" $PROFILE_SHAPE "$BUILD" >"$RESULTS/ncu_config.log" 2>&1 || status=1
+  grep -E "exact_kernel|Duration|DRAM Throughput|Achieved Occupancy|Issue Slots Busy|Issued Warp|No Eligible|Executed Ipc|Stall|Pipe" \
+    "$RESULTS/ncu_config.log" | head -40
+elif has profile; then
   step "ncu (decode shapes)"
   for shape in "1 16384 2048" "1 2048 16384"; do
     ncu --clock-control none -k regex:mma_exact --launch-count 1 --section SpeedOfLight --section Occupancy \
@@ -114,6 +126,16 @@ if has profile; then
     grep -E "mma_exact|Duration|DRAM Throughput|Achieved Occupancy|Issue Slots Busy|Issued Warp|No Eligible|Executed Ipc|Pipe" \
       "$OUT/ncu_${shape// /_}.log" | head -24
   done
+fi
+
+if has nocliff; then
+  # Issue 7's no-cliff sweep: the exact path as AUTO dispatches it, every PERF.md shape, M = 1..4096
+  # (~3 minutes on an H100), and its picture (BENCHMARKS.md "Session 27").
+  step "no-cliff sweep (bench.py --no-fp8, bench/plot_sweep.py)"
+  PYTHONUNBUFFERED=1 timeout 400 python3 bench/bench.py --build "$BUILD" --no-trace --no-fp8 \
+    --ms "${NOCLIFF_MS:-1,8,16,32,50,64,96,128,160,192,224,256,320,384,448,512,640,768,968,1536,2048,4096}" \
+    --csv "$RESULTS/nocliff.csv" >"$OUT/nocliff.log" 2>&1 || { status=1; tail -20 "$OUT/nocliff.log"; }
+  python3 bench/plot_sweep.py "$RESULTS/nocliff.csv" "$RESULTS/nocliff.png" || status=1
 fi
 
 if has timeline; then
