@@ -630,13 +630,8 @@ def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
                              label=f"{N}x{K}" + {"exact": "", "fp8": " FP8 path", "fast": " FP8 fast accum"}[path])
                 axes[0].plot(m, [r["cublas_bf16_us"] / r["w4a8_us"] for r in rs], **style)
                 axes[1].plot(m, [r["cublaslt_fp8_us"] / r["w4a8_us"] for r in rs], **style)
-        for ax, title in zip(axes, ["speedup over cuBLAS BF16", "speedup over cuBLASLt FP8 (row-wise)"]):
-            ax.set_xscale("log")
-            ax.axhline(1.0, color="gray", lw=0.8)
-            ax.set_xlabel("M (tokens)")
-            ax.set_ylabel("x")
-            ax.set_title(title)
-            ax.grid(True, which="both", alpha=0.3)
+        from plot_sweep import speedup_axes  # (bench/, this script's folder, is on sys.path)
+        speedup_axes(axes)
         axes[0].legend(title="N x K", fontsize=8)
         fig.suptitle(f"w4a8 on {card}, {date}: exact path (solid), FP8 tensor-core path (dashed, opt-in), "
                      "its fast accumulation (dotted, opt-in)")

@@ -11,6 +11,17 @@ import csv
 from collections import defaultdict
 
 
+def speedup_axes(axes):
+    """The two panels' common look (also bench.py's table picture): log M, a line at 1.0x."""
+    for ax, title in zip(axes, ["speedup over cuBLAS BF16", "speedup over cuBLASLt FP8 (row-wise)"]):
+        ax.set_xscale("log")
+        ax.axhline(1.0, color="gray", lw=0.8)
+        ax.set_xlabel("M (tokens)")
+        ax.set_ylabel("x")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("csv")
@@ -39,13 +50,7 @@ def main():
         style = dict(marker="o", ms=3.5, color=f"C{i % 10}", label=f"{shape[0]}x{shape[1]}")
         axes[0].plot(m, [p[1] for p in pts], **style)
         axes[1].plot(m, [p[2] for p in pts], **style)
-    for ax, title in zip(axes, ["speedup over cuBLAS BF16", "speedup over cuBLASLt FP8 (row-wise)"]):
-        ax.set_xscale("log")
-        ax.axhline(1.0, color="gray", lw=0.8)
-        ax.set_xlabel("M (tokens)")
-        ax.set_ylabel("x")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
+    speedup_axes(axes)
     axes[0].axhline(0.95, color="red", lw=0.8, ls="--", label="0.95x (target)")
     axes[0].legend(title="N x K", fontsize=8)
     fig.suptitle(f"w4a8 exact path as dispatched (AUTO), {card}, {date}")
