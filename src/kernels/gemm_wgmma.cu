@@ -522,7 +522,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   // (The FP8 path's 256-token tiles exist only without it; 128-token tiles both ways.)
   static_assert(!kFastAcc || kFp8, "fast accumulation is an FP8-path variant");
   static_assert(!kFp8 || BM != 256 || kFastAcc, "no promotion registers at 256 tokens");
-  float fin[kFp8 && !kFastAcc ? BM / 2 : 1];
+  constexpr bool kPromote = kFp8 && !kFastAcc;  // the FP8 path's stage-pair sums promoted into fin
+  float fin[kPromote ? BM / 2 : 1];
   // Stages of wgmmas kept in flight behind the one being issued (the FP16-fed variant keeps
   // two up to 128 tokens, so the tensor pipe has queued work while the next stage is
   // dequantized; 256 tokens have no registers for a third fragment set (ptxas would
@@ -558,7 +559,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto promote = [&] {  // FP8 path: acc holds the finished sum of one stage
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) fence_operand(acc[i]);
-    if constexpr (kFp8 && !kFastAcc)
+    if constexpr (kPromote)
 #pragma unroll
       for (int i = 0; i < BM / 2; ++i) fin[i] += acc[i];
   };
@@ -630,7 +631,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint32_t(&a)[4 * KH][4] = afrag[P];
     // FP8 path: stage pairs share one sum (promoted every 256 k); the first stage of a pair
     // reuses the fragments of the previous pair's first stage, so that one must be done.
-    if constexpr (kFp8 && !kFastAcc)
+    if constexpr (kPromote)
       if (P == 0 && kb > kb_first) wgmma_wait<1>();
     if constexpr (kFp8) {
       dequant_fp8(a, s, sc);
@@ -653,7 +654,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       bsm = b16(f);
     }
     const uint64_t desc = wgmma_smem_desc(bsm);
-    if constexpr (kFp8 && !kFastAcc) {
+    if constexpr (kPromote) {
       if (P == 0 && kb > kb_first) {  // the previous pair's sum is complete: promote it
         wgmma_wait<0>();
         promote();
@@ -666,9 +667,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int st = 0; st < 4 * KH; ++st)  // +32 bytes per k16 (16-bit) or k32 (FP8) step; the
       // second 64-k half's activations are the next [BM x 128 bytes] tile (wgmma_smem_desc: addr >> 4)
       wgmma_rs<BM, kFp8>(acc, a[st], desc + (st / 4) * (BM * 128 / 16) + 2 * (st % 4),
-                         kFp8 && !kFastAcc && P == 0 && st == 0 ? 0 : 1);
+                         kPromote && P == 0 && st == 0 ? 0 : 1);
     wgmma_commit();
-    if constexpr (!kFp8 || kFastAcc) {
+    if constexpr (!kPromote) {
       wgmma_wait<kDepth>();
       if (kb - kb_first >= kDepth) release(kDepth);
     }
@@ -677,7 +678,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (++slot == R) slot = 0, phase ^= 1u;
   };
   auto result = [&](int i) -> float {  // the tile's FP32 sums after the main loop
-    if constexpr (kFp8 && !kFastAcc) return fin[i];
+    if constexpr (kPromote) return fin[i];
     else return acc[i];
   };
 
@@ -717,7 +718,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int k = 0; k < NP; ++k) load_stage_scales(scales[k]);  // stages kb0 .. kb0 + NP - 1
 #pragma unroll
     for (int i = 0; i < BM / 2; ++i) acc[i] = 0.0f;
-    if constexpr (kFp8 && !kFastAcc)
+    if constexpr (kPromote)
 #pragma unroll
       for (int i = 0; i < BM / 2; ++i) fin[i] = 0.0f;
     int kb = w.kb0;
@@ -730,8 +731,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     if constexpr (NP == 3)
       if (kb + 1 < w.kb1) stage(std::integral_constant<int, 1>(), kb + 1);
     wgmma_wait<0>();
-    if constexpr (kDepth == 2 || (kFp8 && !kFastAcc))  // FP8: the last pair's first stage, if it had two
-      if (w.kb1 - w.kb0 >= 2 && (!kFp8 || kFastAcc || (w.kb1 - w.kb0) % 2 == 0)) release(2);
+    if constexpr (kDepth == 2 || kPromote)  // FP8: the last pair's first stage, if it had two
+      if (w.kb1 - w.kb0 >= 2 && (!kPromote || (w.kb1 - w.kb0) % 2 == 0)) release(2);
     promote();
     release(1);
 

@@ -80,7 +80,7 @@ cudaError_t mma_config_runnable(int index);
 // output channels x `bm` tokens per CTA tile.
 struct WgmmaConfig {
   int group;    // 16 or 32
-  int bm;       // tokens per tile: 64, 128, 192, 248 or 256
+  int bm;       // tokens per tile: 64, 128, 160, 192, 224, 248 or 256
   bool f16_in;  // takes GemmParams::x16 (FP16 activations made by the prologue), not x
   int splits;   // K cut into this many contiguous ranges (work items); > 1: needs GemmParams::partial
                 // unless `cluster`
