@@ -264,11 +264,6 @@ __global__ void __launch_bounds__(kThreads, 1)
                        const __grid_constant__ CUtensorMap xmap, const GemmParams p, const int splits,
                        const int raster_n) {
 #if defined(W4A8_WGMMA_DEVICE)
-  // Launched as a programmatic dependent (an `overlap` weight): only the launch overlaps the
-  // kernel before us; we read nothing before it has finished. Then our own dependents may
-  // launch (every CTA of ours is running by then, so they cannot crowd us).
-  pdl_wait();
-  pdl_launch_dependents();
   constexpr int kConverterThreads = 96;  // warps 1-3 of warpgroup 0
   using L = Layout<BM, kF16In, kFp8, KH>;
   // KH = 2: each stage is two 64-k halves (weights [128 rows x 64 bytes] in one copy, the
@@ -321,6 +316,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
 
   if (threadIdx.x == 0) {
+    asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&wmap)) : "memory");
+    asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&xmap)) : "memory");
     for (int s = 0; s < R; ++s) {
       mbar_init(raw_full(s), 1);
       mbar_init(raw_empty(s), (kF16In ? 0 : kConverterThreads) + kConsumerThreads);
@@ -331,6 +328,15 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
+  // Launched as a programmatic dependent (after our own prologue or quantizer, or for an
+  // `overlap` weight), we read nothing the kernel before us may write until it has finished.
+  // What comes before the wait reads none of it: the barrier set-up above and the prefetch of
+  // the two tensor maps (kernel parameters) into the TMA unit's descriptor cache, so that the
+  // first copies after the wait do not fetch them first (CUTLASS's Hopper kernels prefetch
+  // theirs the same way). Then our own dependents may launch (every CTA of ours is running by
+  // then, so they cannot crowd us).
+  pdl_wait();
+  pdl_launch_dependents();
   __syncthreads();
 
   if (threadIdx.x < 128) {
