@@ -170,6 +170,30 @@ TEST(Heuristics, WgmmaActivationOrderMatchesTheDequantization) {
     }
 }
 
+// The same for weights in the tiled layout: step s = 2 * word + hi takes, from word `word`,
+// k 0..3 (hi = 0) or k 4..7 (hi = 1) of it (formats.hpp tiled_word_e4m3_lo / _hi), as pairs
+// (k0, k0 + 1) then (k0 + 2, k0 + 3).
+TEST(Heuristics, WgmmaActivationOrderMatchesTheTiledDequantization) {
+  std::vector<int> seen(64, 0);
+  for (int L = 0; L < 64; ++L) {
+    const int k = kernels::f16p_k_of_column(L, true);
+    ASSERT_GE(k, 0);
+    ASSERT_LT(k, 64);
+    ++seen[k];
+  }
+  for (int k = 0; k < 64; ++k) EXPECT_EQ(seen[k], 1) << "k=" << k;
+  for (int c = 0; c < 4; ++c)
+    for (int s = 0; s < 4; ++s) {
+      const int word = s / 2, hi = s % 2;
+      const int k0 = 16 * c + 8 * word + 4 * hi;
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c, true), k0);
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 1, true), k0 + 1);
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 8, true), k0 + 2);
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 9, true), k0 + 3);
+      for (int j : {0, 1, 8, 9}) EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + j, true) / 16, c);
+    }
+}
+
 // The FP8 path's activation order within a 128-k block: a permutation in which thread c's
 // 32 fragment slots (4 k32 steps x runs 4c.. and 16 + 4c..) hold k 32c .. 32c + 31 (the 16 bytes
 // of codes it reads per row: g16 groups 2c, 2c + 1, or g32 group c), step st taking code word

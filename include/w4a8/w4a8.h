@@ -112,8 +112,11 @@ W4A8_API w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_pack
  *              16 and K to one of 64 with zeros; the bits of each 32-bit word of codes
  *              permuted (w4a8/formats.hpp, tiled_word_from_canonical). The small-M kernels stream it at closer
  *              to HBM speed (each warp reads two whole tiles, 1 KB, per step); the large-M kernels read it
- *              too, so one tiled copy serves every M. Needs K % 32 == 0. Sizes:
- *              w4a8_tiled_weight_size(). */
+ *              too, as fast on average, so one tiled copy serves every M. The exact path's kernels
+ *              pair the k of their MMAs by the layout's word order, so a tiled weight's results
+ *              may differ from the canonical one's in the FP32 summation's last bits (both within
+ *              the exact path's bound); the FP8 path takes canonical weights only. Needs
+ *              K % 32 == 0. Sizes: w4a8_tiled_weight_size(). */
 typedef enum w4a8_weight_layout {
   W4A8_LAYOUT_CANONICAL = 0,
   W4A8_LAYOUT_TILED = 1

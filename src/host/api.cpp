@@ -370,7 +370,7 @@ w4a8_status prepare_f16_in(const char* fn, kernels::GemmParams* p, int index, co
     p->fp8_shift = w->fp8_shift;
   } else {
     uint16_t* x16 = static_cast<uint16_t*>(workspace);
-    err = kernels::launch_fp8_to_f16p(p->x, x16, p->M, p->K, stream, pdl);
+    err = kernels::launch_fp8_to_f16p(p->x, x16, p->M, p->K, stream, pdl, p->tiled);
     p->x16 = x16;
   }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
@@ -505,7 +505,7 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
     } else {
       p.x16 = reinterpret_cast<uint16_t*>(xq);
       err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s,
-                                                     quantizer_pdl);
+                                                     quantizer_pdl, p.tiled);
     }
   } else {
     err = kernels::launch_quantize_activation(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);

@@ -580,16 +580,29 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int word = 0; word < 2; ++word) {
       const uint32_t qa = word ? wa.y : wa.x, qb = word ? wb.y : wb.x;
-      // E4M3 bytes of the even-k and of the odd-k codes of each row's word. Tiled words hold
-      // their bits permuted (w4a8/formats.hpp: k 0..3 and k 4..7 come out of them): two byte
-      // permutes restore this kernel's even / odd order (one integer op more per word than
-      // canonical; the tiled layout is made for the decode kernel).
+      // E4M3 bytes of the two k16 steps of each row's word: canonical words give the even-k
+      // and the odd-k codes. Tiled words hold their bits permuted (w4a8/formats.hpp): k 0..3
+      // and k 4..7 come out of them, one integer op cheaper than the nibbles; with the FP16
+      // activations in the matching order (the prologue's tiled f16p order, launch.hpp
+      // f16p_k_of_column) they feed the steps as they are. The converters write the canonical
+      // order only, so that variant permutes them back (two byte permutes per row and word).
+      // H100 (session 28): with the permutes, tiled weights ran this kernel up to 9% slower than
+      // canonical ones (-6% .. +9% per row, mostly slower); in the matching order as fast on average (dispatched, same
+      // process, 18 rows at M = 50..968: mean -0.4%, from -9.2% at 16384x2048 M = 128 to +9.1%
+      // at 2048x2048 M = 384; bench/results/ab-tiled-order-h100-2026-11-27-s28.txt), so one
+      // tiled copy serves the decode kernels (3-11% faster on it) and this one alike. (Their
+      // 16-row tiles also bring a stage's bytes from one stretch of memory: the first stage
+      // lands ~1.4 us sooner than from 128 rows K/2 bytes apart, bench/wgmma_timeline.py.)
       uint32_t eva, oda, evb, odb;
       if (p.tiled) {
         const uint32_t la = tiled_word_e4m3_lo(qa), ha = tiled_word_e4m3_hi(qa);
         const uint32_t lb = tiled_word_e4m3_lo(qb), hb = tiled_word_e4m3_hi(qb);
-        eva = prmt(la, ha, 0x6420u), oda = prmt(la, ha, 0x7531u);
-        evb = prmt(lb, hb, 0x6420u), odb = prmt(lb, hb, 0x7531u);
+        if constexpr (kF16In) {
+          eva = la, oda = ha, evb = lb, odb = hb;
+        } else {
+          eva = prmt(la, ha, 0x6420u), oda = prmt(la, ha, 0x7531u);
+          evb = prmt(lb, hb, 0x6420u), odb = prmt(lb, hb, 0x7531u);
+        }
       } else {
         eva = e2m1_lo_nibbles_to_e4m3(qa), oda = e2m1_hi_nibbles_to_e4m3(qa);
         evb = e2m1_lo_nibbles_to_e4m3(qb), odb = e2m1_hi_nibbles_to_e4m3(qb);

@@ -134,10 +134,12 @@ bool quantize_activation_spreads(int64_t M, int64_t K);
 // FP16 activations for the wgmma kernel (gemm_wgmma.cu): the FP8 values widened to FP16,
 // k permuted within each 64-k block, rows padded with zeros to f16p_row_elems(K) values.
 inline int64_t f16p_row_elems(int64_t K) { return (K + 63) / 64 * 64; }
-// k of the block that logical column L (0..63) of a 64-k block holds.
-inline int f16p_k_of_column(int L) {
+// k of the block that logical column L (0..63) of a 64-k block holds. tiled: the order for
+// weights in W4A8_LAYOUT_TILED, whose words give k 0..3 and 4..7 rather than the even and the
+// odd k (gemm_wgmma.cu dequant_exact: the kernel then needs no byte permutes for them).
+inline int f16p_k_of_column(int L, bool tiled = false) {
   const int s = L >> 4, h = (L >> 3) & 1, c = (L >> 1) & 3, e = L & 1;
-  return 16 * c + 8 * (s >> 1) + (s & 1) + 4 * h + 2 * e;
+  return tiled ? 16 * c + 8 * (s >> 1) + 4 * (s & 1) + 2 * h + e : 16 * c + 8 * (s >> 1) + (s & 1) + 4 * h + 2 * e;
 }
 // FP8 activations for the FP8 path: the codes themselves, k permuted within each 128-k
 // block (slot 32s + 16h + 4c + e holds k = 32c + 8s + 4h + e, gemm_wgmma.cu dequant_fp8), rows
@@ -157,10 +159,12 @@ cudaError_t launch_fp8_to_fp8p(const uint8_t* q, uint8_t* out, int64_t M, int64_
 // E2M1 magnitude (0..7) that occurs in a group with block scale byte sb (canonical layout).
 cudaError_t launch_fp8_scale_usage(const uint8_t* packed, const uint8_t* scales, int64_t N, int64_t K,
                                    int group, uint32_t* mask, cudaStream_t stream);
+// tiled: the activation order for a weight in the tiled layout (f16p_k_of_column).
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
-                                            int64_t M, int64_t K, cudaStream_t stream, Pdl pdl = Pdl::kSerial);
+                                            int64_t M, int64_t K, cudaStream_t stream, Pdl pdl = Pdl::kSerial,
+                                            bool tiled = false);
 cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
-                               cudaStream_t stream, Pdl pdl = Pdl::kSerial);
+                               cudaStream_t stream, Pdl pdl = Pdl::kSerial, bool tiled = false);
 // Weight layout conversion, canonical -> tiled (to_tiled) or back (w4a8/formats.hpp);
 // K % 32 == 0, outputs disjoint from inputs.
 cudaError_t launch_convert_layout(const uint8_t* packed, const uint8_t* scales, uint8_t* out_packed,

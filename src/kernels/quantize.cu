@@ -144,6 +144,10 @@ __global__ void __launch_bounds__(MAX_THREADS)
 //  - f16p (exact path): FP16 values, 64-k blocks; logical column 16s + 8h + 2c + e holds
 //    k = 16c + 8(s>>1) + (s&1) + 4h + 2e. Unit 2s + h holds the pairs c = 0..3: from word
 //    2(s>>1) + h + 4c, bytes (s&1) and (s&1) + 2, widened to FP16.
+//  - f16p for tiled weights (exact path on W4A8_LAYOUT_TILED): the same blocks and columns,
+//    but column 16s + 8h + 2c + e holds k = 16c + 8(s>>1) + 4(s&1) + 2h + e, the order in which
+//    the tiled words' bits come out (gemm_wgmma.cu dequant_exact). Unit 2s + h holds the pairs
+//    c = 0..3 from word s + 4c, bytes 2h and 2h + 1.
 //  - fp8p (FP8 path): the codes, 128-k blocks; slot 32s + 16h + 4c + e holds
 //    k = 32c + 8s + 4h + e. Unit j holds words j + 8c unchanged.
 struct F16pUnit {
@@ -158,6 +162,19 @@ struct F16pUnit {
     sel = (s & 1) ? 0x3331u : 0x3320u;
   }
   // Codes of one word -> the unit's 32-bit output from them (two FP16 values).
+  __device__ __forceinline__ uint32_t out(uint32_t codes) const { return e4m3x2_to_f16x2(prmt(codes, 0u, sel)); }
+};
+struct F16pTiledUnit {
+  static constexpr int kBlockK = 64, kStride = 4;
+  static constexpr bool kManyRows = true;
+  int64_t blk;
+  int word0;
+  uint32_t sel;
+  __device__ __forceinline__ explicit F16pTiledUnit(int64_t unit) : blk(unit / 8) {
+    const int j = static_cast<int>(unit % 8), s = j >> 1, h = j & 1;
+    word0 = s;
+    sel = h ? 0x3332u : 0x3310u;
+  }
   __device__ __forceinline__ uint32_t out(uint32_t codes) const { return e4m3x2_to_f16x2(prmt(codes, 0u, sel)); }
 };
 struct Fp8pUnit {
@@ -497,7 +514,10 @@ cudaError_t launch_quantize_activation(const uint16_t* x, uint8_t* q, float* row
 }
 
 cudaError_t launch_quantize_activation_f16p(const uint16_t* x, uint16_t* out, float* row_scale,
-                                            int64_t M, int64_t K, cudaStream_t stream, Pdl pdl) {
+                                            int64_t M, int64_t K, cudaStream_t stream, Pdl pdl, bool tiled) {
+  if (tiled)
+    return launch_quantize_permuted<F16pTiledUnit>(x, reinterpret_cast<uint8_t*>(out), row_scale, M, K,
+                                                   f16p_row_elems(K) * 2, stream, pdl);
   return launch_quantize_permuted<F16pUnit>(x, reinterpret_cast<uint8_t*>(out), row_scale, M, K,
                                             f16p_row_elems(K) * 2, stream, pdl);
 }
@@ -529,7 +549,9 @@ cudaError_t launch_permute(const uint8_t* q, uint8_t* out, int64_t M, int64_t K,
 }  // namespace
 
 cudaError_t launch_fp8_to_f16p(const uint8_t* q, uint16_t* out, int64_t M, int64_t K,
-                               cudaStream_t stream, Pdl pdl) {
+                               cudaStream_t stream, Pdl pdl, bool tiled) {
+  if (tiled)
+    return launch_permute<F16pTiledUnit>(q, reinterpret_cast<uint8_t*>(out), M, K, f16p_row_elems(K) * 2, stream, pdl);
   return launch_permute<F16pUnit>(q, reinterpret_cast<uint8_t*>(out), M, K, f16p_row_elems(K) * 2, stream, pdl);
 }
 
