@@ -1147,8 +1147,9 @@ TEST(GpuTiled, PrepackMatchesReferenceAndRoundTrips) {
 // activations from a prologue, pair the k of their MMAs differently on tiled words (k 0..3 /
 // 4..7 instead of even / odd, w4a8/formats.hpp; the prologue then writes the activations in the
 // matching order, launch.hpp f16p_k_of_column), so their FP32 sums may round differently: their
-// tiled result is held to the CPU reference's bound instead, and to determinism. The canonical result is checked against
-// the reference where check_ref. The 8-byte-piece configurations refuse tiled weights.
+// tiled result is held to the CPU reference's bound instead, and to determinism. The canonical
+// result is checked against the reference where check_ref. The 8-byte-piece configurations
+// refuse tiled weights.
 void check_tiled_configs(const std::vector<std::array<int64_t, 3>>& shapes, bool check_ref, std::mt19937_64& rng) {
   int tested = 0;
   for (int i = 0; i < w4a8_gemm_config_count(); ++i) {

@@ -586,13 +586,14 @@ __global__ void __launch_bounds__(kThreads, 1)
       // activations in the matching order (the prologue's tiled f16p order, launch.hpp
       // f16p_k_of_column) they feed the steps as they are. The converters write the canonical
       // order only, so that variant permutes them back (two byte permutes per row and word).
-      // H100 (session 28): with the permutes, tiled weights ran this kernel up to 9% slower than
-      // canonical ones (-6% .. +9% per row, mostly slower); in the matching order as fast on average (dispatched, same
-      // process, 18 rows at M = 50..968: mean -0.4%, from -9.2% at 16384x2048 M = 128 to +9.1%
-      // at 2048x2048 M = 384; bench/results/ab-tiled-order-h100-2026-11-27-s28.txt), so one
-      // tiled copy serves the decode kernels (3-11% faster on it) and this one alike. (Their
-      // 16-row tiles also bring a stage's bytes from one stretch of memory: the first stage
-      // lands ~1.4 us sooner than from 128 rows K/2 bytes apart, bench/wgmma_timeline.py.)
+      // H100 (session 28): with the permutes, tiled weights ran this kernel up to 9% slower
+      // than canonical ones (-6% .. +9% per row, mostly slower); in the matching order as fast
+      // on average (dispatched, same process, 18 rows at M = 50..968: mean -0.4%, from -9.2% at
+      // 16384x2048 M = 128 to +9.1% at 2048x2048 M = 384;
+      // bench/results/ab-tiled-order-h100-2026-11-27-s28.txt), so one tiled copy serves the
+      // decode kernels (3-11% faster on it) and this one alike. (Its 16-row tiles also bring a
+      // stage's bytes from one stretch of memory: the first stage lands ~1.4 us sooner than from
+      // 128 rows K/2 bytes apart, bench/experiments/wgmma_timeline.py.)
       uint32_t eva, oda, evb, odb;
       if (p.tiled) {
         const uint32_t la = tiled_word_e4m3_lo(qa), ha = tiled_word_e4m3_hi(qa);
