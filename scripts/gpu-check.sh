@@ -49,7 +49,10 @@ if has test; then
   step tests
   "$BUILD/tests/w4a8_cpu_tests" --gtest_brief=1 >"$OUT/cpu_tests.log" 2>&1 || status=1
   tail -3 "$OUT/cpu_tests.log"
-  timeout 400 "$BUILD/tests/w4a8_gpu_tests" >"$OUT/gpu_tests.log" 2>&1 || status=1
+  # (the whole suite takes ~420-450 s on a freshly started H100: session 28's first `test` call,
+  # with 400 here, stopped in the last test, GpuFuzz.Fp8PathRandomProblems)
+  timeout 540 "$BUILD/tests/w4a8_gpu_tests" >"$OUT/gpu_tests.log" 2>&1 || status=1
+  grep -q "^\[  PASSED  \]" "$OUT/gpu_tests.log" || echo "GPU suite did not finish (timeout?): last $(grep '^\[ RUN' "$OUT/gpu_tests.log" | tail -1)"
   grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure|error" "$OUT/gpu_tests.log" | head -40
   grep -E "^\[       OK \]" "$OUT/gpu_tests.log" | sed 's/^/  /'
   "$BUILD/tests/w4a8_plugin_core_tests" --gtest_brief=1 >"$OUT/plugin_core_tests.log" 2>&1 || status=1
