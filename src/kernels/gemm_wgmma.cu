@@ -46,7 +46,11 @@
 // them: logical slot (step s, 2c + e + 8h) holds k = 16c + 8(s>>1) + (s&1) + 4h + 2e of the
 // stage. The converters (or the prologue, kernels/launch.hpp f16p_k_of_column) write the
 // activations with the same permutation, so the products pair up as in an unpermuted GEMM
-// and the weights need no prepacking for this kernel (it reads either layout).
+// and the weights need no prepacking for this kernel (it reads either layout). Tiled words
+// (W4A8_LAYOUT_TILED) give their codes as k 0..3 and 4..7 instead: for them the prologue writes
+// the order slot (s, 2c + e + 8h) -> k = 16c + 8(s>>1) + 4(s&1) + 2h + e (f16p_k_of_column(L,
+// true)), and the converter variant, which writes the canonical order only, permutes the
+// words' bytes back (dequant_exact).
 //
 // Work items and split-K: a CTA tile is 128 channels x BM tokens over all of K, or, for
 // configurations with S splits, over one of S contiguous K ranges; the S partial tiles go
