@@ -150,33 +150,28 @@ __global__ void __launch_bounds__(MAX_THREADS)
 //    c = 0..3 from word s + 4c, bytes 2h and 2h + 1.
 //  - fp8p (FP8 path): the codes, 128-k blocks; slot 32s + 16h + 4c + e holds
 //    k = 32c + 8s + 4h + e. Unit j holds words j + 8c unchanged.
-struct F16pUnit {
+template <bool kTiled>
+struct F16pUnitOf {
   static constexpr int kBlockK = 64, kStride = 4;
   static constexpr bool kManyRows = true;  // permute_fp8_kernel: 4 rows per thread when large
   int64_t blk;   // block of the row
   int word0;     // code word of quarter 0
   uint32_t sel;  // prmt selector of the two codes in a word
-  __device__ __forceinline__ explicit F16pUnit(int64_t unit) : blk(unit / 8) {
+  __device__ __forceinline__ explicit F16pUnitOf(int64_t unit) : blk(unit / 8) {
     const int j = static_cast<int>(unit % 8), s = j >> 1, h = j & 1;
-    word0 = 2 * (s >> 1) + h;
-    sel = (s & 1) ? 0x3331u : 0x3320u;
+    if constexpr (kTiled) {
+      word0 = s;
+      sel = h ? 0x3332u : 0x3310u;
+    } else {
+      word0 = 2 * (s >> 1) + h;
+      sel = (s & 1) ? 0x3331u : 0x3320u;
+    }
   }
   // Codes of one word -> the unit's 32-bit output from them (two FP16 values).
   __device__ __forceinline__ uint32_t out(uint32_t codes) const { return e4m3x2_to_f16x2(prmt(codes, 0u, sel)); }
 };
-struct F16pTiledUnit {
-  static constexpr int kBlockK = 64, kStride = 4;
-  static constexpr bool kManyRows = true;
-  int64_t blk;
-  int word0;
-  uint32_t sel;
-  __device__ __forceinline__ explicit F16pTiledUnit(int64_t unit) : blk(unit / 8) {
-    const int j = static_cast<int>(unit % 8), s = j >> 1, h = j & 1;
-    word0 = s;
-    sel = h ? 0x3332u : 0x3310u;
-  }
-  __device__ __forceinline__ uint32_t out(uint32_t codes) const { return e4m3x2_to_f16x2(prmt(codes, 0u, sel)); }
-};
+using F16pUnit = F16pUnitOf<false>;
+using F16pTiledUnit = F16pUnitOf<true>;
 struct Fp8pUnit {
   static constexpr int kBlockK = 128, kStride = 8;
   static constexpr bool kManyRows = false;
