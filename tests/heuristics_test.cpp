@@ -143,15 +143,17 @@ TEST(Heuristics, NamesAreUniqueAndDescribeTheConfig) {
     for (int j = 0; j < i; ++j) EXPECT_STRNE(heuristics::config_name(i), heuristics::config_name(j));
 }
 
-// The k order of the wgmma kernel's FP16 activations within a 64-k block must (1) be a
-// permutation, (2) give each thread (c) all of its 16 k from one 16-k group (one block scale
-// per row and stage), and (3) match the order the dequantization produces A fragments in:
-// step s = 2 * word + odd takes, from 32-bit word `word` of the thread's 8 bytes, the
-// even-k (odd = 0) or odd-k (odd = 1) nibbles, as pairs (k0, k0 + 2) then (k0 + 4, k0 + 6).
-TEST(Heuristics, WgmmaActivationOrderMatchesTheDequantization) {
+// The k order of the wgmma kernel's FP16 activations within a 64-k block (f16p_k_of_column,
+// for canonical or tiled weights) must (1) be a permutation, (2) give each thread (c) all of its
+// 16 k from one 16-k group (one block scale per row and stage), and (3) match the order the
+// dequantization produces A fragments in: step s = 2 * word + half takes, from 32-bit word
+// `word` of the thread's 8 bytes, the codes from k0 = 16c + 8 word + half_offset * half on, as
+// pairs (k0, k0 + d) then (k0 + 2d, k0 + 3d), in wgmma fragment slots 2c, 2c+1 (reg 0/1) and
+// 2c+8, 2c+9 (reg 2/3).
+void expect_wgmma_activation_order(bool tiled, int half_offset, int d) {
   std::vector<int> seen(64, 0);
   for (int L = 0; L < 64; ++L) {
-    const int k = kernels::f16p_k_of_column(L);
+    const int k = kernels::f16p_k_of_column(L, tiled);
     ASSERT_GE(k, 0);
     ASSERT_LT(k, 64);
     ++seen[k];
@@ -159,40 +161,22 @@ TEST(Heuristics, WgmmaActivationOrderMatchesTheDequantization) {
   for (int k = 0; k < 64; ++k) EXPECT_EQ(seen[k], 1) << "k=" << k;
   for (int c = 0; c < 4; ++c)
     for (int s = 0; s < 4; ++s) {
-      const int word = s / 2, odd = s % 2;
-      const int k0 = 16 * c + 8 * word + odd;  // first nibble of this register pair
-      // wgmma fragment slots of thread c in step s: 2c, 2c+1 (reg 0/1), 2c+8, 2c+9 (reg 2/3)
-      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c), k0);
-      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 1), k0 + 2);
-      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 8), k0 + 4);
-      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 9), k0 + 6);
-      for (int j : {0, 1, 8, 9}) EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + j) / 16, c);
+      const int word = s / 2, half = s % 2;
+      const int k0 = 16 * c + 8 * word + half_offset * half;  // first code of this register pair
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c, tiled), k0);
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 1, tiled), k0 + d);
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 8, tiled), k0 + 2 * d);
+      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 9, tiled), k0 + 3 * d);
+      for (int j : {0, 1, 8, 9}) EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + j, tiled) / 16, c);
     }
 }
 
-// The same for weights in the tiled layout: step s = 2 * word + hi takes, from word `word`,
-// k 0..3 (hi = 0) or k 4..7 (hi = 1) of it (formats.hpp tiled_word_e4m3_lo / _hi), as pairs
-// (k0, k0 + 1) then (k0 + 2, k0 + 3).
-TEST(Heuristics, WgmmaActivationOrderMatchesTheTiledDequantization) {
-  std::vector<int> seen(64, 0);
-  for (int L = 0; L < 64; ++L) {
-    const int k = kernels::f16p_k_of_column(L, true);
-    ASSERT_GE(k, 0);
-    ASSERT_LT(k, 64);
-    ++seen[k];
-  }
-  for (int k = 0; k < 64; ++k) EXPECT_EQ(seen[k], 1) << "k=" << k;
-  for (int c = 0; c < 4; ++c)
-    for (int s = 0; s < 4; ++s) {
-      const int word = s / 2, hi = s % 2;
-      const int k0 = 16 * c + 8 * word + 4 * hi;
-      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c, true), k0);
-      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 1, true), k0 + 1);
-      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 8, true), k0 + 2);
-      EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + 9, true), k0 + 3);
-      for (int j : {0, 1, 8, 9}) EXPECT_EQ(kernels::f16p_k_of_column(16 * s + 2 * c + j, true) / 16, c);
-    }
-}
+// Canonical words: the even-k (half 0) or odd-k (half 1) nibbles, pairs (k0, k0 + 2), (k0 + 4, k0 + 6).
+TEST(Heuristics, WgmmaActivationOrderMatchesTheDequantization) { expect_wgmma_activation_order(false, 1, 2); }
+
+// Tiled words: k 0..3 (half 0) or k 4..7 (half 1) of the word (formats.hpp tiled_word_e4m3_lo /
+// _hi), pairs (k0, k0 + 1), (k0 + 2, k0 + 3).
+TEST(Heuristics, WgmmaActivationOrderMatchesTheTiledDequantization) { expect_wgmma_activation_order(true, 4, 1); }
 
 // The FP8 path's activation order within a 128-k block: a permutation in which thread c's
 // 32 fragment slots (4 k32 steps x runs 4c.. and 16 + 4c..) hold k 32c .. 32c + 31 (the 16 bytes
