@@ -9,6 +9,9 @@
 #   make -C build -j16 && scripts/carry.sh                      # main's build only
 #   scripts/carry.sh base=HEAD~1 bm192=bench/experiments/s26-exact-bm192.patch
 #       (NAME=COMMIT: the library at that commit; NAME=FILE.patch: HEAD's with the patch applied)
+#   VARIANT_TESTS=1 scripts/carry.sh t3d=...patch   # also the variant's GPU test binary, as
+#       build/v/<name>/w4a8_gpu_tests (the tests link the library statically, so a variant's
+#       kernels are only tested by its own binary)
 #
 # Then, on the GPU machine (run with carry ["build/carry.tgz"]):
 #   tar -xzf build/carry.tgz && (cd build && ln -sf libw4a8.so.0.1.0 libw4a8.so.0 && ln -sf libw4a8.so.0 libw4a8.so)
@@ -39,11 +42,15 @@ for spec in "$@"; do
   cmake -S "$tree" -B "$tree/build" -DCMAKE_BUILD_TYPE=Release -DW4A8_CUDA_ARCHS=90a >/dev/null
   make -C "$tree/build" -j"$(nproc)" w4a8 >/dev/null
   mkdir -p "$STAGE/build/v/$name"
+  if [ "${VARIANT_TESTS:-0}" = 1 ]; then
+    make -C "$tree/build" -j"$(nproc)" w4a8_gpu_tests >/dev/null
+    cp "$tree/build/tests/w4a8_gpu_tests" "$STAGE/build/v/$name/"
+  fi
   cp "$tree/build/libw4a8.so.0.1.0" "$STAGE/build/v/$name/"
   cp "$BUILD/libw4a8_bench.so" "$STAGE/build/v/$name/"
   git worktree remove --force "$tree"
   echo "variant $name: $what"
 done
-find "$STAGE/build" -type f \( -name '*.so*' -o -path '*/tests/*' -o -path '*/tools/*' \) -exec strip {} \; 2>/dev/null || true
+find "$STAGE/build" -type f \( -name '*.so*' -o -path '*/tests/*' -o -path '*/tools/*' -o -name w4a8_gpu_tests \) -exec strip {} \; 2>/dev/null || true
 tar -czf "$BUILD/carry.tgz" -C "$STAGE" build
 ls -la "$BUILD/carry.tgz"

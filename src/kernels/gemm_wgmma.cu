@@ -10,7 +10,7 @@
 // consumers):
 //  - Warpgroup 0, warp 0, one thread: TMA copies, per 64-k stage, the packed weights of the
 //    CTA's 128 output channels ([128 rows x 32 bytes]: a 2-D box of the canonical layout, or
-//    the same bytes of the tiled layout through a 4-D map, see tma_load_4d) and the
+//    the tiled layout's 16-row tiles through a 3-D map of 256-byte lines, see tma_load_3d) and the
 //    FP8 activations of its BM tokens ([BM x 64 bytes], 64-byte swizzle) into a ring of raw
 //    stages, each completing on an mbarrier.
 //  - Warpgroup 0, warps 1-3 (the converters): turn each stage's FP8 activations into FP16 in a
@@ -179,16 +179,21 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1)
       : "memory");
 }
-// The tiled weight layout as a 4-D tensor (bytes of a tile row, rows of a tile, k-tiles,
-// row blocks): a box of (32, 16, 1, 8) -- eight whole 512-byte tiles -- lands in shared memory
-// as the same [128 rows x 32 bytes] a 2-D box of the canonical layout gives, so the consumers
-// do not know the layout.
-__device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
-                                            int c1, int c2, int c3) {
+// The tiled weight layout as a 3-D tensor of 256-byte lines (bytes, lines of a row block's
+// consecutive 512-byte tiles, row blocks): a box of (256, 2 * KH, 8) -- a stage's KH tiles of each of
+// the CTA's 8 row blocks, one contiguous 512 * KH-byte stretch per block -- lands in shared memory as
+// [8 row blocks][KH tiles][16 rows x 32 bytes], which the consumers address (w_r0 below). 256 is
+// TMA's longest box line of bytes. The earlier map of 32-byte tile rows (a 4-D box of (32, 16, KH,
+// 8), the same image: 8 x 16 KH lines per stage instead of 8 x 2 KH) made tiled weights 3-7% slower
+// at M = 50 on the large layers and slower than canonical ones; with 256-byte lines they are
+// faster than canonical on 32 of 35 dispatched wgmma rows (H100, session 29); a 2-D map of 8-byte
+// elements with 512 * KH-byte lines measured no better (bench/results/ab-tiled-tma-h100-2026-11-27-s29.txt).
+__device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1,
+                                            int c2) {
   asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
-      " [%0], [%1, {%3, %4, %5, %6}], [%2];" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%3, %4, %5}], [%2];" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2)
       : "memory");
 }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
@@ -354,7 +359,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           mbar_wait(raw_empty(s), phase ^ 1u);
           mbar_expect_tx(raw_full(s), L::kRawBytes);
           if (!kFp8 && p.tiled)  // (byte 0, row 0, first k-tile of the stage, first row block)
-            tma_load_4d(raw_w(s), &wmap, raw_full(s), 0, 0, kb * KH, w.nt * (kBN / 16));
+            tma_load_3d(raw_w(s), &wmap, raw_full(s), 0, kb * 2 * KH, w.nt * (kBN / 16));
           else
             tma_load_2d(raw_w(s), &wmap, raw_full(s), kb * (kStageK / 2), w.nt * kBN);
 #pragma unroll
@@ -502,7 +507,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
   // Where rows r0 and r0 + 8 of a stage's weights are in shared memory, and how far apart
   // a stage's two 64-k halves are (KH = 2): the canonical layout's copy is [128 rows x 64
-  // bytes], the tiled one's [8 row blocks][2 halves][16 rows x 32 bytes] (tma_load_4d).
+  // bytes], the tiled one's [8 row blocks][2 halves][16 rows x 32 bytes] (tma_load_3d).
   const uint32_t w_r0 = KH == 1 ? uint32_t(r0) * 32u
                                 : p.tiled ? uint32_t(r0 >> 4) * 1024u + uint32_t(r0 & 15) * 32u : uint32_t(r0) * 64u;
   const uint32_t w_r8 = KH == 1 || p.tiled ? 256u : 512u;
@@ -1049,17 +1054,18 @@ bool encode_2d(CUtensorMap* map, const void* base, uint64_t cols, uint64_t rows,
             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-// The tiled weights [row blocks][k-tiles][16 rows][32 bytes] as a 4-D byte tensor, copied in
-// boxes of 32 bytes x 16 rows x kh k-tiles (one stage) x 8 row blocks (see tma_load_4d).
+// The tiled weights [row blocks][k-tiles][16 rows][32 bytes] as a 3-D byte tensor of 256-byte
+// lines (two per tile), copied in boxes of 256 bytes x 2 kh lines (one stage) x 8 row blocks
+// (see tma_load_3d).
 bool encode_tiled_weights(CUtensorMap* map, const void* base, int64_t N, int64_t K, int kh) {
   auto fn = encode_fn();
   if (!fn) return false;
   const cuuint64_t ktiles = cuuint64_t((K + 63) / 64), blocks = cuuint64_t((N + 15) / 16);
-  const cuuint64_t dims[4] = {32, 16, ktiles, blocks};
-  const cuuint64_t strides[3] = {32, 512, 512 * ktiles};
-  const cuuint32_t box[4] = {kBK / 2, 16, cuuint32_t(kh), kBN / 16};
-  const cuuint32_t elem[4] = {1, 1, 1, 1};
-  return fn(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, const_cast<void*>(base), dims, strides, box, elem,
+  const cuuint64_t dims[3] = {256, 2 * ktiles, blocks};
+  const cuuint64_t strides[2] = {256, 512 * ktiles};
+  const cuuint32_t box[3] = {256, cuuint32_t(2 * kh), kBN / 16};
+  const cuuint32_t elem[3] = {1, 1, 1};
+  return fn(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 3, const_cast<void*>(base), dims, strides, box, elem,
             CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
