@@ -43,15 +43,15 @@ OVERLAP = False  # --overlap: the layer rows' weights marked overlap (w4a8.h)
 
 
 def layout_for(M: int, N: int, K: int) -> str:
-    """auto: the tiled layout where the dispatcher runs the mma.sync kernels (they stream it 3-11%
-    faster on an H100), the canonical one where it runs the wgmma prefill kernel, as a user would
-    prepack a weight by the M it mostly runs at (the pi0.5 expert: tiled; the backbone at the
-    968-token prefix: canonical, which the FP8 path's rows also need). Since session 28 the prefill
-    kernel reads tiled weights as fast on average (H100: mean -0.4% over 18 rows, -9% .. +9%;
-    before, up to 9% slower), so a single tiled copy would serve both; the tables keep this rule."""
+    """auto: the tiled layout (prepacked once at load time, as w4a8.h advises) for every exact-path
+    row: since session 29 both the decode kernels (3-11% on an H100) and the wgmma prefill kernel
+    (32 of 35 rows, mean -2.5%: bench/results/ab-tiled-tma-h100-2026-11-27-s29.txt) read it faster
+    than the canonical one. (Before session 29 the wgmma rows read canonical weights here: session
+    28's prefill kernel was no faster on tiled ones.) The FP8 path's rows and the traces' FP8
+    prefill use canonical copies of the same weights (w4a8_prepare_fp8 takes the canonical layout)."""
     if LAYOUT != "auto":
         return LAYOUT
-    return "tiled" if _lib.kernel_name(M, N, K, GROUP).startswith("mma") else "canonical"
+    return "tiled"  # (quantize_weight keeps the canonical layout where the tiled one does not fit)
 
 E2M1 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
 
@@ -426,7 +426,13 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
         # Weights of a model: written at load time, never by the kernel before a GEMM, so they
         # are marked `overlap` (w4a8.h), as W4A8Linear marks its own.
         nv["struct"].overlap = 1
-        return {"bf16": w, "nv": nv, "fp8": wq8, "sw8": sw8, "N": N, "K": K}
+        # The FP8 path's copy for the prefill layers that run the wgmma kernel (opt-in rows below):
+        # canonical, which w4a8_prepare_fp8 needs; the same buffer where the exact rows' is canonical.
+        nv8 = None
+        if M == P and _lib.kernel_name(M, N, K, GROUP).startswith("wgmma"):
+            nv8 = nv if nv["layout"] == "canonical" else lib.quantize_weight(w, layout="canonical")
+            nv8["struct"].overlap = 1
+        return {"bf16": w, "nv": nv, "nv8": nv8, "fp8": wq8, "sw8": sw8, "N": N, "K": K}
 
     backbone = [[make(N, K, P) for (N, K) in (PI05_BACKBONE_FUSED if fused_layers else PI05_BACKBONE)]
                 for _ in range(layers)]
@@ -454,10 +460,11 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
 
 
     # The FP8 tensor-core path for the prefill layers (opt-in: these ModelOpt weights are LOSSY for
-    # it), AUTO for the expert's: the backbone weights are canonical (layout_for) and prepared once.
+    # it), AUTO for the expert's: canonical copies of the backbone weights the wgmma kernel runs
+    # (make's nv8), prepared once (the mma.sync kernel has no FP8 path).
     for l in backbone_weights:
-        if l["nv"]["layout"] == "canonical":  # (layers on the mma.sync kernel are tiled: not for it)
-            lib.prepare_fp8(l["nv"])
+        if l["nv8"] is not None:
+            lib.prepare_fp8(l["nv8"])
     gws = {}
     for M, l in seq:
         need = _lib.gemm_workspace_size(M, l["N"], l["K"], GROUP)
@@ -472,14 +479,16 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
     def run_gemm_fp8():
         for M, l in cur[0]:
             q, s = xs[(M, l["K"], "q")]
-            fp8 = M == P and l["nv"]["struct"].fp8 != _lib.FP8_NONE
-            lib.gemm(q, s, l["nv"], ys[(M, l["N"])], M, gws["t"], kernel=_lib.KERNEL_WGMMA_FP8 if fp8 else None)
+            fp8 = M == P and l["nv8"] is not None and l["nv8"]["struct"].fp8 != _lib.FP8_NONE
+            lib.gemm(q, s, l["nv8"] if fp8 else l["nv"], ys[(M, l["N"])], M, gws["t"],
+                     kernel=_lib.KERNEL_WGMMA_FP8 if fp8 else None)
 
-    accepted = [l for l in backbone_weights if l["nv"]["struct"].fp8]
+    accepted = [l for l in backbone_weights if l["nv8"] is not None and l["nv8"]["struct"].fp8]
 
-    def run_fused_fp8():  # the same weights marked ACCEPTED: w4a8_linear_bf16 takes the FP8 path
+    def run_fused_fp8():  # the FP8 copies marked ACCEPTED: w4a8_linear_bf16 takes the FP8 path
         for M, l in cur[0]:
-            lib.linear(xs[(M, l["K"])], l["nv"], ys[(M, l["N"])], M, ws["t"])
+            nv = l["nv8"] if M == P and l["nv8"] is not None else l["nv"]
+            lib.linear(xs[(M, l["K"])], nv, ys[(M, l["N"])], M, ws["t"])
 
     def run_bf16():
         for M, l in cur[0]:
@@ -502,16 +511,16 @@ def bench_trace(lib: Lib, rows: list, gen, P=968, H=50, steps=10, layers=18, fus
     for l in all_weights:
         l["nv"]["struct"].overlap = 1
     for l in accepted:
-        l["nv"]["struct"].fp8 = _lib.FP8_ACCEPTED
+        l["nv8"]["struct"].fp8 = _lib.FP8_ACCEPTED
     res["fused_fp8"] = t(run_fused_fp8)
     # The FP8 path's fast accumulation for the prefill (weights marked FAST), against cuBLASLt's
     # own fast accumulation too.
     for l in accepted:
-        l["nv"]["struct"].fp8 = _lib.FP8_FAST
+        l["nv8"]["struct"].fp8 = _lib.FP8_FAST
     res["gemm_fp8_fast"], res["fused_fp8_fast"] = t(run_gemm_fp8), t(run_fused_fp8)
     res["fp8_fast_accum"] = t(lambda: run_fp8(True))
     for l in accepted:
-        l["nv"]["struct"].fp8 = _lib.FP8_LOSSY
+        l["nv8"]["struct"].fp8 = _lib.FP8_LOSSY
     kinds = sorted({_lib.kernel_name(M, l["N"], l["K"], GROUP) for M, l in seq})
     rows.append({"workload": workload, "N": "", "K": "", "M": f"P={P},H={H},steps={steps}", "layout": "per layer (auto)" if LAYOUT == "auto" else LAYOUT,
                  "kernel": "+".join(sorted({k.split('_mt')[0] for k in kinds})), "w4a8_us": res["gemm"],
@@ -588,8 +597,8 @@ def write_outputs(rows, args, card, clocks, date, cmd, extra_md=()):
             for r in rows:
                 wr.writerow({**{k: r.get(k, "") for k in cols}, "card": card, "date": date})
     lines = [f"Card: {card} (clocks sm/max/mem, driver: {clocks}); date {date}; group {GROUP}; "
-             f"weight layout: {LAYOUT} (auto: tiled -- prepacked once at load, kernel tagged [tiled] -- where an "
-             "mma.sync kernel runs, canonical for the wgmma kernel; the read floor streams the same bytes)"
+             f"weight layout: {LAYOUT} (auto: tiled -- prepacked once at load, kernel tagged [tiled] -- for the exact "
+             "path's rows, canonical copies for the FP8 path's; the read floor streams the same bytes)"
              + ("; layer rows with weights marked overlap (back-to-back calls as in a model)." if OVERLAP else "."),
              f"Command: `{cmd}`", "",
              "| N x K | M | kernel | w4a8 us | fused (BF16 in) us | GB/s | read floor us | x floor | cuBLAS BF16 us "
@@ -661,8 +670,9 @@ def main():
     ap.add_argument("--no-check", action="store_true", help="with --sweep: time even wrong results (builds made for timing experiments)")
     ap.add_argument("--no-fp8", action="store_true", help="no FP8-path rows (the exact path's and the baselines' only)")
     ap.add_argument("--layout", choices=["auto", "tiled", "canonical"], default="auto",
-                    help="weight layout of the w4a8 rows (tiled: w4a8_prepack_weight at load time; auto: "
-                         "tiled where an mma.sync kernel runs, canonical for the wgmma kernel)")
+                    help="weight layout of the exact path's rows (tiled: w4a8_prepack_weight at load time; auto: "
+                         "tiled where it fits, since session 29 faster for every kernel; the FP8 path's rows always "
+                         "use canonical copies)")
     args = ap.parse_args()
     global NO_FP8
     NO_FP8 = args.no_fp8

@@ -111,8 +111,9 @@ W4A8_API w4a8_status w4a8_quantize_weight_nvfp4(const void* w_bf16, void* w_pack
  *              bytes of codes, 64/group bytes of scales per row); N padded to a multiple of
  *              16 and K to one of 64 with zeros; the bits of each 32-bit word of codes
  *              permuted (w4a8/formats.hpp, tiled_word_from_canonical). The small-M kernels stream it at closer
- *              to HBM speed (each warp reads two whole tiles, 1 KB, per step); the large-M kernels read it
- *              too, as fast on average, so one tiled copy serves every M. The exact path's kernels
+ *              to HBM speed (each warp reads two whole tiles, 1 KB, per step); the Hopper large-M kernel
+ *              reads it faster too (its copies are 256-byte lines), so prepack every weight that
+ *              runs on the exact path: one tiled copy serves every M. The exact path's kernels
  *              pair the k of their MMAs by the layout's word order, so a tiled weight's results
  *              may differ from the canonical one's in the FP32 summation's last bits (both within
  *              the exact path's bound); the FP8 path takes canonical weights only. Needs

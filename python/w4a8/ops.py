@@ -126,8 +126,8 @@ def prepare_fp8(packed: Tensor, scales: Tensor, group_size: int = 16) -> Tuple[i
 
 
 # ---- weight layout ---------------------------------------------------------------------------
-# The tiled layout (w4a8.h, W4A8_LAYOUT_TILED): the decode kernels stream it 2-8% faster, the
-# Hopper prefill kernel reads it 3-13% slower (BENCHMARKS.md). In PyTorch a tiled weight keeps
+# The tiled layout (w4a8.h, W4A8_LAYOUT_TILED): the decode kernels stream it 3-11% faster, the
+# Hopper prefill kernel reads it ~2.5% faster on average (H100, BENCHMARKS.md "Session 29"). In PyTorch a tiled weight keeps
 # the canonical tensors' shapes and dtypes, which hold exactly its bytes when N % 16 == 0 and
 # K % 64 == 0 (no padding); other shapes stay canonical.
 
