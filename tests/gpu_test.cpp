@@ -351,6 +351,10 @@ std::vector<uint16_t> run_api(Problem& pb, w4a8_kernel kernel, bool with_workspa
   EXPECT_EQ(w4a8_gemm_workspace_size(pb.M, pb.N, pb.K, pb.group, &need), W4A8_STATUS_SUCCESS);
   if (!with_workspace) need = 0;
   DeviceBuffer<uint8_t> ws(need ? need : 1);
+  // Poisoned too (FP16 / BF16 NaN): the wgmma kernels' TMA maps span whole token tiles of the
+  // prologue's activations, past row M (GemmParams::x16_rows), and whatever lies there must not
+  // reach a stored output.
+  ws.fill_bytes(0xFF);
   const w4a8_status st = w4a8_gemm_with_kernel(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, kernel,
                                                need ? ws.get() : nullptr, need, nullptr);
   EXPECT_EQ(st, W4A8_STATUS_SUCCESS) << w4a8_last_error();
@@ -500,6 +504,7 @@ void check_fused_equals(const Problem& pb, const std::vector<uint16_t>& xb, cons
   size_t lw = 0;
   W4A8_OK(w4a8_linear_workspace_size(pb.M, pb.N, pb.K, pb.group, &lw));
   DeviceBuffer<uint8_t> lws(lw);
+  lws.fill_bytes(0xFF);  // (rows past M of the wgmma kernels' activations: see run_api)
   dy2.fill_bytes(0xFF);
   const w4a8_weight w = pb.weight();
   W4A8_OK(w4a8_linear_bf16(dxb.get(), &w, dy2.get(), pb.M, pb.alpha, lws.get(), lw, nullptr));
@@ -532,6 +537,7 @@ std::vector<uint16_t> run_config(Problem& pb, int index, w4a8_status* status) {
   const w4a8_weight w = pb.weight();
   // FP16 activations, then FP32 partials of up to 8 K-splits.
   DeviceBuffer<uint8_t> ws(size_t(pb.M) * ((pb.K + 63) / 64 * 64) * 2 + 256 + 8 * size_t(pb.M) * pb.N * 4 + 256);
+  ws.fill_bytes(0xFF);  // (as in run_api: rows past M that a tile's TMA copy reads hold NaN)
   const w4a8_status st = w4a8_gemm_with_config(pb.dx.get(), pb.drs.get(), &w, pb.dy.get(), pb.M, pb.alpha, index,
                                                ws.get(), ws.size(), nullptr);
   if (status) *status = st;

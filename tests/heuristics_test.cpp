@@ -364,10 +364,14 @@ TEST(Heuristics, SplitKPartitionsAndWorkspace) {
       ASSERT_EQ(w4a8_gemm_workspace_size(M, nk.first, nk.second, 16, &gemm_ws), W4A8_STATUS_SUCCESS);
       ASSERT_EQ(w4a8_linear_workspace_size(M, nk.first, nk.second, 16, &linear_ws), W4A8_STATUS_SUCCESS);
       size_t need = 0;
-      if (heuristics::is_wgmma(idx))
-        need = size_t(M) * ((nk.second + 63) / 64 * 64) * 2 +
+      if (heuristics::is_wgmma(idx)) {
+        // The exact path's FP16 activations in whole token tiles (GemmParams::x16_rows).
+        const kernels::WgmmaConfig& c = kernels::wgmma_config(heuristics::wgmma_index(idx));
+        const int64_t rows = c.fp8 ? M : (M + c.bm - 1) / c.bm * c.bm;
+        need = size_t(rows) * ((nk.second + 63) / 64 * 64) * 2 +
                kernels::wgmma_partial_bytes(heuristics::wgmma_index(heuristics::workspace_twin(idx)), M, nk.first,
                                             nk.second);
+      }
       EXPECT_GE(gemm_ws, need) << heuristics::config_name(idx);
       EXPECT_GE(linear_ws, need + size_t(M) * 4) << heuristics::config_name(idx);
     }

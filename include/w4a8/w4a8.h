@@ -340,7 +340,10 @@ W4A8_API const char* w4a8_gemm_config_name(int index);
  * ("..._kS_...", S K-splits) also S * M * N * 4 bytes of FP32 partials after that (S capped
  * by the 64-k stages of K); their "..._kSc_..." twins add the splits' sums inside a cluster
  * of S CTAs instead (no partials, same results bit for bit; fast only where the GPU holds
- * every tile's cluster at once, so AUTO does not pick them). The "wgmma_fp8_*" ones (the FP8 path) need a canonical weight
+ * every tile's cluster at once, so AUTO does not pick them). Where the workspace also holds the
+ * FP16 activations' rows rounded up to whole token tiles (bm, the name's number) before the
+ * partials, the kernel reads whole tiles (faster; the rows past M are never written and never
+ * reach an output). The "wgmma_fp8_*" ones (the FP8 path) need a canonical weight
  * prepared by w4a8_prepare_fp8 and the same workspace (they place their permuted FP8
  * activations, M * (K rounded up to 128) bytes, in it; S capped by the 128-k stages). Every
  * other configuration ignores the workspace (NULL/0 is fine). */

@@ -168,9 +168,23 @@ size_t f16p_bytes(int64_t M, int64_t K) {
 bool wgmma_candidate(int64_t M, int64_t N, int64_t K, int group) {
   return heuristics::wgmma_candidate(heuristics::Problem{M, N, K, group});
 }
-// The FP16 activation region of w4a8_gemm's workspace (0: none needed).
+// M rounded up to whole token tiles of the exact wgmma configuration `index` (M for any other):
+// the FP16 activation rows its TMA map may span (GemmParams::x16_rows), so that the last tile's
+// rows past M are not zero-filled by TMA.
+int64_t x16_tile_rows(int index, int64_t M) {
+  if (index < 0 || !heuristics::is_wgmma(index)) return M;
+  const kernels::WgmmaConfig& c = kernels::wgmma_config(heuristics::wgmma_index(index));
+  return c.f16_in && !c.fp8 ? (M + c.bm - 1) / c.bm * c.bm : M;
+}
+// The FP16 activation region of w4a8_gemm's workspace (0: none needed): the rows of the exact
+// configuration the dispatcher plans for on an H100 (as planned_partial_bytes below); a GPU
+// that picks a taller tile runs with the map ending at M where the region is short (prepare_f16_in).
 size_t f16_region_bytes(int64_t M, int64_t N, int64_t K, int group) {
-  return wgmma_candidate(M, N, K, group) ? align_up(f16p_bytes(M, K), kWorkspaceAlign) : 0;
+  if (!wgmma_candidate(M, N, K, group)) return 0;
+  heuristics::Device h100;
+  h100.wgmma = true;
+  const int planned = heuristics::choose_config(heuristics::Problem{M, N, K, group}, h100, true);
+  return align_up(f16p_bytes(x16_tile_rows(planned, M), K), kWorkspaceAlign);
 }
 // FP32 split-K partials of configuration `index` (0 for unsplit and mma.sync configurations).
 size_t partial_bytes(int index, int64_t M, int64_t N, int64_t K) {
@@ -356,11 +370,19 @@ w4a8_status check_gemm_workspace(const char* fn, const void* workspace, size_t w
   return W4A8_STATUS_SUCCESS;
 }
 
+// The TMA map's rows over FP16 activations in a region of `region_bytes` (x16_tile_rows where
+// they fit, else M).
+int64_t x16_rows_in(int index, int64_t M, int64_t K, size_t region_bytes) {
+  const int64_t rows = x16_tile_rows(index, M);
+  return f16p_bytes(rows, K) <= region_bytes ? rows : M;
+}
+
 // Runs the prologue a wgmma configuration with prepared activations needs (FP8 -> permuted
 // FP16 for the exact path, permuted FP8 for the FP8 path, into the workspace) and points the
-// launch at it; the FP8 path also takes the weight's shift. pdl: prologue_pdl.
+// launch at it; the FP8 path also takes the weight's shift. pdl: prologue_pdl. region_bytes:
+// the workspace bytes for the activations.
 w4a8_status prepare_f16_in(const char* fn, kernels::GemmParams* p, int index, const w4a8_weight* w,
-                           void* workspace, cudaStream_t stream, kernels::Pdl pdl) {
+                           void* workspace, size_t region_bytes, cudaStream_t stream, kernels::Pdl pdl) {
   cudaError_t err;
   if (heuristics::config_fp8(index)) {
     uint8_t* x8p = static_cast<uint8_t*>(workspace);
@@ -372,6 +394,7 @@ w4a8_status prepare_f16_in(const char* fn, kernels::GemmParams* p, int index, co
     uint16_t* x16 = static_cast<uint16_t*>(workspace);
     err = kernels::launch_fp8_to_f16p(p->x, x16, p->M, p->K, stream, pdl, p->tiled);
     p->x16 = x16;
+    p->x16_rows = x16_rows_in(index, p->M, p->K, region_bytes);
   }
   if (err != cudaSuccess) return cuda_fail(fn, "kernel launch", err);
   return W4A8_STATUS_SUCCESS;
@@ -416,7 +439,7 @@ w4a8_status gemm_impl(const char* fn, const void* x_fp8, const float* row_scale,
   if (index >= 0 && heuristics::config_f16_in(index)) {
     const size_t f16_bytes = f16_region_bytes(M, weight->N, weight->K, weight->group_size);
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, stream, prologue_pdl(weight, dev)));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, f16_bytes, stream, prologue_pdl(weight, dev)));
     prologue = true;
   }
   return launch_gemm(fn, p, index, dev, stream, gemm_pdl(weight, dev, prologue));
@@ -504,6 +527,7 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
       err = kernels::launch_quantize_activation_fp8p(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
     } else {
       p.x16 = reinterpret_cast<uint16_t*>(xq);
+      p.x16_rows = x16_rows_in(index, M, weight->K, linear_act_bytes(M, weight->N, weight->K, weight->group_size));
       err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s,
                                                      quantizer_pdl, p.tiled);
     }
@@ -724,7 +748,11 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
   if (fp8) W4A8_CHECK(check_fp8_ready(fn, name, weight));
   const size_t act_bytes = fp8 ? static_cast<size_t>(M) * static_cast<size_t>(kernels::fp8p_row_bytes(weight->K))
                                : f16p_bytes(M, weight->K);
-  const size_t f16_bytes = f16 ? align_up(act_bytes, kWorkspaceAlign) : 0;
+  size_t f16_bytes = f16 ? align_up(act_bytes, kWorkspaceAlign) : 0;
+  if (f16 && !fp8) {  // the activations in whole token tiles where the workspace holds them (GemmParams::x16_rows)
+    const size_t tiles = align_up(f16p_bytes(x16_tile_rows(index, M), weight->K), kWorkspaceAlign);
+    if (workspace_size >= tiles + partial_bytes(index, M, weight->N, weight->K)) f16_bytes = tiles;
+  }
   if (f16) {
     const size_t need = f16_bytes + partial_bytes(index, M, weight->N, weight->K);
     W4A8_CHECK(check_aligned(fn, "workspace", workspace, 16));
@@ -752,7 +780,7 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
   const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   if (f16) {  // the partials fit (checked above): place_partials keeps the configuration
     place_partials(&index, &p, static_cast<uint8_t*>(workspace) + f16_bytes, workspace_size - f16_bytes);
-    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, s, prologue_pdl(weight, dev)));
+    W4A8_CHECK(prepare_f16_in(fn, &p, index, weight, workspace, f16_bytes, s, prologue_pdl(weight, dev)));
   }
   return launch_gemm(fn, p, index, dev, s, gemm_pdl(weight, dev, f16));
 }

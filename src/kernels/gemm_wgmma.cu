@@ -1129,7 +1129,8 @@ cudaError_t launch_wgmma(int index, const GemmParams& p, int device, int sm_coun
     return cudaErrorInvalidValue;
   const bool xok = c.fp8      ? encode_2d(&xmap, p.x8p, uint64_t(fp8p_row_bytes(p.K)), uint64_t(p.M), kBKFp8,
                                           c.bm, CU_TENSOR_MAP_SWIZZLE_128B)
-                   : c.f16_in ? encode_2d(&xmap, p.x16, uint64_t(f16p_row_elems(p.K)), uint64_t(p.M), kBK,
+                   : c.f16_in ? encode_2d(&xmap, p.x16, uint64_t(f16p_row_elems(p.K)),
+                                          uint64_t(p.x16_rows > p.M ? p.x16_rows : p.M), kBK,
                                           c.bm, CU_TENSOR_MAP_SWIZZLE_128B, 2)
                               : encode_2d(&xmap, p.x, uint64_t(p.K), uint64_t(p.M), kBK, c.bm,
                                           CU_TENSOR_MAP_SWIZZLE_64B);

@@ -26,6 +26,13 @@ struct GemmParams {
   // The wgmma kernel's FP16 activations (f16p layout below), when the caller made them;
   // nullptr: the kernel converts the FP8 activations itself.
   const uint16_t* x16 = nullptr;
+  // Rows of x16 the kernel's TMA map spans (0: M). The caller sets it to a whole number of the
+  // configuration's token tiles where its buffer has those rows: a tile's rows past M are then
+  // copied as they are (whatever the buffer holds there reaches only the token columns the
+  // epilogue never stores: a wgmma column n sums A[:, k] * B[k, n] over k alone) instead of
+  // being zero-filled by TMA, which is slow (H100, session 29: 16384x2048 M = 50 -2%, M = 100
+  // -5%; a 128-token tile at M = 50 -32%; bench/results/ab-tiled-tma-h100-2026-11-27-s29.txt).
+  int64_t x16_rows = 0;
   // wgmma kernel, split-K (WgmmaConfig::splits > 1): FP32 partial sums [splits][M][N], summed
   // in split order by a second kernel (launch_wgmma runs both). Part of the workspace.
   float* partial = nullptr;
