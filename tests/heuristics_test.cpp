@@ -323,6 +323,28 @@ TEST(Heuristics, WgmmaWhereItsTilesFillTheGpu) {
   EXPECT_EQ(ws, 0u);
 }
 
+// The dispatcher's configuration lookup (a table built once, session 29) finds every whitelisted
+// wgmma configuration by its fields -- the first of any with equal fields, as a scan would --
+// and nothing for fields no configuration has.
+TEST(Heuristics, WgmmaLookupFindsEveryConfiguration) {
+  for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
+    const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
+    int first = -1;
+    for (int j = 0; j < kernels::wgmma_config_count() && first < 0; ++j) {
+      const kernels::WgmmaConfig& d = kernels::wgmma_config(j);
+      if (d.group == c.group && d.bm == c.bm && d.f16_in == c.f16_in && d.splits == c.splits && d.fp8 == c.fp8 &&
+          d.kh == c.kh && d.cluster == c.cluster && d.fast == c.fast)
+        first = j;
+    }
+    EXPECT_EQ(heuristics::find_wgmma_config(c.group, c.bm, c.f16_in, c.splits, c.fp8, c.kh, c.cluster, c.fast),
+              kernels::mma_config_count() + first)
+        << c.name;
+  }
+  EXPECT_EQ(heuristics::find_wgmma_config(16, 96, true, 1, false, 1, false, false), -1);   // no such tile
+  EXPECT_EQ(heuristics::find_wgmma_config(16, 64, true, 3, false, 1, false, false), -1);   // no such split
+  EXPECT_EQ(heuristics::find_wgmma_config(64, 128, true, 1, false, 1, false, false), -1);  // no such group
+}
+
 // The few-row quantizer that keeps its CTAs one per SM as a dependent (quantize.cu) is exactly
 // the one the launch policy lets start early at any K (api.cpp prologue_pdl): up to 64 rows of
 // up to 32768 values, where the register kernel with wide CTAs runs. A quantizer outside it

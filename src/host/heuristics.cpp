@@ -2,6 +2,7 @@
 #include "host/heuristics.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/launch.hpp"
 
@@ -11,15 +12,39 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// A wgmma configuration's fields packed into 11 bits (-1: a value no configuration has).
+int wgmma_key(int group, int bm, bool f16_in, int splits, bool fp8, int kh, bool cluster, bool fast) {
+  int b = -1;
+  switch (bm) {
+    case 64: b = 0; break;
+    case 128: b = 1; break;
+    case 160: b = 2; break;
+    case 192: b = 3; break;
+    case 224: b = 4; break;
+    case 248: b = 5; break;
+    case 256: b = 6; break;
+    default: return -1;
+  }
+  const int s = splits == 1 ? 0 : splits == 2 ? 1 : splits == 4 ? 2 : splits == 8 ? 3 : -1;
+  if (s < 0 || (group != 16 && group != 32) || (kh != 1 && kh != 2)) return -1;
+  return (((((((group == 32) * 8 + b) * 2 + f16_in) * 4 + s) * 2 + fp8) * 2 + (kh == 2)) * 2 + cluster) * 2 + fast;
+}
+// The configuration with these fields, or -1. A table built once: the dispatcher asks ~30 times
+// per choice, and every GEMM call and workspace query chooses (a scan of the whitelist per
+// question made a workspace query at M >= 33 cost ~3 us of host time per choice; session 29).
 int find_wgmma(int group, int bm, bool f16_in, int splits = 1, bool fp8 = false, int kh = 1, bool cluster = false,
                bool fast = false) {
-  for (int i = 0; i < kernels::wgmma_config_count(); ++i) {
-    const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
-    if (c.group == group && c.bm == bm && c.f16_in == f16_in && c.splits == splits && c.fp8 == fp8 && c.kh == kh &&
-        c.cluster == cluster && c.fast == fast)
-      return kernels::mma_config_count() + i;
-  }
-  return -1;
+  static const std::vector<int> table = [] {
+    std::vector<int> t(2 * 8 * 2 * 4 * 2 * 2 * 2 * 2, -1);
+    for (int i = kernels::wgmma_config_count() - 1; i >= 0; --i) {  // (the first of equal keys wins, as the scan did)
+      const kernels::WgmmaConfig& c = kernels::wgmma_config(i);
+      const int key = wgmma_key(c.group, c.bm, c.f16_in, c.splits, c.fp8, c.kh, c.cluster, c.fast);
+      if (key >= 0) t[size_t(key)] = kernels::mma_config_count() + i;
+    }
+    return t;
+  }();
+  const int key = wgmma_key(group, bm, f16_in, splits, fp8, kh, cluster, fast);
+  return key < 0 ? -1 : table[size_t(key)];
 }
 
 // The fewest warps along N (1..8, powers of two) that keep `tiles` within one CTA per SM.
@@ -433,6 +458,10 @@ int workspace_twin(int index) {
   if (!is_wgmma(index)) return index;
   const kernels::WgmmaConfig& c = kernels::wgmma_config(wgmma_index(index));
   return c.cluster ? find_wgmma(c.group, c.bm, c.f16_in, c.splits, c.fp8, c.kh, false, c.fast) : index;
+}
+
+int find_wgmma_config(int group, int bm, bool f16_in, int splits, bool fp8, int kh, bool cluster, bool fast) {
+  return find_wgmma(group, bm, f16_in, splits, fp8, kh, cluster, fast);
 }
 
 int unsplit(int index) {

@@ -63,6 +63,9 @@ int unsplit(int index);
 // The twin of a cluster-reduced split-K configuration that reduces through the workspace
 // (itself for every other configuration): what the workspace queries plan for.
 int workspace_twin(int index);
+// The wgmma configuration with exactly these fields (kernels::WgmmaConfig's; index in the
+// shared space), or -1: the lookup every choice above makes, from a table built once.
+int find_wgmma_config(int group, int bm, bool f16_in, int splits, bool fp8, int kh, bool cluster, bool fast);
 
 }  // namespace heuristics
 }  // namespace w4a8
