@@ -176,15 +176,20 @@ int64_t x16_tile_rows(int index, int64_t M) {
   const kernels::WgmmaConfig& c = kernels::wgmma_config(heuristics::wgmma_index(index));
   return c.f16_in && !c.fp8 ? (M + c.bm - 1) / c.bm * c.bm : M;
 }
-// The FP16 activation region of w4a8_gemm's workspace (0: none needed): the rows of the exact
-// configuration the dispatcher plans for on an H100 (as planned_partial_bytes below); a GPU
-// that picks a taller tile runs with the map ending at M where the region is short (prepare_f16_in).
-size_t f16_region_bytes(int64_t M, int64_t N, int64_t K, int group) {
-  if (!wgmma_candidate(M, N, K, group)) return 0;
+// The configuration the workspace queries plan for: the one AUTO picks on an H100 with a
+// workspace (the queries do not know the device), or -1 where no wgmma kernel can run.
+int planned_config(int64_t M, int64_t N, int64_t K, int group) {
+  if (!wgmma_candidate(M, N, K, group)) return -1;
   heuristics::Device h100;
   h100.wgmma = true;
-  const int planned = heuristics::choose_config(heuristics::Problem{M, N, K, group}, h100, true);
-  return align_up(f16p_bytes(x16_tile_rows(planned, M), K), kWorkspaceAlign);
+  return heuristics::choose_config(heuristics::Problem{M, N, K, group}, h100, true);
+}
+// The FP16 activation region of w4a8_gemm's workspace (0: none needed): the rows of the
+// planned configuration; a GPU that picks a taller tile runs with the map ending at M where
+// the region is short (prepare_f16_in).
+size_t f16_region_bytes(int64_t M, int64_t N, int64_t K, int group) {
+  const int planned = planned_config(M, N, K, group);
+  return planned < 0 ? 0 : align_up(f16p_bytes(x16_tile_rows(planned, M), K), kWorkspaceAlign);
 }
 // FP32 split-K partials of configuration `index` (0 for unsplit and mma.sync configurations).
 size_t partial_bytes(int index, int64_t M, int64_t N, int64_t K) {
@@ -196,11 +201,8 @@ size_t partial_bytes(int index, int64_t M, int64_t N, int64_t K) {
 // Where it would reduce the splits in a cluster, the partials of the workspace twin: a GPU
 // with fewer cluster slots than the H100 runs that twin instead.
 size_t planned_partial_bytes(int64_t M, int64_t N, int64_t K, int group) {
-  if (!wgmma_candidate(M, N, K, group)) return 0;
-  const heuristics::Problem prob{M, N, K, group};
-  heuristics::Device h100;
-  h100.wgmma = true;
-  return partial_bytes(heuristics::workspace_twin(heuristics::choose_config(prob, h100, true)), M, N, K);
+  const int planned = planned_config(M, N, K, group);
+  return planned < 0 ? 0 : partial_bytes(heuristics::workspace_twin(planned), M, N, K);
 }
 // w4a8_gemm's workspace: FP16 activations, then the partials.
 size_t gemm_workspace_bytes(int64_t M, int64_t N, int64_t K, int group) {
@@ -504,8 +506,8 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
   heuristics::Device dev;
   W4A8_CHECK(current_device(fn, &dev));
   uint8_t* xq = static_cast<uint8_t*>(workspace);
-  float* row_scale = reinterpret_cast<float*>(
-      xq + linear_act_bytes(M, weight->N, weight->K, weight->group_size));
+  const size_t act_bytes = linear_act_bytes(M, weight->N, weight->K, weight->group_size);
+  float* row_scale = reinterpret_cast<float*>(xq + act_bytes);
   kernels::GemmParams p = make_params(xq, row_scale, weight, y_bf16, M, alpha);
   p.glu = glu;
   int index = -1;
@@ -527,7 +529,7 @@ w4a8_status linear_bf16(const char* fn, const void* x_bf16, const w4a8_weight* w
       err = kernels::launch_quantize_activation_fp8p(xb, xq, row_scale, M, weight->K, s, quantizer_pdl);
     } else {
       p.x16 = reinterpret_cast<uint16_t*>(xq);
-      p.x16_rows = x16_rows_in(index, M, weight->K, linear_act_bytes(M, weight->N, weight->K, weight->group_size));
+      p.x16_rows = x16_rows_in(index, M, weight->K, act_bytes);
       err = kernels::launch_quantize_activation_f16p(xb, reinterpret_cast<uint16_t*>(xq), row_scale, M, weight->K, s,
                                                      quantizer_pdl, p.tiled);
     }
