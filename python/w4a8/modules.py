@@ -101,9 +101,10 @@ class W4A8Linear(nn.Module):
     def prepack(self) -> "W4A8Linear":
         """Rewrites the weight buffers in place into the tiled layout, which the decode (small M)
         kernels and the Hopper prefill kernel read faster than the canonical one (H100: 3-11% and
-        mean 2.5%; the prefill kernel's results may differ in the FP32 sums' last bits); the FP8 path runs on canonical
-        weights only (a tiled layer keeps the exact path, see enable_fp8). Needs out_features % 16 == 0 and in_features % 64 == 0. state_dict()
-        still saves the canonical bytes; load_state_dict() takes canonical bytes and re-tiles."""
+        mean 2.5%; the prefill kernel's results may differ in the FP32 sums' last bits); the FP8
+        path runs on canonical weights only (a tiled layer keeps the exact path, see enable_fp8).
+        Needs out_features % 16 == 0 and in_features % 64 == 0. state_dict() still saves the
+        canonical bytes; load_state_dict() takes canonical bytes and re-tiles."""
         if not self.tiled:
             p, s = ops.prepack_weight(self.weight_packed, self.weight_scale, self.group_size)
             with torch.no_grad():

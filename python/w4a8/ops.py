@@ -127,9 +127,9 @@ def prepare_fp8(packed: Tensor, scales: Tensor, group_size: int = 16) -> Tuple[i
 
 # ---- weight layout ---------------------------------------------------------------------------
 # The tiled layout (w4a8.h, W4A8_LAYOUT_TILED): the decode kernels stream it 3-11% faster, the
-# Hopper prefill kernel reads it ~2.5% faster on average (H100, BENCHMARKS.md "Session 29"). In PyTorch a tiled weight keeps
-# the canonical tensors' shapes and dtypes, which hold exactly its bytes when N % 16 == 0 and
-# K % 64 == 0 (no padding); other shapes stay canonical.
+# Hopper prefill kernel reads it ~2.5% faster on average (H100, BENCHMARKS.md "Session 29"). In
+# PyTorch a tiled weight keeps the canonical tensors' shapes and dtypes, which hold exactly its
+# bytes when N % 16 == 0 and K % 64 == 0 (no padding); other shapes stay canonical.
 
 def tiled_layout_fits(N: int, K: int) -> bool:
     """Whether an N x K weight can be held tiled in tensors of the canonical shapes."""
