@@ -751,12 +751,13 @@ w4a8_status w4a8_gemm_with_config(const void* x_fp8, const float* row_scale,
   const size_t act_bytes = fp8 ? static_cast<size_t>(M) * static_cast<size_t>(kernels::fp8p_row_bytes(weight->K))
                                : f16p_bytes(M, weight->K);
   size_t f16_bytes = f16 ? align_up(act_bytes, kWorkspaceAlign) : 0;
+  const size_t partials = partial_bytes(index, M, weight->N, weight->K);
   if (f16 && !fp8) {  // the activations in whole token tiles where the workspace holds them (GemmParams::x16_rows)
     const size_t tiles = align_up(f16p_bytes(x16_tile_rows(index, M), weight->K), kWorkspaceAlign);
-    if (workspace_size >= tiles + partial_bytes(index, M, weight->N, weight->K)) f16_bytes = tiles;
+    if (workspace_size >= tiles + partials) f16_bytes = tiles;
   }
   if (f16) {
-    const size_t need = f16_bytes + partial_bytes(index, M, weight->N, weight->K);
+    const size_t need = f16_bytes + partials;
     W4A8_CHECK(check_aligned(fn, "workspace", workspace, 16));
     if (workspace_size < need)
       return fail(W4A8_STATUS_WORKSPACE_TOO_SMALL, fn,
