@@ -478,26 +478,9 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   constexpr bool kLateS2 = (MT == 1 && !(WN * WK == 16 && RM == 2)) || (MT == 2 && RM == 1);
   float s2v = 1.0f;     // kLateS2: the tensor scale, loaded after pdl_wait below
   float base_early = 0.0f;  // otherwise: the factor itself, computed there
-  auto finish_tile = [&](const TileCtx<RM>& c) {
-    float base = base_early;
-    if constexpr (kLateS2) {
-      float s2c = s2v;
-      asm volatile("" : "+f"(s2c));
-      base = epilogue_base_of(p.alpha, s2c);
-    }
-    if constexpr (kTwoAcc) {
-#pragma unroll
-      for (int rr = 0; rr < RM; ++rr)
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-          for (int j = 0; j < 4; ++j) acc[rr][i][j] += acc2[rr][i][j];
-    }
-    // The epilogue's operands first, all loads issued together, so that their L2 round trip
-    // overlaps the reduction. (Loaded in the epilogue itself, ptxas reused one register for
-    // every row-scale load, so each waited for the previous one's use: one round trip per
-    // token after the main loop, on the critical path of every tile.)
-    EpiOps<RM, MT> e;
+  // The epilogue's operands (row scales of the tile's tokens, bias of its rows), loaded by the
+  // warps that run the epilogue (wk == 0, rank 0), all together so that their round trips overlap.
+  auto load_epi = [&](const TileCtx<RM>& c, EpiOps<RM, MT>& e) {
     if (wk == 0 && cs == 0) {
 #pragma unroll
       for (int i = 0; i < MT; ++i)
@@ -513,6 +496,38 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
         e.b1[rr] = p.bias && c.ok1[rr] ? bf16_bits_to_float(__ldg(p.bias + r + 8)) : 0.0f;
       }
     }
+  };
+  // kEarlyEpi: loaded when the tile starts (after the programmatic wait: the row scales come from
+  // the kernel before us), so that their L2 round trip hides behind the main loop instead of
+  // following it (session 30's per-warp timeline: the reduction and epilogue took 0.7 us of
+  // every tile, 50 x 4096 x 1024 and 1 x 16384 x 2048 alike). Otherwise at finish_tile's start.
+  // Only in the 32-token and the one-row-tile configurations: in every configuration (session 30,
+  // bench/experiments/s30-mma-early-epilogue.patch) the two-row-tile ones at 8-16 tokens came out
+  // 5-13% slower. H100, same process, this rule against none (bench/results/ab-early-epi-h100-2026-11-27-s31.txt):
+  // the rows whose kernel it changes 0 .. -6.5% (4096x1024 M = 50 -4.6%, 2048x1024 M = 1 -6.5%),
+  // those it leaves alone -1.7 .. +1.7% (noise), the six pi0.5 traces -0.6 .. -2.5%.
+  constexpr bool kEarlyEpi = MT >= 4 || RM == 1;
+  auto finish_tile = [&](const TileCtx<RM>& c, const EpiOps<RM, MT>& e_early) {
+    float base = base_early;
+    if constexpr (kLateS2) {
+      float s2c = s2v;
+      asm volatile("" : "+f"(s2c));
+      base = epilogue_base_of(p.alpha, s2c);
+    }
+    if constexpr (kTwoAcc) {
+#pragma unroll
+      for (int rr = 0; rr < RM; ++rr)
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc[rr][i][j] += acc2[rr][i][j];
+    }
+    // Without kEarlyEpi: the epilogue's operands first, all loads issued together, so that their
+    // L2 round trip overlaps the reduction. (Loaded in the epilogue itself, ptxas reused one
+    // register for every row-scale load, so each waited for the previous one's use: one round
+    // trip per token after the main loop, on the critical path of every tile.)
+    EpiOps<RM, MT> e = e_early;
+    if constexpr (!kEarlyEpi) load_epi(c, e);
     if constexpr (WK > 1) {
       if (wk > 0) {
 #pragma unroll
@@ -612,6 +627,8 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
   // preceding kernel has finished once we get here, so our dependent's early weight reads
   // cannot meet a writer further back in the stream.
   pdl_launch_dependents();
+  EpiOps<RM, MT> epi{};
+  if constexpr (kEarlyEpi) load_epi(ctx, epi);
   XRegs xn;  // the activations of the next chunk (compute's pipeline)
   if constexpr (kPipeX) load_x_chunk(ctx.m0, chunk_of(0, 0), xn);
   if constexpr (kLateS2) s2v = load_tensor_scale(p.s2);
@@ -633,10 +650,11 @@ __global__ void __launch_bounds__(32 * WN * WK, (MT == 1 || (MT == 2 && RM == 1)
       compute(cur, ctx, b, xn, next_ctx, next_tile < tiles);
       cur = nxt;
     }
-    finish_tile(ctx);
+    finish_tile(ctx, epi);
     if (next_tile >= tiles) break;
     tile = next_tile;
     ctx = next_ctx;
+    if constexpr (kEarlyEpi) load_epi(ctx, epi);
   }
 }
 
