@@ -118,15 +118,17 @@ TEST(Heuristics, TallKSplitsKInsideTheCta) {
 
 // Rules (5), (6) and (9): the pi0.5 action expert's layers get the sweeps' best configurations
 // (about one 8-warp CTA per SM, the largest token tile that still makes that many tiles; two row
-// tiles per warp at 33..64 tokens on layers >= 1024 wide, and at 17..32 on layers >= 2048 wide;
+// tiles per warp at 33..64 tokens on layers >= 1024 wide (in 16-token tiles one where K <= 2048,
+// session 31), and at 17..32 on layers >= 2048 wide;
 // 1024x4096 at one token split over 2-CTA clusters).
 TEST(Heuristics, SmallLayersFillTheSms) {
   heuristics::Device d;
   const struct {
     int64_t N, K, M;
     const char* name;
-  } cases[] = {{256, 1024, 50, "mma_exact_mt1_wn1_wk8_v16_g16"}, {2048, 1024, 50, "mma_exact_mt2_wn2_wk4_v16_g16_r2"},
-               {1024, 2048, 50, "mma_exact_mt2_wn1_wk8_v16_g16_r2"}, {4096, 1024, 50, "mma_exact_mt4_wn2_wk4_v16_g16_r2"},
+  } cases[] = {{256, 1024, 50, "mma_exact_mt1_wn1_wk8_v16_g16"}, {2048, 1024, 50, "mma_exact_mt2_wn2_wk4_v16_g16"},
+               {1024, 2048, 50, "mma_exact_mt2_wn1_wk8_v16_g16"}, {4096, 1024, 50, "mma_exact_mt4_wn2_wk4_v16_g16_r2"},
+               {2048, 1024, 40, "mma_exact_mt2_wn2_wk4_v16_g16"}, {1024, 2048, 64, "mma_exact_mt2_wn1_wk8_v16_g16"},
                {1024, 4096, 50, "mma_exact_mt2_wn1_wk8_v16_g16_r2"}, {2048, 2048, 50, "mma_exact_mt4_wn1_wk8_v16_g16_r2"},
                {4096, 1024, 32, "mma_exact_mt2_wn2_wk4_v16_g16_r2"}, {2048, 2048, 32, "mma_exact_mt2_wn1_wk8_v16_g16_r2"},
                {1024, 2048, 16, "mma_exact_mt1_wn1_wk8_v16_g16"}, {256, 2048, 64, "mma_exact_mt1_wn1_wk8_v16_g16"},

@@ -194,9 +194,20 @@ int choose_mma_config(const Problem& p, const Device& d) {
   if (vec == 16 && p.M > 32 && p.M <= 128 && small && p.N >= 1024) {  // rule (6)
     auto wn_for = [&](int m) { return fewest_wn_for_one_wave(ceil_div(p.N, 32) * ceil_div(p.M, 8 * m), d.sm_count); };
     int m6 = 4, wn6 = wn_for(4);
-    // 16-token tiles instead where 32-token ones leave SMs idle or a K-warp one chunk.
-    if (p.M <= 64 && (ceil_div(p.N, 32) * ceil_div(p.M, 32) < enough || chunks * wn6 < 16)) m6 = 2, wn6 = wn_for(2);
-    const int index = find(p.group, m6, wn6, 8 / wn6, 16, 2);
+    // 16-token tiles instead where 32-token ones leave SMs idle or a K-warp one chunk; there one
+    // row tile per warp where K <= 2048 (rm6, session 31: since session 31's early epilogue
+    // operands, gemm_mma.cu kEarlyEpi, which the one-row-tile kernels have and the 16-token
+    // two-row-tile ones do not, the RM = 1 twin, same warps, is the faster one. H100 sweep at
+    // M = 40 / 50 / 64, bench/results/sweep-expert-h100-2026-11-27-s31.csv, us, RM = 1 / RM = 2:
+    // 2048x1024 mt2_wn2_wk4 4.30 / 4.48, 4.32 / 4.52, 4.27 / 4.47; 1024x2048 mt2_wn1_wk8 4.32 /
+    // 4.61, 4.32 / 4.55, 4.44 / 4.60, the best of each sweep; at K = 4096 even, 1024x4096 6.22 /
+    // 6.13, 6.09 / 6.22, 6.18 / 6.18: it keeps RM = 2.)
+    int rm6 = 2;
+    if (p.M <= 64 && (ceil_div(p.N, 32) * ceil_div(p.M, 32) < enough || chunks * wn6 < 16)) {
+      m6 = 2, wn6 = wn_for(2);
+      if (p.K <= 2048) rm6 = 1;
+    }
+    const int index = find(p.group, m6, wn6, 8 / wn6, 16, rm6);
     if (index >= 0) return index;
   }
   if (vec == 16 && p.M > 16 && p.M <= 32 && small && p.N >= 2048) {  // rule (6) at 17..32 tokens
