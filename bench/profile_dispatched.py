@@ -1,9 +1,10 @@
-"""Target for ncu (session 31): the dispatched GEMM on one problem, tiled weights read from DRAM
-(a 256 MB buffer is zeroed before every call), activations L2-hot (re-read after the flush), as
-in pi0.5's expert layers. Profile the third launch with --cache-control none:
+"""Target for ncu: the dispatched GEMM on one problem, tiled weights read from DRAM (a 256 MB
+buffer is zeroed before every call), activations L2-hot (re-read after the flush), as in pi0.5's
+expert layers. Profile the third launch with --cache-control none (scripts/ncu-profile.sh with
+TARGET=dispatched NCU_ARGS="--cache-control none"):
 
     ncu --cache-control none -k regex:mma_exact --launch-skip 2 --launch-count 1 ... \
-        python3 bench/experiments/s31_ncu_expert.py M N K BUILD
+        python3 bench/profile_dispatched.py M N K BUILD
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import Lib, _lib  # noqa: E402
 
 
