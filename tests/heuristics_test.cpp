@@ -119,7 +119,7 @@ TEST(Heuristics, TallKSplitsKInsideTheCta) {
 // Rules (5), (6) and (9): the pi0.5 action expert's layers get the sweeps' best configurations
 // (about one 8-warp CTA per SM, the largest token tile that still makes that many tiles; two row
 // tiles per warp at 33..64 tokens on layers >= 1024 wide (in 16-token tiles one where K <= 2048,
-// session 31), and at 17..32 on layers >= 2048 wide;
+// session 31; 16-token tiles at 33..48 on the fused q/k/v, session 32), and at 17..32 on layers >= 2048 wide;
 // 1024x4096 at one token split over 2-CTA clusters).
 TEST(Heuristics, SmallLayersFillTheSms) {
   heuristics::Device d;
@@ -134,7 +134,10 @@ TEST(Heuristics, SmallLayersFillTheSms) {
                {1024, 2048, 16, "mma_exact_mt1_wn1_wk8_v16_g16"}, {256, 2048, 64, "mma_exact_mt1_wn1_wk8_v16_g16"},
                {4096, 1024, 128, "mma_exact_mt4_wn4_wk2_v16_g16_r2"}, {1024, 4096, 128, "mma_exact_mt4_wn1_wk8_v16_g16_r2"},
                {2048, 1024, 96, "mma_exact_mt4_wn2_wk4_v16_g16_r2"}, {2048, 2048, 128, "mma_exact_mt4_wn2_wk4_v16_g16_r2"},
-               {1024, 4096, 1, "mma_exact_mt1_wn1_wk8_v16_g16_c2"}, {2048, 2048, 1, "mma_exact_mt1_wn1_wk8_v16_g16"}};
+               {1024, 4096, 1, "mma_exact_mt1_wn1_wk8_v16_g16_c2"}, {2048, 2048, 1, "mma_exact_mt1_wn1_wk8_v16_g16"},
+               // the fused q/k/v (session 32): 16-token tiles at 33..48 tokens, not at 50 nor on wider layers
+               {2560, 1024, 40, "mma_exact_mt2_wn2_wk4_v16_g16"}, {2560, 1024, 50, "mma_exact_mt4_wn2_wk4_v16_g16_r2"},
+               {3072, 1024, 40, "mma_exact_mt4_wn2_wk4_v16_g16_r2"}, {3584, 2048, 48, "mma_exact_mt4_wn2_wk4_v16_g16_r2"}};
   for (const auto& c : cases)
     EXPECT_STREQ(kernels::mma_config(heuristics::choose_mma_config({c.M, c.N, c.K, 16}, d)).name, c.name)
         << c.N << "x" << c.K << " M=" << c.M;

@@ -203,7 +203,17 @@ int choose_mma_config(const Problem& p, const Device& d) {
     // 4.61, 4.32 / 4.55, 4.44 / 4.60, the best of each sweep; at K = 4096 even, 1024x4096 6.22 /
     // 6.13, 6.09 / 6.22, 6.18 / 6.18: it keeps RM = 2.)
     int rm6 = 2;
-    if (p.M <= 64 && (ceil_div(p.N, 32) * ceil_div(p.M, 32) < enough || chunks * wn6 < 16)) {
+    // Also where the 32-token pick's own CTAs (32 * wn6 rows each) leave SMs idle, 16-token
+    // tiles pad fewer tokens (33..48: three 16-token tiles against two 32-token ones) and they
+    // still fit one wave with as many warps along N (session 32, H100, same process against the
+    // build before, bench/results/ab-ctas32-h100-2026-11-27-s32.txt: 2304x1024 / 2560x1024 at
+    // M = 33 / 40 / 48 -17 .. -20%, mt2_wn2_wk4 4.3 us against mt4_wn2_wk4_r2 5.2-5.4; 2560x1024
+    // is the expert's fused q/k/v. Without the last condition 3072x1024 and 3584x2048 took
+    // mt2_wn4_wk2 there, +10% / +27..31%: the sweep's best stays mt4_wn2_wk4_r2.)
+    const int64_t ctas32 = ceil_div(p.N, 32 * wn6) * ceil_div(p.M, 32);
+    const bool fewer_tokens = ceil_div(p.M, 16) < 2 * ceil_div(p.M, 32);
+    if (p.M <= 64 && (ceil_div(p.N, 32) * ceil_div(p.M, 32) < enough || chunks * wn6 < 16 ||
+                      (ctas32 < enough && fewer_tokens && wn_for(2) == wn6))) {
       m6 = 2, wn6 = wn_for(2);
       if (p.K <= 2048) rm6 = 1;
     }
