@@ -207,9 +207,10 @@ int choose_mma_config(const Problem& p, const Device& d) {
     // tiles pad fewer tokens (33..48: three 16-token tiles against two 32-token ones) and they
     // still fit one wave with as many warps along N (session 32, H100, same process against the
     // build before, bench/results/ab-ctas32-h100-2026-11-27-s32.txt: 2304x1024 / 2560x1024 at
-    // M = 33 / 40 / 48 -17 .. -20%, mt2_wn2_wk4 4.3 us against mt4_wn2_wk4_r2 5.2-5.4; 2560x1024
-    // is the expert's fused q/k/v. Without the last condition 3072x1024 and 3584x2048 took
-    // mt2_wn4_wk2 there, +10% / +27..31%: the sweep's best stays mt4_wn2_wk4_r2.)
+    // M = 33 / 40 / 48 -16 .. -20%, mt2_wn2_wk4 4.3 us against mt4_wn2_wk4_r2 5.2-5.4, and at
+    // K = 2048 -17 .. -18%; 2560x1024 is the expert's fused q/k/v. Without the last condition
+    // 3072x1024 and 3584x2048 took mt2_wn4_wk2 there, +10% / +27..31%: the sweep's best stays
+    // mt4_wn2_wk4_r2.)
     const int64_t ctas32 = ceil_div(p.N, 32 * wn6) * ceil_div(p.M, 32);
     const bool fewer_tokens = ceil_div(p.M, 16) < 2 * ceil_div(p.M, 32);
     if (p.M <= 64 && (ceil_div(p.N, 32) * ceil_div(p.M, 32) < enough || chunks * wn6 < 16 ||
