@@ -263,6 +263,19 @@ def fp8_rowwise(w: torch.Tensor):
     return wq, sw.reshape(1, -1).contiguous()
 
 
+def layer_buffers(lib: Lib, M: int, N: int, K: int, gen):
+    """One layer row's activations and outputs, in the order bench_layer allocates them (which
+    decides where they lie; bench/experiments/s32_anomaly.py reproduces a row with it): BF16 input
+    x, its FP8 codes q and row scales s, outputs y (GEMM) and y2 (fused), the fused call's
+    workspace ws and the GEMM's gws."""
+    x = torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16)
+    q, s = lib.quantize_act(x)
+    y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
+    y2 = torch.empty_like(y)
+    ws = torch.empty(_lib.linear_workspace_size(M, N, K, GROUP), dtype=torch.uint8, device="cuda")
+    return x, q, s, y, y2, ws, lib.gemm_workspace(M, N, K)
+
+
 def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
     # The previous shape ended with M = 4096 (cuBLAS and us at full power): its first light row
     # read up to 1.6x high (power/clock recovery; the same call measured alone or a moment later
@@ -282,12 +295,7 @@ def bench_layer(lib: Lib, N: int, K: int, ms, l2: int, rows: list, gen):
                 w["struct"].overlap = int(OVERLAP)
         nv = sets[lay]
         base = nv[0]
-        x = torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16)
-        q, s = lib.quantize_act(x)
-        y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
-        y2 = torch.empty_like(y)
-        ws = torch.empty(_lib.linear_workspace_size(M, N, K, GROUP), dtype=torch.uint8, device="cuda")
-        gws = lib.gemm_workspace(M, N, K)
+        x, q, s, y, y2, ws, gws = layer_buffers(lib, M, N, K, gen)
         # Correctness first: poisoned output, exact reference, fused == two-step.
         y.fill_(float("nan"))
         lib.gemm(q, s, base, y, M, gws)

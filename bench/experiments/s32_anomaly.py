@@ -12,7 +12,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench as B  # noqa: E402
-from w4a8 import _lib  # noqa: E402
 
 build = Path(sys.argv[1] if len(sys.argv) > 1 else "build")
 lib = B.Lib(build)
@@ -22,7 +21,7 @@ rows = []
 if "--fresh" not in sys.argv:
     B.bench_layer(lib, 16384, 2048, B.MS, l2, rows, gen)
 
-N, K, G = 4096, 1024, B.GROUP
+N, K = 4096, 1024
 w_bf16 = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
 bf = [w_bf16] + [w_bf16.clone() for _ in range(B.copies_for(N * K * 2, l2) - 1)]
 wq8, sw8 = B.fp8_rowwise(w_bf16)
@@ -30,12 +29,7 @@ f8 = [wq8] + [wq8.clone() for _ in range(B.copies_for(N * K, l2) - 1)]
 nv = lib.rotated_weights(w_bf16, l2, "tiled")
 keep = []
 for M in (1, 16):
-    x = torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16)
-    q, s = lib.quantize_act(x)
-    y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
-    y2 = torch.empty_like(y)
-    ws = torch.empty(_lib.linear_workspace_size(M, N, K, G), dtype=torch.uint8, device="cuda")
-    gws = lib.gemm_workspace(M, N, K)
+    x, q, s, y, y2, ws, gws = B.layer_buffers(lib, M, N, K, gen)
 keep += [x, q, s, y, y2, ws]
 
 

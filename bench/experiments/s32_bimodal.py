@@ -11,7 +11,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench as B  # noqa: E402
-from w4a8 import _lib  # noqa: E402
 
 build = Path(sys.argv[1] if len(sys.argv) > 1 else "build")
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 12
@@ -21,11 +20,7 @@ l2 = torch.cuda.get_device_properties(0).L2_cache_size
 for N, K, M in ((4096, 1024, 16), (4096, 1024, 1), (2048, 2048, 16), (1024, 4096, 16), (16384, 2048, 16)):
     w_bf16 = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
     nv = lib.rotated_weights(w_bf16, l2, "tiled")
-    x = torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16)
-    q, s = lib.quantize_act(x)
-    y, y2 = torch.empty(M, N, dtype=torch.bfloat16, device="cuda"), torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
-    ws = torch.empty(_lib.linear_workspace_size(M, N, K, B.GROUP), dtype=torch.uint8, device="cuda")
-    gws = lib.gemm_workspace(M, N, K)
+    x, q, s, y, y2, ws, gws = B.layer_buffers(lib, M, N, K, gen)
     g = sorted(round(B.graph_time([lambda w=w: lib.gemm(q, s, w, y, M, gws) for w in nv]), 2) for _ in range(n))
     f = sorted(round(B.graph_time([lambda w=w: lib.linear(x, w, y2, M, ws) for w in nv]), 2) for _ in range(n))
     print(f"{N}x{K} M={M}: gemm {g}\n{'':>{len(str(N)) + len(str(K)) + 1}} M={M}: fused {f}", flush=True)
