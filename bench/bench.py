@@ -167,6 +167,12 @@ class Lib:
         return r
 
     @staticmethod
+    def any_config_workspace(M, N, K):
+        """A workspace for any configuration forced with w4a8_gemm_with_config: FP16 activations,
+        then FP32 partials of up to 8 K-splits (split-K wgmma configurations)."""
+        return torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256 + 8 * M * N * 4 + 256, dtype=torch.uint8, device="cuda")
+
+    @staticmethod
     def gemm_workspace(M, N, K):
         need = _lib.gemm_workspace_size(M, N, K, GROUP)
         return torch.empty(need, dtype=torch.uint8, device="cuda") if need else None
@@ -196,8 +202,7 @@ def sweep(lib: Lib, shapes, ms, l2, gen, out_csv=None, config_filter=None, check
             ref = reference_fp64(q, s, base)
             auto = _lib.kernel_name(M, N, K, GROUP)
             res = []
-            # FP16 activations, then FP32 partials of up to 8 K-splits (split-K wgmma configurations).
-            ws = torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256 + 8 * M * N * 4 + 256, dtype=torch.uint8, device="cuda")
+            ws = lib.any_config_workspace(M, N, K)
             for i, name in enumerate(names):
                 if f"_g{GROUP}" not in name or (config_filter and not re.search(config_filter, name)):
                     continue

@@ -28,7 +28,7 @@ def main():
         lib.prepare_fp8(w)  # the FP8 path's configurations refuse weights without it
     q, s = lib.quantize_act(torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16))
     y = torch.empty(M, N, dtype=torch.bfloat16, device="cuda")
-    ws = torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256 + 8 * M * N * 4 + 256, dtype=torch.uint8, device="cuda")
+    ws = lib.any_config_workspace(M, N, K)
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     for i in range(L.w4a8_gemm_config_count()):
         name = L.w4a8_gemm_config_name(i).decode()

@@ -29,7 +29,7 @@ def run(build: Path, out: Path):
         gen = torch.Generator(device="cuda").manual_seed(M * 7919 + N * 31 + K)
         wb = (torch.randn(N, K, device="cuda", generator=gen) * 0.02).to(torch.bfloat16)
         q, s = lib.quantize_act(torch.randn(M, K, device="cuda", generator=gen).to(torch.bfloat16))
-        ws = torch.empty(M * ((K + 63) // 64 * 64) * 2 + 256 + 8 * M * N * 4 + 256, dtype=torch.uint8, device="cuda")
+        ws = lib.any_config_workspace(M, N, K)
         for layout in ("canonical", "tiled"):
             w = lib.quantize_weight(wb, layout=layout)
             for i in range(L.w4a8_gemm_config_count()):
